@@ -1,0 +1,104 @@
+//! QuickJS stack traces, mapped from the generated script back to the snippet.
+//!
+//! QuickJS-ng writes one frame a line, `    at NAME (FILE:LINE:COLUMN)`. Frames in the bridge,
+//! in native code and in the wrapper around the snippet are the sandbox's business, not the
+//! agent's: only the snippet's own frames are kept, at the positions the agent wrote.
+
+use crate::transpile::{PositionMap, SNIPPET_FILE};
+
+pub(crate) struct Mapped {
+    /// The innermost snippet frame's position, 1-based.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    /// The snippet's frames, innermost first; `None` when there are none.
+    pub stack: Option<String>,
+}
+
+pub(crate) fn map(raw: &str, code: &str) -> Mapped {
+    let mut positions: Option<PositionMap> = None;
+    let mut first = None;
+    let mut frames = String::new();
+    for frame in raw.lines().filter_map(parse_frame) {
+        if frame.file != SNIPPET_FILE {
+            continue;
+        }
+        let map = positions.get_or_insert_with(|| PositionMap::new(code));
+        let Some((line, column)) = map.lookup(frame.line, frame.column) else {
+            continue;
+        };
+        first.get_or_insert((line, column));
+        frames.push_str(&format!(
+            "    at {} ({SNIPPET_FILE}:{line}:{column})\n",
+            frame.name
+        ));
+    }
+    Mapped {
+        line: first.map(|(line, _)| line),
+        column: first.map(|(_, column)| column),
+        stack: (!frames.is_empty()).then_some(frames),
+    }
+}
+
+struct Frame<'a> {
+    name: &'a str,
+    file: &'a str,
+    line: u32,
+    column: u32,
+}
+
+/// `    at NAME (FILE:LINE:COLUMN)` or `    at FILE:LINE:COLUMN`.
+fn parse_frame(text: &str) -> Option<Frame<'_>> {
+    let text = text.trim().strip_prefix("at ")?;
+    let (name, location) = match text.strip_suffix(')').and_then(|t| t.rsplit_once(" (")) {
+        Some((name, location)) => (name, location),
+        None => ("<anonymous>", text),
+    };
+    let mut parts = location.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok()?;
+    let line = parts.next()?.parse().ok()?;
+    let file = parts.next()?;
+    Some(Frame {
+        name,
+        file,
+        line,
+        column,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transpile::to_script;
+
+    #[test]
+    fn frames_parse_with_and_without_names() {
+        let frame = parse_frame("    at f (snippet.ts:3:12)").unwrap();
+        assert_eq!((frame.name, frame.file, frame.line, frame.column), ("f", "snippet.ts", 3, 12));
+        let frame = parse_frame("    at codemode:bridge:56:53").unwrap();
+        assert_eq!((frame.file, frame.line, frame.column), ("codemode:bridge", 56, 53));
+        assert!(parse_frame("    at f (native)").is_none());
+    }
+
+    #[test]
+    fn only_snippet_frames_are_kept_at_snippet_positions() {
+        let code = "function f(): never {\n  throw new Error('boom')\n}\nconst x: number = 1;\nf()";
+        let script = to_script(code).unwrap();
+        let lines: Vec<&str> = script.lines().collect();
+        let throw_line = lines.iter().position(|l| l.contains("throw")).unwrap();
+        let throw_column = lines[throw_line].find("throw").unwrap();
+        let call_line = lines.iter().position(|l| *l == "f();").unwrap();
+        let raw = format!(
+            "    at f (snippet.ts:{}:{})\n    at <anonymous> (snippet.ts:{}:1)\n    at nope (codemode:bridge:56:53)\n    at <eval> (snippet.ts:{}:1)\n",
+            throw_line + 1,
+            throw_column + 1,
+            call_line + 1,
+            lines.len(),
+        );
+        let mapped = map(&raw, code);
+        assert_eq!((mapped.line, mapped.column), (Some(2), Some(3)));
+        assert_eq!(
+            mapped.stack.as_deref(),
+            Some("    at f (snippet.ts:2:3)\n    at <anonymous> (snippet.ts:5:1)\n")
+        );
+    }
+}

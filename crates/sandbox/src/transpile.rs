@@ -1,0 +1,259 @@
+//! TypeScript -> JavaScript with oxc, and positions in the generated code mapped back to the
+//! agent's own lines and columns.
+//!
+//! The snippet is parsed as a module (so top-level `await` parses) that may `return`, its types
+//! are stripped, and the printed JavaScript becomes the body of an async function:
+//!
+//! ```text
+//! (async function () {"use strict";       <- line 1 of the script QuickJS sees
+//! <generated JavaScript>                  <- line 2 onwards
+//! })()
+//! ```
+//!
+//! The source map is only built when an error needs a position (the rare path): transpiling is
+//! deterministic, so doing it again with a map yields the same code.
+
+use std::path::Path;
+
+use oxc::allocator::Allocator;
+use oxc::ast::ast::Statement;
+use oxc::codegen::{Codegen, CodegenOptions};
+use oxc::diagnostics::OxcDiagnostic;
+use oxc::parser::{ParseOptions, Parser};
+use oxc::semantic::SemanticBuilder;
+use oxc::span::{GetSpan, SourceType, Span};
+use oxc::transformer::{TransformOptions, Transformer};
+
+/// The file name the snippet goes by in stack traces and in the source map.
+pub(crate) const SNIPPET_FILE: &str = "snippet.ts";
+
+const PREFIX: &str = "(async function () {\"use strict\";\n";
+const SUFFIX: &str = "\n})()";
+/// Lines the prefix adds before the generated code.
+const PREFIX_LINES: u32 = 1;
+
+/// A snippet that failed to compile, with its position in the agent's code (1-based).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct CompileError {
+    pub message: String,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+}
+
+/// Turns the agent's TypeScript into the script QuickJS evaluates.
+pub(crate) fn to_script(code: &str) -> Result<String, CompileError> {
+    let js = transpile(code, false)?.0;
+    let mut script = String::with_capacity(PREFIX.len() + js.len() + SUFFIX.len());
+    script.push_str(PREFIX);
+    script.push_str(&js);
+    script.push_str(SUFFIX);
+    Ok(script)
+}
+
+/// Maps 1-based (line, column) positions in the script from [`to_script`] back to the snippet.
+pub(crate) struct PositionMap {
+    map: Option<oxc_sourcemap::SourceMap<'static>>,
+}
+
+impl PositionMap {
+    /// Builds the map for `code`, which must have transpiled before.
+    pub(crate) fn new(code: &str) -> Self {
+        PositionMap {
+            map: transpile(code, true).ok().and_then(|(_, map)| map),
+        }
+    }
+
+    /// The snippet's (line, column) for a script position, both 1-based; `None` for positions
+    /// in the wrapper or anywhere the map has nothing for.
+    pub(crate) fn lookup(&self, line: u32, column: u32) -> Option<(u32, u32)> {
+        let map = self.map.as_ref()?;
+        let line = line.checked_sub(PREFIX_LINES + 1)?;
+        let column = column.saturating_sub(1);
+        let table = map.generate_lookup_table();
+        let token = map.lookup_token_approx(&table, line, column)?;
+        Some((token.get_src_line() + 1, token.get_src_col() + 1))
+    }
+}
+
+fn transpile(
+    code: &str,
+    with_map: bool,
+) -> Result<(String, Option<oxc_sourcemap::SourceMap<'static>>), CompileError> {
+    let allocator = Allocator::default();
+    let options = ParseOptions {
+        allow_return_outside_function: true,
+        ..ParseOptions::default()
+    };
+    let parsed = Parser::new(&allocator, code, SourceType::ts().with_module(true))
+        .with_options(options)
+        .parse();
+    if let Some(error) = parsed.diagnostics.errors().next() {
+        return Err(diagnostic_error(code, error));
+    }
+    let mut program = parsed.program;
+    if let Some(error) = module_syntax(code, &program.body) {
+        return Err(error);
+    }
+
+    let scoping = SemanticBuilder::new()
+        .with_enum_eval(true)
+        .build(&program)
+        .semantic
+        .into_scoping();
+    let transformed = Transformer::new(
+        &allocator,
+        Path::new(SNIPPET_FILE),
+        &TransformOptions::default(),
+    )
+    .build_with_scoping(scoping, &mut program);
+    if let Some(error) = transformed.diagnostics.errors().next() {
+        return Err(diagnostic_error(code, error));
+    }
+
+    let options = CodegenOptions {
+        source_map_path: with_map.then(|| SNIPPET_FILE.into()),
+        ..CodegenOptions::default()
+    };
+    let printed = Codegen::new().with_options(options).build(&program);
+    Ok((printed.code, printed.map.map(|m| m.into_owned())))
+}
+
+/// `import` and `export` have no meaning in a snippet: there is nothing to import. Type-only
+/// ones are stripped and allowed.
+fn module_syntax(code: &str, body: &[Statement<'_>]) -> Option<CompileError> {
+    let offending = body.iter().find(|statement| match statement {
+        Statement::TSImportEqualsDeclaration(_) => true,
+        Statement::ImportDeclaration(import) => !import.import_kind.is_type(),
+        Statement::TSExportAssignment(_) | Statement::TSNamespaceExportDeclaration(_) => true,
+        _ => statement
+            .as_module_declaration()
+            .is_some_and(|declaration| !declaration.is_typescript_syntax()),
+    })?;
+    let what = if matches!(
+        offending,
+        Statement::ImportDeclaration(_) | Statement::TSImportEqualsDeclaration(_)
+    ) {
+        "import declarations are not available in the sandbox: nothing can be imported; \
+         call tools through `tools.<namespace>.<tool>(args)`"
+    } else {
+        "export declarations are not available in the sandbox: `return` the value instead"
+    };
+    Some(at_span(code, offending.span(), what.to_string()))
+}
+
+fn diagnostic_error(code: &str, diagnostic: &OxcDiagnostic) -> CompileError {
+    let mut message = diagnostic.message.to_string();
+    if let Some(help) = &diagnostic.help {
+        message.push_str(" (");
+        message.push_str(help);
+        message.push(')');
+    }
+    match diagnostic.labels.first() {
+        Some(label) => {
+            let start = u32::try_from(label.offset()).unwrap_or(u32::MAX);
+            at_span(code, Span::new(start, start), message)
+        }
+        None => CompileError {
+            message,
+            line: None,
+            column: None,
+        },
+    }
+}
+
+fn at_span(code: &str, span: Span, message: String) -> CompileError {
+    let (line, column) = line_column(code, span.start as usize);
+    CompileError {
+        message,
+        line: Some(line),
+        column: Some(column),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_column(code: &str, offset: usize) -> (u32, u32) {
+    let before = code.get(..offset.min(code.len())).unwrap_or(code);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before[line_start..].chars().count() + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_types_and_wraps_the_body() {
+        let script = to_script("const x: number = 1;\nreturn x as number;").unwrap();
+        assert!(script.starts_with(PREFIX), "{script}");
+        assert!(script.ends_with(SUFFIX), "{script}");
+        assert!(script.contains("const x = 1;"), "{script}");
+        assert!(script.contains("return x;"), "{script}");
+    }
+
+    #[test]
+    fn enums_become_javascript() {
+        let script = to_script("enum Color { Red, Green }\nreturn Color.Green;").unwrap();
+        assert!(script.contains("Color[Color[\"Green\"] = 1]"), "{script}");
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_snippet() {
+        let error = to_script("const a = 1;\nconst b = ;\n").unwrap_err();
+        assert_eq!((error.line, error.column), (Some(2), Some(11)));
+        assert!(
+            error.message.contains("Unexpected token"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn imports_are_refused_but_type_imports_are_stripped() {
+        let error = to_script("\nimport fs from 'fs';").unwrap_err();
+        assert_eq!((error.line, error.column), (Some(2), Some(1)));
+        assert!(
+            error
+                .message
+                .contains("import declarations are not available")
+        );
+        assert!(to_script("import type { A } from './a';\nreturn 1;").is_ok());
+        for export in [
+            "export const a = 1;",
+            "export default 1;",
+            "export { a } from 'a';",
+        ] {
+            let error = to_script(export).unwrap_err();
+            assert!(
+                error.message.contains("export declarations"),
+                "{}",
+                error.message
+            );
+        }
+        assert!(to_script("export interface A { a: string }\nreturn 1;").is_ok());
+    }
+
+    #[test]
+    fn positions_map_back_to_the_snippet() {
+        let code = "interface A { a: string }\n\nconst f = (a: A): string =>\n  a.a;\nthrow new Error('x');";
+        let script = to_script(code).unwrap();
+        let throw_line = script.lines().position(|l| l.contains("throw")).unwrap() as u32 + 1;
+        let map = PositionMap::new(code);
+        assert_eq!(map.lookup(throw_line, 1), Some((5, 1)));
+        assert_eq!(
+            map.lookup(1, 1),
+            None,
+            "the wrapper has no snippet position"
+        );
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_column("", 10), (1, 1));
+    }
+}
