@@ -125,7 +125,7 @@ impl Limit {
         match self {
             Limit::Timeout => "the execution ran past its time limit",
             Limit::Memory => "the execution ran out of memory",
-            Limit::Stack => "the execution overflowed its stack (recursion too deep)",
+            Limit::Stack => "the execution overflowed its stack: recursion too deep",
             Limit::ToolCalls => "the execution made too many tool calls",
             Limit::ResultSize => "the returned value is too large",
             Limit::LogLines => "the execution logged too many lines",

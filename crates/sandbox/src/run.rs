@@ -390,6 +390,18 @@ impl Run {
     /// Turns the state the run ended in into the report.
     fn conclude(&mut self, code: &str, report: &mut Report) {
         let now = Instant::now();
+        // Calls made in the last turn before the run stopped never reached the host.
+        let never_sent = std::mem::take(&mut lock(&self.shared).new_calls);
+        self.traces.extend(never_sent.into_iter().map(|call| Trace {
+            tool: format!("{}.{}", call.namespace, call.tool),
+            started: now,
+            record: Some(CallRecord {
+                tool: format!("{}.{}", call.namespace, call.tool),
+                ms: 0.0,
+                ok: false,
+                error: Some("not sent: the execution stopped first".into()),
+            }),
+        }));
         report.calls = self
             .traces
             .drain(..)

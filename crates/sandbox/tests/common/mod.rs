@@ -1,0 +1,110 @@
+//! A host for tests: a few tools in the namespace `t`, counters of what the host saw, and a
+//! secret that must never reach a snippet.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sandbox::{Host, Limits, Outcome, Sandbox, ToolError};
+use serde_json::{Value, json};
+
+/// Held by the host, as an upstream credential would be, and put in the process environment.
+pub const SECRET: &str = "sk-test-7f3a9c1e5b2d4086";
+
+#[derive(Default)]
+pub struct TestHost {
+    /// Calls that reached the host.
+    pub calls: AtomicUsize,
+    /// Calls whose future was dropped before it answered.
+    pub dropped: AtomicUsize,
+    /// The most calls in flight at once.
+    pub peak_in_flight: AtomicUsize,
+    in_flight: AtomicUsize,
+    /// A credential the host holds and no tool returns.
+    pub secret: String,
+}
+
+impl TestHost {
+    pub fn new() -> Arc<Self> {
+        // SAFETY: tests set this before any thread reads the environment, always to the same value.
+        unsafe { std::env::set_var("CODEMODE_TEST_SECRET", SECRET) };
+        Arc::new(TestHost {
+            secret: SECRET.to_string(),
+            ..TestHost::default()
+        })
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a call in flight for as long as it lives; notices when it is dropped unanswered.
+struct InFlight<'a> {
+    host: &'a TestHost,
+    answered: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(host: &'a TestHost) -> Self {
+        let now = host.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        host.peak_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight {
+            host,
+            answered: false,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.host.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !self.answered {
+            self.host.dropped.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[async_trait]
+impl Host for TestHost {
+    async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        let mut guard = InFlight::new(self);
+        let answer = match (namespace, tool) {
+            ("t", "echo") => Ok(args),
+            ("t", "slow") => {
+                let ms = args["ms"].as_u64().unwrap_or(50);
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(args)
+            }
+            ("t", "fail") => Err(ToolError::new(
+                args["code"].as_str().unwrap_or("failed"),
+                args["message"].as_str().unwrap_or("the tool failed"),
+            )),
+            ("t", "hang") => std::future::pending().await,
+            ("t", "big") => {
+                let bytes = args["bytes"].as_u64().unwrap_or(0) as usize;
+                Ok(json!({ "data": "x".repeat(bytes) }))
+            }
+            ("t", "structured") => Ok(json!({
+                "orders": [{ "id": 1, "total": 9.5 }, { "id": 2, "total": 120 }],
+                "next": null
+            })),
+            ("t", "panic") => panic!("the test host panics on purpose"),
+            _ => Err(ToolError::new(
+                "unknown_tool",
+                format!("no tool {namespace}.{tool}"),
+            )),
+        };
+        guard.answered = true;
+        answer
+    }
+}
+
+/// Runs one snippet under `limits`.
+pub async fn run(code: &str, limits: Limits, host: &Arc<TestHost>) -> Outcome {
+    Sandbox::new(limits).execute(code, host.clone()).await
+}

@@ -1,0 +1,730 @@
+//! The hostile corpus: snippets that try to hang, exhaust, escape or corrupt the sandbox.
+//!
+//! Every case pins its exact outcome. After every case, the same checks run: the host's secret
+//! appears nowhere in the outcome, and a fresh run right after it is clean (sees no trace of
+//! the hostile one, and starts from an idle-sized heap).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{SECRET, TestHost, run};
+use sandbox::{Limit, Limits, Outcome};
+use serde_json::{Value, json};
+
+enum Expect {
+    /// `ok`, with this result.
+    Value(Value),
+    /// `ok`, returning `undefined`.
+    Nothing,
+    /// A `LimitError` naming this limit.
+    Limit(Limit),
+    /// An error with this name whose message contains this text.
+    Error(&'static str, &'static str),
+}
+
+struct Case {
+    name: &'static str,
+    code: &'static str,
+    limits: Limits,
+    expect: Expect,
+    check: Option<fn(&Outcome, &TestHost)>,
+}
+
+fn case(name: &'static str, code: &'static str, expect: Expect) -> Case {
+    Case {
+        name,
+        code,
+        limits: Limits {
+            timeout_ms: 300,
+            memory_mb: 16,
+            ..Limits::default()
+        },
+        expect,
+        check: None,
+    }
+}
+
+impl Case {
+    fn limits(mut self, change: impl FnOnce(&mut Limits)) -> Self {
+        change(&mut self.limits);
+        self
+    }
+
+    fn check(mut self, check: fn(&Outcome, &TestHost)) -> Self {
+        self.check = Some(check);
+        self
+    }
+}
+
+use Expect::{Error, Limit as Broke, Nothing, Value as Returns};
+
+fn infinite_loops() -> Vec<Case> {
+    vec![
+        case("while true", "while (true) {}", Broke(Limit::Timeout)),
+        case("for ever", "for (;;) {}", Broke(Limit::Timeout)),
+        case("do while", "do {} while (true)", Broke(Limit::Timeout)),
+        case(
+            "a catch does not catch the deadline",
+            "try { while (true) {} } catch (e) { return 'caught' }",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a finally that loops again",
+            "try { while (true) {} } finally { while (true) {} }",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a microtask chain that never ends",
+            "const spin = () => { queueMicrotask(spin); }; spin(); await new Promise(() => {});",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a promise chain that never ends retains every link",
+            "const spin = () => Promise.resolve().then(spin); spin(); await new Promise(() => {});",
+            Broke(Limit::Memory),
+        )
+        .limits(|l| l.timeout_ms = 20_000),
+        case(
+            "an await loop",
+            "for (;;) await null;",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in a getter",
+            "const o = { get x() { while (true) {} } }; return o.x;",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in a getter of the returned value",
+            "return { get x() { while (true) {} } };",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in toJSON of the returned value",
+            "return { toJSON() { for (;;) {} } };",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in a JSON.stringify replacer",
+            "return JSON.stringify({ a: 1 }, () => { while (true) {} });",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "catastrophic regex backtracking",
+            "return /(a+)+b/.test('a'.repeat(40));",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "catastrophic regex with alternation",
+            "return /^(a|a)*$/.test('a'.repeat(40) + 'b');",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "catastrophic regex with word classes",
+            "return /^(\\w+\\s?)*$/.test('a'.repeat(40) + '!');",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in a sort comparator",
+            "return [3, 2, 1].sort(() => { while (true) {} });",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a native loop over 2^53 indices",
+            "return Array.prototype.indexOf.call({ length: 2 ** 53 - 1 }, 1);",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "an endless generator",
+            "function* g() { while (true) yield 1; } for (const _ of g()) {}",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in a proxy trap while arguments are read",
+            "await tools.t.echo(new Proxy({}, { ownKeys() { while (true) {} } }));",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in toJSON while arguments are read",
+            "await tools.t.echo({ toJSON() { while (true) {} } });",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop after a tool call",
+            "await tools.t.echo({}); while (true) {}",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "a loop in a prepareStackTrace hook",
+            "Error.prepareStackTrace = () => { while (true) {} }; return await tools.t.echo({ a: 1 });",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "waiting on a call that never answers",
+            "await tools.t.hang();",
+            Broke(Limit::Timeout),
+        )
+        .check(|outcome, host| {
+            assert_eq!(outcome.calls.len(), 1);
+            assert!(!outcome.calls[0].ok);
+            assert!(outcome.calls[0].error.as_deref().unwrap().contains("unfinished"));
+            assert_eq!(host.dropped.load(std::sync::atomic::Ordering::SeqCst), 1, "the hung call is dropped");
+        }),
+        case(
+            "a microtask storm while a call is pending",
+            "tools.t.slow({ ms: 10000 }); for (;;) await null;",
+            Broke(Limit::Timeout),
+        ),
+    ]
+}
+
+fn memory_bombs() -> Vec<Case> {
+    vec![
+        case(
+            "arrays (W5M)",
+            "const a = []; let i = 0; while (true) { a.push(new Array(100000).fill(i++)); }",
+            Broke(Limit::Memory),
+        )
+        .check(|outcome, _| {
+            let peak = outcome.stats.memory_peak_bytes;
+            assert!(peak <= (16 << 20) + (1 << 20), "peak {peak} stays within limit and slack");
+        }),
+        case(
+            "a doubling string hits the engine's string length cap",
+            "let s = 'x'; while (true) s += s;",
+            Error("InternalError", "string too long"),
+        ),
+        case(
+            "a doubling string that is really built",
+            "let s = 'x'; while (true) { s += s; s.charCodeAt(s.length - 1); s = s.slice(0); }",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "an object with ever more keys",
+            "const o = {}; let i = 0; while (true) o['k' + i] = i++;",
+            Broke(Limit::Memory),
+        ),
+        case("one huge typed array", "return new Uint8Array(1 << 30).length;", Broke(Limit::Memory)),
+        case(
+            "many typed arrays",
+            "const a = []; while (true) a.push(new Float64Array(100000));",
+            Broke(Limit::Memory),
+        ),
+        case("an ArrayBuffer of 1 GiB", "return new ArrayBuffer(2 ** 30).byteLength;", Broke(Limit::Memory)),
+        case(
+            "an ArrayBuffer past the engine's maximum",
+            "return new ArrayBuffer(2 ** 31).byteLength;",
+            Error("RangeError", "invalid array buffer length"),
+        ),
+        case(
+            "a map that grows for ever",
+            "const m = new Map(); let i = 0; while (true) m.set(i, i++);",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "catching out-of-memory does not save the run",
+            "try { const a = []; while (true) a.push(new Array(100000).fill(0)); } catch (e) {} return 'survived';",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "a string of 2^29 characters",
+            "return 'x'.repeat(2 ** 29).length;",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "a memory bomb in tool arguments",
+            "return await tools.t.echo({ s: 'x'.repeat(20 * 2 ** 20) });",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "a tool result larger than the heap",
+            "const r = await tools.t.big({ bytes: 32 * 2 ** 20 }); return r.data.length;",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "a storm of pending promises",
+            "const ps = []; while (true) ps.push(new Promise(() => {}));",
+            Broke(Limit::Memory),
+        ),
+        case(
+            "a storm of queued reactions",
+            "for (let i = 0; ; i++) Promise.resolve(i).then((x) => x);",
+            Broke(Limit::Memory),
+        ),
+    ]
+}
+
+fn deep_recursion() -> Vec<Case> {
+    vec![
+        case("plain recursion", "function f() { return f() + 1; } return f();", Broke(Limit::Stack)),
+        case(
+            "mutual recursion",
+            "const a = () => b() + 1; const b = () => a() + 1; return a();",
+            Broke(Limit::Stack),
+        ),
+        case(
+            "recursion through a getter",
+            "const o = { get x() { return this.x; } }; return o.x;",
+            Broke(Limit::Stack),
+        ),
+        case(
+            "recursion through toString",
+            "const o = { toString() { return '' + o; } }; return '' + o;",
+            Broke(Limit::Stack),
+        ),
+        case(
+            "recursion through a proxy",
+            "const p = new Proxy({}, { get: (_, k) => p[k] }); return p.x;",
+            Broke(Limit::Stack),
+        ),
+        case(
+            "JSON.stringify of a deeply nested value",
+            "let o = {}; for (let i = 0; i < 100000; i++) o = { o }; return JSON.stringify(o).length;",
+            Broke(Limit::Stack),
+        ),
+        case(
+            "a caught stack overflow lets the snippet go on",
+            "function f() { return f(); } try { f(); } catch (e) { return e.name; }",
+            Returns(json!("RangeError")),
+        ),
+        case(
+            "a returned value nested 1,000 deep",
+            "let o = {}; for (let i = 0; i < 1000; i++) o = { o }; return o;",
+            Error("TypeError", "nests deeper than 128 levels"),
+        ),
+        case(
+            "tool arguments nested 1,000 deep",
+            "let o = {}; for (let i = 0; i < 1000; i++) o = { o }; return await tools.t.echo(o);",
+            Error("TypeError", "the arguments of t.echo must be JSON"),
+        )
+        .check(|_, host| assert_eq!(host.calls(), 0, "the host never saw it")),
+    ]
+}
+
+fn floods() -> Vec<Case> {
+    vec![
+        case(
+            "10,000 concurrent calls against a limit of 100",
+            "const ps = []; for (let i = 0; i < 10000; i++) ps.push(tools.t.echo({ i })); await Promise.all(ps);",
+            Broke(Limit::ToolCalls),
+        )
+        .limits(|l| l.max_tool_calls = 100)
+        .check(|outcome, host| {
+            assert_eq!(host.calls(), 0, "the run stopped before any call went out");
+            assert_eq!(outcome.calls.len(), 100);
+            assert_eq!(outcome.stats.tool_calls, 100);
+        }),
+        case(
+            "sequential calls past the limit",
+            "for (let i = 0; ; i++) await tools.t.echo({ i });",
+            Broke(Limit::ToolCalls),
+        )
+        .limits(|l| l.max_tool_calls = 50)
+        .check(|outcome, host| {
+            assert_eq!(host.calls(), 50);
+            assert_eq!(outcome.calls.len(), 50);
+        }),
+        case(
+            "catching the call-limit error does not save the run",
+            "for (let i = 0; i < 200; i++) { try { await tools.t.echo({}); } catch (e) {} } return 'done';",
+            Broke(Limit::ToolCalls),
+        )
+        .limits(|l| l.max_tool_calls = 10),
+        case(
+            "endless logging",
+            "for (;;) console.log('x');",
+            Broke(Limit::LogLines),
+        )
+        .limits(|l| l.max_log_lines = 100)
+        .check(|outcome, _| assert_eq!(outcome.logs.len(), 100)),
+        case(
+            "one giant log line",
+            "console.log('x'.repeat(1000000)); return 1;",
+            Broke(Limit::LogSize),
+        )
+        .limits(|l| l.max_log_bytes = 64 << 10)
+        .check(|outcome, _| assert!(outcome.logs.is_empty())),
+        case(
+            "catching nothing: log limits end the run",
+            "for (let i = 0; i < 1000; i++) { try { console.log(i); } catch (e) {} } return 1;",
+            Broke(Limit::LogLines),
+        )
+        .limits(|l| l.max_log_lines = 10),
+        case(
+            "a giant returned string",
+            "return 'x'.repeat(2000000);",
+            Broke(Limit::ResultSize),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "a giant returned array",
+            "return new Array(1000000).fill(1);",
+            Broke(Limit::ResultSize),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "a returned sparse array of length 2^32-1",
+            "const a = []; a.length = 2 ** 32 - 1; return a;",
+            Broke(Limit::ResultSize),
+        ),
+        case(
+            "a promise that nothing will settle",
+            "await new Promise(() => {});",
+            Error("Error", "nothing will ever settle"),
+        ),
+        case(
+            "an unawaited call still finishes",
+            "tools.t.slow({ ms: 20 }); return 1;",
+            Returns(json!(1)),
+        )
+        .check(|outcome, host| {
+            assert_eq!(host.calls(), 1);
+            assert!(outcome.calls[0].ok);
+        }),
+        case(
+            "a host that panics",
+            "try { await tools.t.panic({}); } catch (e) { return [e.name, e.code]; }",
+            Returns(json!(["ToolError", "host_panic"])),
+        ),
+    ]
+}
+
+fn escapes() -> Vec<Case> {
+    vec![
+        case(
+            "no host globals",
+            "return ['require', 'process', 'fetch', 'std', 'os', 'Deno', 'Bun', 'setTimeout', \
+             'setInterval', 'XMLHttpRequest', 'WebSocket', 'WebAssembly', 'Worker', 'print', \
+             'gc', 'scriptArgs', 'hostCall', 'hostLog', 'module', 'exports', '__filename']\
+             .filter((name) => typeof globalThis[name] !== 'undefined');",
+            Returns(json!([])),
+        ),
+        case(
+            "the global object holds the language and the bridge, nothing else",
+            "return Object.getOwnPropertyNames(globalThis).filter((n) => !STANDARD.includes(n)).sort();",
+            Returns(json!(["ToolError", "console", "tools"])),
+        ),
+        case(
+            "dynamic import loads nothing",
+            "return await import('fs');",
+            Error("ReferenceError", "could not load module 'fs'"),
+        ),
+        case(
+            "static import is refused before running",
+            "import fs from 'fs'; return fs;",
+            Error("SyntaxError", "import declarations are not available"),
+        ),
+        case(
+            "require is not there",
+            "return require('child_process');",
+            Error("ReferenceError", "require is not defined"),
+        ),
+        case(
+            "the Function constructor reaches only the same global",
+            "return new Function('return this')() === globalThis;",
+            Returns(json!(true)),
+        ),
+        case(
+            "eval sees no process",
+            "return eval('typeof process');",
+            Returns(json!("undefined")),
+        ),
+        case(
+            "the host functions are not reachable from a tool function",
+            "return tools.t.echo.constructor('return typeof hostCall')();",
+            Returns(json!("undefined")),
+        ),
+        case(
+            "Atomics.wait cannot block the host thread",
+            "return Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);",
+            Error("TypeError", "cannot block"),
+        ),
+        case(
+            "the environment is not reachable",
+            "return [typeof process, typeof std, typeof os, typeof Deno];",
+            Returns(json!(["undefined", "undefined", "undefined", "undefined"])),
+        ),
+        case(
+            "walking every global finds no secret",
+            "const seen = new Set(); const out = []; \
+             const walk = (v, d) => { if (d > 4 || v === null || (typeof v !== 'object' && typeof v !== 'function') || seen.has(v)) return; \
+               seen.add(v); for (const k of Reflect.ownKeys(v)) { let x; try { x = v[k]; } catch (e) { continue; } \
+               if (typeof x === 'string') out.push(x); walk(x, d + 1); } }; \
+             walk(globalThis, 0); return out.filter((s) => s.startsWith('sk-')).length;",
+            Returns(json!(0)),
+        )
+        .limits(|l| l.timeout_ms = 5_000),
+    ]
+}
+
+fn tampering() -> Vec<Case> {
+    vec![
+        case("tools is read-only", "tools = null;", Error("TypeError", "tools")),
+        case("tools cannot be deleted", "delete globalThis.tools;", Error("TypeError", "")),
+        case(
+            "tools cannot be redefined",
+            "Object.defineProperty(globalThis, 'tools', { value: 1 });",
+            Error("TypeError", ""),
+        ),
+        case(
+            "the tools proxy refuses changes and keeps working",
+            "const tries = [() => Object.setPrototypeOf(tools, { evil: 1 }), () => { tools.t.echo = 1; }, \
+             () => { tools.t = 1; }, () => Object.defineProperty(tools.t, 'echo', { value: 1 }), () => Object.preventExtensions(tools)]; \
+             let refused = 0; for (const t of tries) { try { t(); } catch (e) { refused++; } } \
+             return [refused, await tools.t.echo({ a: 1 })];",
+            Returns(json!([5, { "a": 1 }])),
+        ),
+        case(
+            "await tools.t is not a tool call",
+            "return [typeof tools.t.then, typeof tools.then, tools[Symbol.iterator]];",
+            Returns(json!(["undefined", "undefined", null])),
+        ),
+        case(
+            "Promise.prototype.then poisoned",
+            "Promise.prototype.then = function () { throw new Error('poisoned'); }; return await tools.t.echo({ a: 1 });",
+            Returns(json!({ "a": 1 })),
+        ),
+        case(
+            "Promise replaced",
+            "globalThis.Promise = function () { throw new Error('poisoned'); }; return await tools.t.echo({ a: 1 });",
+            Returns(json!({ "a": 1 })),
+        ),
+        case(
+            "JSON replaced",
+            "JSON.stringify = () => '{\"evil\":true}'; JSON.parse = () => ({ evil: true }); return await tools.t.echo({ a: 1 });",
+            Returns(json!({ "a": 1 })),
+        ),
+        case(
+            "setters on Object.prototype do not corrupt a ToolError",
+            "for (const k of ['tool', 'code', 'message', 'name', 'stack']) { \
+               Object.defineProperty(Object.prototype, k, { set() { throw new Error('setter ' + k); }, configurable: true }); } \
+             try { await tools.t.fail({ message: 'no', code: 'nope' }); } catch (e) { return [e instanceof ToolError, e.tool, e.code, e.message]; }",
+            Returns(json!([true, "t.fail", "nope", "no"])),
+        ),
+        case(
+            "setters on Object.prototype do not corrupt a result",
+            "Object.defineProperty(Object.prototype, 'a', { set() { throw new Error('setter'); } }); return await tools.t.echo({ a: 1, b: [1] });",
+            Returns(json!({ "a": 1, "b": [1] })),
+        ),
+        case(
+            "array iteration poisoned",
+            "Array.prototype[Symbol.iterator] = function* () { yield 'evil'; }; Array.prototype.push = null; \
+             return await tools.t.echo({ list: [1, 2, 3] });",
+            Returns(json!({ "list": [1, 2, 3] })),
+        ),
+        case(
+            "Map and Set methods poisoned",
+            "Map.prototype.forEach = Set.prototype.forEach = () => { throw 1; }; return [new Map([['a', 1]]), new Set([2])];",
+            Returns(json!([[["a", 1]], [2]])),
+        ),
+        case(
+            "call, apply and bind poisoned",
+            "Function.prototype.call = Function.prototype.apply = Function.prototype.bind = () => { throw 1; }; \
+             console.log('still'); return await tools.t.echo({ a: 1 });",
+            Returns(json!({ "a": 1 })),
+        )
+        .check(|outcome, _| assert_eq!(outcome.logs, ["still"])),
+        case(
+            "Reflect and Object poisoned",
+            "Reflect.apply = () => { throw 1; }; Object.defineProperty = () => { throw 2; }; Object.freeze = () => { throw 3; }; \
+             try { await tools.t.fail({ message: 'm', code: 'c' }); } catch (e) { return [e.name, e.code, [...new Set([1])]]; }",
+            Returns(json!(["ToolError", "c", [1]])),
+        ),
+        case(
+            "ToolError and Error replaced",
+            "try { ToolError = 1; } catch (e) {} globalThis.Error = function () { throw 1; }; \
+             try { await tools.t.fail({ code: 'c' }); } catch (e) { return [e instanceof ToolError, e.code]; }",
+            Returns(json!([true, "c"])),
+        ),
+        case(
+            "a proxy with a throwing trap as arguments",
+            "return await tools.t.echo(new Proxy({}, { ownKeys() { throw new Error('trap'); } }));",
+            Error("Error", "trap"),
+        )
+        .check(|_, host| assert_eq!(host.calls(), 0)),
+        case(
+            "a revoked proxy as the result",
+            "const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy;",
+            Error("TypeError", "revoked proxy"),
+        ),
+        case(
+            "a throwing getter in the result",
+            "return { get a() { throw new Error('nope'); } };",
+            Error("Error", "the returned value could not be read: nope"),
+        ),
+        case(
+            "a function, a cycle and a BigInt as arguments",
+            "const o = {}; o.o = o; const errors = []; \
+             for (const a of [() => 1, o, 10n]) { try { await tools.t.echo(a); } catch (e) { errors.push(e.name); } } return errors;",
+            Returns(json!(["TypeError", "TypeError", "TypeError"])),
+        )
+        .check(|_, host| assert_eq!(host.calls(), 0)),
+    ]
+}
+
+fn conversions() -> Vec<Case> {
+    vec![
+        case("no return", "const x = 1;", Nothing),
+        case("undefined inside", "return { a: undefined, b: [undefined] };", Returns(json!({ "b": [null] }))),
+        case(
+            "functions and symbols",
+            "function named() {} return [named, () => 1, Symbol('s')];",
+            Returns(json!(["[Function: named]", "[Function]", "[Symbol: s]"])),
+        ),
+        case("BigInt", "return 12345678901234567890n;", Returns(json!("12345678901234567890"))),
+        case("a cycle", "const o = { a: 1 }; o.self = o; return o;", Returns(json!({ "a": 1, "self": "[Circular]" }))),
+        case(
+            "shared, not cyclic",
+            "const s = { x: 1 }; return [s, s];",
+            Returns(json!([{ "x": 1 }, { "x": 1 }])),
+        ),
+        case(
+            "numbers JSON cannot hold",
+            "return [NaN, Infinity, -Infinity, -0, 0.5];",
+            Returns(json!(["NaN", "Infinity", "-Infinity", 0, 0.5])),
+        ),
+        case(
+            "Map, Set, Date and Error",
+            "return [new Map([['k', { v: 1 }]]), new Set(['a']), new Date(0), new TypeError('bad')];",
+            Returns(json!([[["k", { "v": 1 }]], ["a"], "1970-01-01T00:00:00.000Z", { "name": "TypeError", "message": "bad" }])),
+        ),
+        case("a forgotten await", "return tools.t.echo({}).then;", Returns(json!("[Function: then]"))),
+        case("a promise inside", "return { p: tools.t.echo({}) };", Returns(json!({ "p": "[Promise]" }))),
+        case("a thenable resolves", "return { then(r) { r(42); } };", Returns(json!(42))),
+        case(
+            "logging a cycle and a deep value",
+            "const o = {}; o.self = o; let d = {}; for (let i = 0; i < 20; i++) d = { d }; console.log(o); console.warn(d); return 1;",
+            Returns(json!(1)),
+        )
+        .check(|outcome, _| {
+            assert_eq!(outcome.logs[0], r#"{"self":"[Circular]"}"#);
+            assert!(outcome.logs[1].starts_with(r#"[warn] {"d":{"d":"#), "{}", outcome.logs[1]);
+            assert!(outcome.logs[1].contains(r#""[Object]""#), "{}", outcome.logs[1]);
+        }),
+    ]
+}
+
+/// The standard globals of a QuickJS-ng context (ES2024 and the few web-platform names
+/// QuickJS-ng adds), which the bridge adds to.
+const STANDARD_GLOBALS: &str = "const STANDARD = ['Object', 'Function', 'Array', 'Number', 'parseFloat', 'parseInt', 'Infinity', 'NaN', \
+'undefined', 'decodeURI', 'decodeURIComponent', 'encodeURI', 'encodeURIComponent', 'escape', 'unescape', 'isFinite', 'isNaN', \
+'globalThis', 'Boolean', 'String', 'Symbol', 'Error', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError', \
+'URIError', 'InternalError', 'AggregateError', 'SuppressedError', 'Iterator', 'Math', 'Reflect', 'Date', 'eval', 'RegExp', 'JSON', \
+'Proxy', 'Map', 'Set', 'WeakMap', 'WeakSet', 'ArrayBuffer', 'SharedArrayBuffer', 'Uint8ClampedArray', 'Int8Array', 'Uint8Array', \
+'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'BigInt64Array', 'BigUint64Array', 'Float16Array', 'Float32Array', \
+'Float64Array', 'DataView', 'Atomics', 'Promise', 'BigInt', 'WeakRef', 'FinalizationRegistry', 'performance', 'queueMicrotask', \
+'structuredClone', 'atob', 'btoa', 'DOMException', 'DisposableStack', 'AsyncDisposableStack', 'navigator'];\n";
+
+async fn check_all(cases: Vec<Case>) {
+    let mut failures = Vec::new();
+    for case in cases {
+        let host = TestHost::new();
+        let code = if case.code.contains("STANDARD") {
+            format!("{STANDARD_GLOBALS}{}", case.code)
+        } else {
+            case.code.to_string()
+        };
+        let outcome = run(&code, case.limits.clone(), &host).await;
+        if let Err(why) = verdict(&case, &outcome, &host) {
+            failures.push(format!("{}: {why}\n  outcome: {}", case.name, serde_json::to_string(&outcome).unwrap()));
+            continue;
+        }
+        if let Some(check) = case.check
+            && let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&outcome, &host)))
+        {
+            failures.push(format!("{}: check failed: {panic:?}\n  outcome: {}", case.name, serde_json::to_string(&outcome).unwrap()));
+            continue;
+        }
+        if let Err(why) = clean_after(&host).await {
+            failures.push(format!("{}: the next run is not clean: {why}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn verdict(case: &Case, outcome: &Outcome, host: &TestHost) -> Result<(), String> {
+    let text = serde_json::to_string(outcome).unwrap();
+    if text.contains(SECRET) || text.contains(&host.secret) {
+        return Err("the host's secret reached the outcome".into());
+    }
+    let error = outcome.error.as_ref();
+    match &case.expect {
+        Expect::Value(value) if outcome.ok && outcome.result.as_ref() == Some(value) => Ok(()),
+        Expect::Nothing if outcome.ok && outcome.result.is_none() => Ok(()),
+        Expect::Limit(limit)
+            if !outcome.ok
+                && error.is_some_and(|e| e.name == "LimitError" && e.limit == Some(*limit) && e.message.contains(limit.key())) =>
+        {
+            Ok(())
+        }
+        Expect::Error(name, message)
+            if !outcome.ok && error.is_some_and(|e| e.name == *name && e.message.contains(message)) =>
+        {
+            Ok(())
+        }
+        _ => Err("unexpected outcome".into()),
+    }
+}
+
+/// A run after a hostile one sees a pristine global and an idle-sized heap.
+async fn clean_after(host: &Arc<TestHost>) -> Result<(), String> {
+    let probe = "return [typeof leaked, typeof Promise.prototype.then, JSON.stringify({ a: 1 }), \
+                 Object.getOwnPropertyNames(Object.prototype).length, await tools.t.echo({ ok: true })];";
+    let outcome = run(probe, Limits::default(), host).await;
+    let expected = json!(["undefined", "function", "{\"a\":1}", 12, { "ok": true }]);
+    if outcome.result.as_ref() != Some(&expected) {
+        return Err(serde_json::to_string(&outcome).unwrap());
+    }
+    if outcome.stats.memory_peak_bytes > 1 << 20 {
+        return Err(format!("the probe's heap peaked at {} bytes", outcome.stats.memory_peak_bytes));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loops_stop_at_the_deadline() {
+    check_all(infinite_loops()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bombs_stop_at_the_memory_limit() {
+    check_all(memory_bombs()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_recursion_stops_at_the_stack_limit() {
+    check_all(deep_recursion()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_of_calls_logs_and_results_stop_at_their_limits() {
+    check_all(floods()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_of_the_host_is_reachable() {
+    check_all(escapes()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_the_bridge_breaks_nothing_host_side() {
+    check_all(tampering()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_json_cannot_hold_come_back_as_documented() {
+    check_all(conversions()).await;
+}
+
+#[test]
+fn the_corpus_is_large_enough() {
+    let total = infinite_loops().len()
+        + memory_bombs().len()
+        + deep_recursion().len()
+        + floods().len()
+        + escapes().len()
+        + tampering().len()
+        + conversions().len();
+    assert!(total >= 60, "{total} cases");
+}
