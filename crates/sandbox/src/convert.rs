@@ -134,8 +134,10 @@ impl<'a, 'js> Converter<'a, 'js> {
     }
 
     fn object(&mut self, object: Object<'js>, depth: usize) -> Result<Json, ConvertError> {
-        if self.ancestors.iter().any(|seen| *seen == object) {
-            return self.text("[Circular]".to_string()).map(Option::unwrap_or_default);
+        if self.ancestors.contains(&object) {
+            return self
+                .text("[Circular]".to_string())
+                .map(Option::unwrap_or_default);
         }
         if depth >= self.max_depth {
             return match self.too_deep {

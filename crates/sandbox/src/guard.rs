@@ -234,7 +234,8 @@ unsafe impl Allocator for CountingAllocator {
         // SAFETY: the caller passes a live pointer from this allocator.
         unsafe {
             let (block, old_size) = header(user);
-            let old_layout = layout_for(old_size).expect("the block was allocated with this layout");
+            let old_layout =
+                layout_for(old_size).expect("the block was allocated with this layout");
             let grow = new_layout.size().saturating_sub(old_layout.size());
             if grow > 0 && !self.guard.reserve(grow) {
                 return ptr::null_mut();
@@ -303,7 +304,7 @@ mod tests {
         assert!(!a.is_null());
         assert_eq!(unsafe { CountingAllocator::usable_size(a) }, 1000);
         let used = guard.memory_used.load(Ordering::Relaxed);
-        assert!(used >= 1000 && used < 1100, "{used}");
+        assert!((1000..1100).contains(&used), "{used}");
 
         assert!(allocator.alloc(8000).is_null(), "over the limit");
         assert_eq!(guard.stopped(), Some(Stop::Limit(Limit::Memory)));
@@ -312,13 +313,20 @@ mod tests {
         assert!(!b.is_null());
         assert_eq!(unsafe { CountingAllocator::usable_size(b) }, 2000);
         let c = allocator.calloc(10, 10);
-        assert!(unsafe { std::slice::from_raw_parts(c, 100) }.iter().all(|b| *b == 0));
+        assert!(
+            unsafe { std::slice::from_raw_parts(c, 100) }
+                .iter()
+                .all(|b| *b == 0)
+        );
         unsafe {
             allocator.dealloc(b);
             allocator.dealloc(c);
         }
         assert_eq!(guard.memory_used.load(Ordering::Relaxed), 0);
         assert!(guard.memory_peak() >= 2000);
-        assert!(allocator.calloc(usize::MAX, 2).is_null(), "overflow is refused, not a panic");
+        assert!(
+            allocator.calloc(usize::MAX, 2).is_null(),
+            "overflow is refused, not a panic"
+        );
     }
 }

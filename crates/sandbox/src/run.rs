@@ -192,7 +192,9 @@ impl Drop for Run {
 
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // A panic while holding the lock cannot leave `Shared` inconsistent: keep going.
-    shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Run {
@@ -366,15 +368,11 @@ impl Run {
                         let make = make_tool_error
                             .ok_or(rquickjs::Error::Unknown)?
                             .restore(&ctx)?;
-                        let value = match make.call::<_, Value>((
-                            error.message,
-                            tool,
-                            error.code,
-                            site,
-                        )) {
-                            Ok(value) => value,
-                            Err(_) => ctx.catch(),
-                        };
+                        let value =
+                            match make.call::<_, Value>((error.message, tool, error.code, site)) {
+                                Ok(value) => value,
+                                Err(_) => ctx.catch(),
+                            };
                         (reject, value)
                     }
                 };
@@ -481,7 +479,8 @@ impl Run {
             return;
         }
         let too_large = result.as_ref().is_some_and(|json| {
-            serde_json::to_string(json).map_or(true, |text| text.len() > self.limits.max_result_bytes)
+            serde_json::to_string(json)
+                .map_or(true, |text| text.len() > self.limits.max_result_bytes)
         });
         if too_large {
             report.error = Some(limit_error(Limit::ResultSize, &self.limits));
@@ -656,7 +655,11 @@ fn host_log<'js>(
                     limits.max_log_bytes.saturating_sub(shared.log_bytes),
                 )
             };
-            let mut line = LOG_PREFIXES.get(level).copied().unwrap_or_default().to_string();
+            let mut line = LOG_PREFIXES
+                .get(level)
+                .copied()
+                .unwrap_or_default()
+                .to_string();
             for (i, value) in values.0.into_iter().enumerate() {
                 if i > 0 {
                     line.push(' ');

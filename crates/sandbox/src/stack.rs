@@ -73,9 +73,15 @@ mod tests {
     #[test]
     fn frames_parse_with_and_without_names() {
         let frame = parse_frame("    at f (snippet.ts:3:12)").unwrap();
-        assert_eq!((frame.name, frame.file, frame.line, frame.column), ("f", "snippet.ts", 3, 12));
+        assert_eq!(
+            (frame.name, frame.file, frame.line, frame.column),
+            ("f", "snippet.ts", 3, 12)
+        );
         let frame = parse_frame("    at codemode:bridge:56:53").unwrap();
-        assert_eq!((frame.file, frame.line, frame.column), ("codemode:bridge", 56, 53));
+        assert_eq!(
+            (frame.file, frame.line, frame.column),
+            ("codemode:bridge", 56, 53)
+        );
         assert!(parse_frame("    at f (native)").is_none());
     }
 

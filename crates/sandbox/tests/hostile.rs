@@ -168,8 +168,18 @@ fn infinite_loops() -> Vec<Case> {
         .check(|outcome, host| {
             assert_eq!(outcome.calls.len(), 1);
             assert!(!outcome.calls[0].ok);
-            assert!(outcome.calls[0].error.as_deref().unwrap().contains("unfinished"));
-            assert_eq!(host.dropped.load(std::sync::atomic::Ordering::SeqCst), 1, "the hung call is dropped");
+            assert!(
+                outcome.calls[0]
+                    .error
+                    .as_deref()
+                    .unwrap()
+                    .contains("unfinished")
+            );
+            assert_eq!(
+                host.dropped.load(std::sync::atomic::Ordering::SeqCst),
+                1,
+                "the hung call is dropped"
+            );
         }),
         case(
             "a microtask storm while a call is pending",
@@ -188,7 +198,10 @@ fn memory_bombs() -> Vec<Case> {
         )
         .check(|outcome, _| {
             let peak = outcome.stats.memory_peak_bytes;
-            assert!(peak <= (16 << 20) + (1 << 20), "peak {peak} stays within limit and slack");
+            assert!(
+                peak <= (16 << 20) + (1 << 20),
+                "peak {peak} stays within limit and slack"
+            );
         }),
         case(
             "a doubling string hits the engine's string length cap",
@@ -205,13 +218,21 @@ fn memory_bombs() -> Vec<Case> {
             "const o = {}; let i = 0; while (true) o['k' + i] = i++;",
             Broke(Limit::Memory),
         ),
-        case("one huge typed array", "return new Uint8Array(1 << 30).length;", Broke(Limit::Memory)),
+        case(
+            "one huge typed array",
+            "return new Uint8Array(1 << 30).length;",
+            Broke(Limit::Memory),
+        ),
         case(
             "many typed arrays",
             "const a = []; while (true) a.push(new Float64Array(100000));",
             Broke(Limit::Memory),
         ),
-        case("an ArrayBuffer of 1 GiB", "return new ArrayBuffer(2 ** 30).byteLength;", Broke(Limit::Memory)),
+        case(
+            "an ArrayBuffer of 1 GiB",
+            "return new ArrayBuffer(2 ** 30).byteLength;",
+            Broke(Limit::Memory),
+        ),
         case(
             "an ArrayBuffer past the engine's maximum",
             "return new ArrayBuffer(2 ** 31).byteLength;",
@@ -257,7 +278,11 @@ fn memory_bombs() -> Vec<Case> {
 
 fn deep_recursion() -> Vec<Case> {
     vec![
-        case("plain recursion", "function f() { return f() + 1; } return f();", Broke(Limit::Stack)),
+        case(
+            "plain recursion",
+            "function f() { return f() + 1; } return f();",
+            Broke(Limit::Stack),
+        ),
         case(
             "mutual recursion",
             "const a = () => b() + 1; const b = () => a() + 1; return a();",
@@ -627,20 +652,34 @@ async fn check_all(cases: Vec<Case>) {
         };
         let outcome = run(&code, case.limits.clone(), &host).await;
         if let Err(why) = verdict(&case, &outcome, &host) {
-            failures.push(format!("{}: {why}\n  outcome: {}", case.name, serde_json::to_string(&outcome).unwrap()));
+            failures.push(format!(
+                "{}: {why}\n  outcome: {}",
+                case.name,
+                serde_json::to_string(&outcome).unwrap()
+            ));
             continue;
         }
         if let Some(check) = case.check
-            && let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&outcome, &host)))
+            && let Err(panic) =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&outcome, &host)))
         {
-            failures.push(format!("{}: check failed: {panic:?}\n  outcome: {}", case.name, serde_json::to_string(&outcome).unwrap()));
+            failures.push(format!(
+                "{}: check failed: {panic:?}\n  outcome: {}",
+                case.name,
+                serde_json::to_string(&outcome).unwrap()
+            ));
             continue;
         }
         if let Err(why) = clean_after(&host).await {
             failures.push(format!("{}: the next run is not clean: {why}", case.name));
         }
     }
-    assert!(failures.is_empty(), "{} case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn verdict(case: &Case, outcome: &Outcome, host: &TestHost) -> Result<(), String> {
@@ -654,12 +693,17 @@ fn verdict(case: &Case, outcome: &Outcome, host: &TestHost) -> Result<(), String
         Expect::Nothing if outcome.ok && outcome.result.is_none() => Ok(()),
         Expect::Limit(limit)
             if !outcome.ok
-                && error.is_some_and(|e| e.name == "LimitError" && e.limit == Some(*limit) && e.message.contains(limit.key())) =>
+                && error.is_some_and(|e| {
+                    e.name == "LimitError"
+                        && e.limit == Some(*limit)
+                        && e.message.contains(limit.key())
+                }) =>
         {
             Ok(())
         }
         Expect::Error(name, message)
-            if !outcome.ok && error.is_some_and(|e| e.name == *name && e.message.contains(message)) =>
+            if !outcome.ok
+                && error.is_some_and(|e| e.name == *name && e.message.contains(message)) =>
         {
             Ok(())
         }
@@ -677,7 +721,10 @@ async fn clean_after(host: &Arc<TestHost>) -> Result<(), String> {
         return Err(serde_json::to_string(&outcome).unwrap());
     }
     if outcome.stats.memory_peak_bytes > 1 << 20 {
-        return Err(format!("the probe's heap peaked at {} bytes", outcome.stats.memory_peak_bytes));
+        return Err(format!(
+            "the probe's heap peaked at {} bytes",
+            outcome.stats.memory_peak_bytes
+        ));
     }
     Ok(())
 }

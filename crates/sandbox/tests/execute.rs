@@ -1,0 +1,338 @@
+//! The execute contract: TypeScript in, the outcome out, errors at the agent's own positions,
+//! concurrency, cancellation.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{TestHost, run};
+use sandbox::{CancellationToken, Limit, Limits, NoTools, Sandbox};
+use serde_json::json;
+
+fn limits() -> Limits {
+    Limits {
+        timeout_ms: 5_000,
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn typescript_is_stripped_not_rejected() {
+    let host = TestHost::new();
+    let cases = [
+        // W6 from the shared workloads.
+        (
+            "const x: number = 1; interface A { a: string } const f = (a: A): string => a.a; return (x as number) + f({ a: 'ok' }).length;",
+            json!(3),
+        ),
+        (
+            "enum Color { Red, Green = 'green' } return [Color.Red, Color.Green, Color[0]];",
+            json!([0, "green", "Red"]),
+        ),
+        (
+            "function first<T>(xs: T[]): T | undefined { return xs[0]; } return first<number>([7, 8]);",
+            json!(7),
+        ),
+        (
+            "type P = { n: number }; const p = { n: 2 } satisfies P; return p.n;",
+            json!(2),
+        ),
+        (
+            "const m = new Map<string, number>([['a', 1]]); return m.get('a')! + 1;",
+            json!(2),
+        ),
+        (
+            "class C { #secret = 1; constructor(private readonly n: number) {} get total(): number { return this.n + this.#secret; } } return new C(41).total;",
+            json!(42),
+        ),
+        (
+            "declare const later: number; abstract class B { abstract f(): number } return typeof B;",
+            json!("function"),
+        ),
+        (
+            "const o = { a: { b: null as null | { c: number } } }; return [o.a.b?.c ?? 'none', o?.a];",
+            json!(["none", { "b": null }]),
+        ),
+        (
+            "let n: bigint = 2n ** 64n; return n.toString();",
+            json!("18446744073709551616"),
+        ),
+        (
+            "import type { Foo } from './foo'; const f: Foo | null = null; return f;",
+            json!(null),
+        ),
+    ];
+    for (code, expected) in cases {
+        let outcome = run(code, limits(), &host).await;
+        assert_eq!(outcome.result, Some(expected), "{code}\n{outcome:?}");
+    }
+}
+
+#[tokio::test]
+async fn top_level_await_and_return_work() {
+    let host = TestHost::new();
+    let code = "const a = await tools.t.echo({ n: 1 });\nconst b = await tools.t.echo({ n: a.n + 1 });\nreturn b.n;";
+    let outcome = run(code, limits(), &host).await;
+    assert_eq!(outcome.result, Some(json!(2)));
+    assert_eq!(outcome.stats.tool_calls, 2);
+    assert_eq!(
+        outcome
+            .calls
+            .iter()
+            .map(|c| c.tool.as_str())
+            .collect::<Vec<_>>(),
+        ["t.echo", "t.echo"]
+    );
+}
+
+#[tokio::test]
+async fn syntax_errors_point_at_the_agents_line_and_column() {
+    let host = TestHost::new();
+    let outcome = run("const a: number = 1;\n\nconst b = a +;\n", limits(), &host).await;
+    let error = outcome.error.unwrap();
+    assert_eq!(error.name, "SyntaxError");
+    assert_eq!((error.line, error.column), (Some(3), Some(14)));
+}
+
+#[tokio::test]
+async fn runtime_errors_point_at_the_agents_line_and_column() {
+    let host = TestHost::new();
+    let code = "interface Order { id: number }\nconst orders: Order[] = [];\n\nfunction total(o: any): number {\n  return o.items.length;\n}\nreturn total(orders[0]);";
+    let outcome = run(code, limits(), &host).await;
+    let error = outcome.error.unwrap();
+    assert_eq!(error.name, "TypeError");
+    assert_eq!(error.message, "cannot read property 'items' of undefined");
+    assert_eq!(error.line, Some(5));
+    let stack = error.stack.unwrap();
+    assert!(stack.starts_with("    at total (snippet.ts:5:"), "{stack}");
+    assert!(stack.contains("(snippet.ts:7:"), "{stack}");
+    assert!(!stack.contains("codemode:bridge"), "{stack}");
+}
+
+#[tokio::test]
+async fn tool_errors_are_thrown_as_tool_error_at_the_call() {
+    let host = TestHost::new();
+    let code = "const ok = await tools.t.echo({});\nawait tools.t.fail({ message: 'quota exceeded', code: 'upstream' });";
+    let outcome = run(code, limits(), &host).await;
+    let error = outcome.error.unwrap();
+    assert_eq!(error.name, "ToolError");
+    assert_eq!(error.message, "quota exceeded");
+    assert_eq!(error.tool.as_deref(), Some("t.fail"));
+    assert_eq!(error.code.as_deref(), Some("upstream"));
+    assert_eq!(error.line, Some(2));
+    assert_eq!(outcome.calls[1].error.as_deref(), Some("quota exceeded"));
+
+    let caught = "try { await tools.t.fail({ message: 'm', code: 'c' }); } catch (e) { return [e instanceof ToolError, e instanceof Error, e.name, e.tool, e.code, e.message]; }";
+    let outcome = run(caught, limits(), &host).await;
+    assert_eq!(
+        outcome.result,
+        Some(json!([true, true, "ToolError", "t.fail", "c", "m"]))
+    );
+}
+
+#[tokio::test]
+async fn results_come_back_unchanged() {
+    let host = TestHost::new();
+    let outcome = run(
+        "const r = await tools.t.structured(); return r.orders.filter((o) => o.total > 100);",
+        limits(),
+        &host,
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!([{ "id": 2, "total": 120 }])));
+    let outcome = run("return await tools.t.echo();", limits(), &host).await;
+    assert_eq!(
+        outcome.result,
+        Some(json!({})),
+        "omitted arguments arrive as {{}}"
+    );
+}
+
+#[tokio::test]
+async fn console_lines_are_captured_in_order_with_levels() {
+    let host = TestHost::new();
+    let code = "console.log('a', 1, { b: [2] }); console.info('i'); console.warn('w'); console.error(new Error('e')); console.debug(null, undefined);";
+    let outcome = run(code, limits(), &host).await;
+    assert_eq!(
+        outcome.logs,
+        [
+            "a 1 {\"b\":[2]}",
+            "[info] i",
+            "[warn] w",
+            "[error] {\"name\":\"Error\",\"message\":\"e\"}",
+            "[debug] null undefined"
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_are_in_flight_together() {
+    let host = TestHost::new();
+    let code = "const r = await Promise.all(Array.from({ length: 10 }, (_, i) => tools.t.slow({ ms: 50, i }))); return r.map((x) => x.i);";
+    let outcome = run(code, limits(), &host).await;
+    assert_eq!(outcome.result, Some(json!([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])));
+    assert_eq!(
+        host.peak_in_flight.load(Ordering::SeqCst),
+        10,
+        "all ten calls were in flight at once"
+    );
+}
+
+#[tokio::test]
+async fn a_snippet_without_tools_runs_with_no_tools() {
+    let outcome = Sandbox::default()
+        .execute("return [1, 2].map((x) => x * 2);", Arc::new(NoTools))
+        .await;
+    assert_eq!(outcome.result, Some(json!([2, 4])));
+    let outcome = Sandbox::default()
+        .execute("return await tools.github.search({});", Arc::new(NoTools))
+        .await;
+    let error = outcome.error.unwrap();
+    assert_eq!(
+        (error.name.as_str(), error.code.as_deref()),
+        ("ToolError", Some("unknown_tool"))
+    );
+}
+
+#[tokio::test]
+async fn code_over_the_size_limit_is_refused() {
+    let host = TestHost::new();
+    let limits = Limits {
+        max_code_bytes: 100,
+        ..limits()
+    };
+    let outcome = run(&format!("return '{}';", "x".repeat(200)), limits, &host).await;
+    assert_eq!(outcome.error.unwrap().limit, Some(Limit::CodeSize));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_stops_running_javascript() {
+    let sandbox = Sandbox::new(Limits {
+        timeout_ms: 60_000,
+        ..Limits::default()
+    });
+    let cancel = CancellationToken::new();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        later.cancel();
+    });
+    let outcome = sandbox
+        .execute_with_cancel("while (true) {}", Arc::new(NoTools), cancel)
+        .await;
+    assert_eq!(outcome.error.unwrap().name, "Cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancellation_drops_calls_in_flight() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new(Limits {
+        timeout_ms: 60_000,
+        ..Limits::default()
+    });
+    let cancel = CancellationToken::new();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        later.cancel();
+    });
+    let outcome = sandbox
+        .execute_with_cancel(
+            "await Promise.all([tools.t.hang(), tools.t.hang()]);",
+            host.clone(),
+            cancel,
+        )
+        .await;
+    assert_eq!(outcome.error.unwrap().name, "Cancelled");
+    assert_eq!(
+        host.dropped.load(Ordering::SeqCst),
+        2,
+        "both upstream calls were dropped"
+    );
+    assert!(outcome.calls.iter().all(|c| !c.ok));
+}
+
+#[tokio::test]
+async fn cancelled_before_it_starts() {
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let outcome = Sandbox::default()
+        .execute_with_cancel("return 1;", Arc::new(NoTools), cancel)
+        .await;
+    assert_eq!(outcome.error.unwrap().name, "Cancelled");
+}
+
+#[tokio::test]
+async fn the_deadline_holds_on_a_current_thread_runtime() {
+    let host = TestHost::new();
+    let limits = Limits {
+        timeout_ms: 100,
+        ..Limits::default()
+    };
+    let outcome = run("await tools.t.hang();", limits.clone(), &host).await;
+    assert_eq!(outcome.error.unwrap().limit, Some(Limit::Timeout));
+    let outcome = run("while (true) {}", limits, &host).await;
+    assert_eq!(outcome.error.unwrap().limit, Some(Limit::Timeout));
+}
+
+#[tokio::test]
+async fn outcome_serialises_to_the_execute_contract() {
+    let host = TestHost::new();
+    let outcome = run(
+        "console.log('hi'); return await tools.t.echo({ a: 1 });",
+        limits(),
+        &host,
+    )
+    .await;
+    let value = serde_json::to_value(&outcome).unwrap();
+    assert_eq!(value["ok"], json!(true));
+    assert_eq!(value["result"], json!({ "a": 1 }));
+    assert_eq!(value["logs"], json!(["hi"]));
+    assert_eq!(value["calls"][0]["tool"], json!("t.echo"));
+    assert_eq!(value["calls"][0]["ok"], json!(true));
+    assert!(value["stats"]["ms"].is_number());
+    assert_eq!(value["stats"]["toolCalls"], json!(1));
+    assert!(value["stats"]["memoryPeakBytes"].as_u64().unwrap() > 0);
+    assert!(value.get("error").is_none());
+
+    let failed = serde_json::to_value(
+        run(
+            "while (true) {}",
+            Limits {
+                timeout_ms: 50,
+                ..Limits::default()
+            },
+            &host,
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(failed["ok"], json!(false));
+    assert_eq!(failed["error"]["name"], json!("LimitError"));
+    assert_eq!(failed["error"]["limit"], json!("timeoutMs"));
+    assert!(failed.get("result").is_none());
+}
+
+#[test]
+fn limits_read_from_config_json_and_refuse_unknown_keys() {
+    let limits: Limits =
+        serde_json::from_value(json!({ "timeoutMs": 1000, "memoryMb": 32 })).unwrap();
+    assert_eq!(
+        (limits.timeout_ms, limits.memory_mb, limits.max_tool_calls),
+        (1000, 32, 1000)
+    );
+    let error = serde_json::from_value::<Limits>(json!({ "timeout": 1 })).unwrap_err();
+    assert!(
+        error.to_string().contains("unknown field `timeout`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn execute_can_be_spawned() {
+    fn spawnable<T: Send + 'static>(_: T) {}
+    let sandbox = Sandbox::default();
+    spawnable(async move { sandbox.execute("return 1", Arc::new(NoTools)).await });
+}
