@@ -65,6 +65,7 @@
 //! No MCP, no tool catalog, no argument validation against schemas: that is the embedder's
 //! [`Host`]. No process isolation: this crate is the engine a jailed worker process runs.
 
+mod bridge;
 mod convert;
 mod guard;
 mod host;

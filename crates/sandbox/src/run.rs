@@ -8,20 +8,20 @@
 //! thread hop.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
 use rquickjs::context::EvalOptions;
-use rquickjs::function::Rest;
 use rquickjs::promise::PromiseState;
-use rquickjs::{Context, Ctx, Exception, Function, Object, Persistent, Promise};
+use rquickjs::{Context, Ctx, Function, Persistent, Promise};
 use rquickjs::{Runtime, Value};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
+use crate::bridge::{self, Handle, Settle, Shared, lock, render};
 use crate::convert::{ConvertError, Converter, TooDeep};
 use crate::guard::{CountingAllocator, Guard, Stop};
 use crate::host::{Host, ToolError};
@@ -30,50 +30,9 @@ use crate::outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 use crate::stack;
 use crate::transpile::{self, SNIPPET_FILE};
 
-const BRIDGE: &str = include_str!("bridge.js");
-const BRIDGE_FILE: &str = "codemode:bridge";
 /// How deep a returned value may nest; the default recursion limit of serde_json, so whoever
 /// parses our output again can.
 const RESULT_DEPTH: usize = 128;
-/// How deep a logged value is shown before `[Object]` stands in.
-const LOG_DEPTH: usize = 8;
-const LOG_PREFIXES: [&str; 5] = ["", "[info] ", "[warn] ", "[error] ", "[debug] "];
-
-/// A JavaScript value kept outside `Context::with`.
-///
-/// `Persistent` is not `Send` only because it holds a raw pointer to its runtime. Every
-/// `Handle` belongs to the runtime of one [`Run`], which owns that runtime privately, moves
-/// with it, only restores handles inside `Context::with` (which locks the runtime), and drops
-/// them before the runtime. No two threads ever touch a handle's runtime at once.
-struct Handle<T>(Persistent<T>);
-
-// SAFETY: see the type's documentation.
-unsafe impl<T> Send for Handle<T> {}
-
-/// What the host functions and the loop share.
-#[derive(Default)]
-struct Shared {
-    new_calls: Vec<NewCall>,
-    calls_made: u32,
-    logs: Vec<String>,
-    log_bytes: usize,
-    entries_of: Option<Handle<Function<'static>>>,
-}
-
-struct NewCall {
-    namespace: String,
-    tool: String,
-    args: Json,
-    settle: Settle,
-}
-
-/// How to answer a call in JavaScript.
-struct Settle {
-    resolve: Handle<Function<'static>>,
-    reject: Handle<Function<'static>>,
-    /// An `Error` made at the call, for the stack of a `ToolError`.
-    site: Handle<Value<'static>>,
-}
 
 type CallFuture = BoxFuture<'static, (usize, Result<Json, ToolError>)>;
 
@@ -99,7 +58,7 @@ pub(crate) async fn execute(
     let mut report = Report::default();
 
     if code.len() > limits.max_code_bytes {
-        report.error = Some(limit_error(Limit::CodeSize, limits));
+        report.error = Some(limits.broken(Limit::CodeSize));
         return report.finish(started, &guard, limits);
     }
     let script = match transpile::to_script(code) {
@@ -190,13 +149,6 @@ impl Drop for Run {
     }
 }
 
-fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // A panic while holding the lock cannot leave `Shared` inconsistent: keep going.
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Run {
     fn start(limits: &Limits, guard: Arc<Guard>, script: &str) -> rquickjs::Result<Run> {
         let runtime = Runtime::new_with_alloc(CountingAllocator {
@@ -223,20 +175,9 @@ impl Run {
 
     /// Installs the bridge, then starts the snippet (it runs until its first `await`).
     fn install(&mut self, script: &str) -> rquickjs::Result<()> {
-        let shared = self.shared.clone();
-        let guard = self.guard.clone();
-        let limits = self.limits.clone();
         let (main, make_tool_error) = self.context.with(|ctx| {
-            let setup: Function = ctx.eval_with_options(BRIDGE, eval_options(BRIDGE_FILE))?;
-            let host_call = host_call(&ctx, shared.clone(), guard.clone(), limits.clone())?;
-            let host_log = host_log(&ctx, shared.clone(), guard, limits)?;
-            let helpers: Object = setup.call((host_call, host_log))?;
-            let make_tool_error: Function = helpers.get("makeToolError")?;
-            let entries_of: Function = helpers.get("entriesOf")?;
-            lock(&shared).entries_of = Some(Handle(Persistent::save(&ctx, entries_of)));
-
-            let main = match ctx.eval_with_options::<Promise, _>(script, eval_options(SNIPPET_FILE))
-            {
+            let installed = bridge::install(&ctx, &self.shared, &self.guard, &self.limits)?;
+            let main = match ctx.eval_with_options::<Promise, _>(script, snippet_options()) {
                 Ok(main) => main,
                 Err(_) => {
                     // The snippet threw before its first await (or did not compile): make the
@@ -249,7 +190,7 @@ impl Run {
             };
             Ok::<_, rquickjs::Error>((
                 Handle(Persistent::save(&ctx, main)),
-                Handle(Persistent::save(&ctx, make_tool_error)),
+                Handle(Persistent::save(&ctx, installed.make_tool_error)),
             ))
         })?;
         self.main = Some(main);
@@ -451,7 +392,7 @@ impl Run {
                     match converter.convert(value) {
                         Ok(json) => (json, None),
                         Err(ConvertError::TooLarge) => {
-                            (None, Some(limit_error(Limit::ResultSize, &self.limits)))
+                            (None, Some(self.limits.broken(Limit::ResultSize)))
                         }
                         Err(ConvertError::TooDeep) => (
                             None,
@@ -483,7 +424,7 @@ impl Run {
                 .map_or(true, |text| text.len() > self.limits.max_result_bytes)
         });
         if too_large {
-            report.error = Some(limit_error(Limit::ResultSize, &self.limits));
+            report.error = Some(self.limits.broken(Limit::ResultSize));
             return;
         }
         report.result = result;
@@ -522,7 +463,7 @@ impl Run {
     fn describe_mapped<'js>(&self, ctx: &Ctx<'js>, thrown: Value<'js>, code: &str) -> ErrorInfo {
         let mut info = self.describe(ctx, thrown);
         if info.name == "RangeError" && info.message == "Maximum call stack size exceeded" {
-            return limit_error(Limit::Stack, &self.limits);
+            return self.limits.broken(Limit::Stack);
         }
         if let Some(raw) = info.stack.take() {
             let mapped = stack::map(&raw, code);
@@ -540,166 +481,18 @@ impl Run {
     }
 }
 
-fn render<'js>(
-    ctx: &Ctx<'js>,
-    entries_of: Option<Persistent<Function<'static>>>,
-    value: Value<'js>,
-    max: usize,
-) -> String {
-    if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
-        return text;
-    }
-    let Some(entries_of) = entries_of.and_then(|h| h.restore(ctx).ok()) else {
-        return "[value]".into();
-    };
-    let mut converter = Converter::new(&entries_of, LOG_DEPTH, TooDeep::Mark, max);
-    match converter.convert(value) {
-        Ok(Some(json)) => json.to_string(),
-        Ok(None) => "undefined".into(),
-        Err(ConvertError::TooLarge) => "[value too large to show]".into(),
-        Err(_) => {
-            let _ = ctx.catch();
-            "[value that could not be read]".into()
-        }
-    }
-}
-
-fn eval_options(file: &str) -> EvalOptions {
+fn snippet_options() -> EvalOptions {
     let mut options = EvalOptions::default();
     options.global = true;
     options.strict = false;
     options.backtrace_barrier = true;
-    options.filename = Some(file.to_string());
+    options.filename = Some(SNIPPET_FILE.to_string());
     options
-}
-
-/// `hostCall(namespace, tool, args, site)`: records a call and returns its promise.
-fn host_call<'js>(
-    ctx: &Ctx<'js>,
-    shared: Arc<Mutex<Shared>>,
-    guard: Arc<Guard>,
-    limits: Limits,
-) -> rquickjs::Result<Function<'js>> {
-    Function::new(
-        ctx.clone(),
-        move |ctx: Ctx<'js>,
-              namespace: String,
-              tool: String,
-              args: Value<'js>,
-              site: Value<'js>|
-              -> rquickjs::Result<Promise<'js>> {
-            if guard.stopped().is_some() {
-                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
-            }
-            if lock(&shared).calls_made >= limits.max_tool_calls {
-                guard.trip(Stop::Limit(Limit::ToolCalls));
-                let error = limit_error(Limit::ToolCalls, &limits);
-                return Err(Exception::throw_range(&ctx, &error.message));
-            }
-            let args = if args.is_undefined() {
-                Json::Object(serde_json::Map::new())
-            } else {
-                let not_json = || {
-                    format!(
-                        "the arguments of {namespace}.{tool} must be JSON: an object of named \
-                         arguments"
-                    )
-                };
-                let Some(text) = ctx.json_stringify(args)? else {
-                    return Err(Exception::throw_type(&ctx, &not_json()));
-                };
-                let text = text.to_string()?;
-                serde_json::from_str(&text).map_err(|error| {
-                    Exception::throw_type(&ctx, &format!("{}: {error}", not_json()))
-                })?
-            };
-            let (promise, resolve, reject) = ctx.promise()?;
-            let mut shared = lock(&shared);
-            shared.calls_made += 1;
-            shared.new_calls.push(NewCall {
-                namespace,
-                tool,
-                args,
-                settle: Settle {
-                    resolve: Handle(Persistent::save(&ctx, resolve)),
-                    reject: Handle(Persistent::save(&ctx, reject)),
-                    site: Handle(Persistent::save(&ctx, site)),
-                },
-            });
-            Ok(promise)
-        },
-    )
-}
-
-/// `hostLog(level, ...values)`: captures one console line, within the log limits.
-fn host_log<'js>(
-    ctx: &Ctx<'js>,
-    shared: Arc<Mutex<Shared>>,
-    guard: Arc<Guard>,
-    limits: Limits,
-) -> rquickjs::Result<Function<'js>> {
-    Function::new(
-        ctx.clone(),
-        move |ctx: Ctx<'js>, level: usize, values: Rest<Value<'js>>| -> rquickjs::Result<()> {
-            if guard.stopped().is_some() {
-                return Ok(());
-            }
-            let (entries_of, room) = {
-                let shared = lock(&shared);
-                if shared.logs.len() >= limits.max_log_lines as usize {
-                    guard.trip(Stop::Limit(Limit::LogLines));
-                    return Ok(());
-                }
-                (
-                    shared.entries_of.as_ref().map(|h| h.0.clone()),
-                    limits.max_log_bytes.saturating_sub(shared.log_bytes),
-                )
-            };
-            let mut line = LOG_PREFIXES
-                .get(level)
-                .copied()
-                .unwrap_or_default()
-                .to_string();
-            for (i, value) in values.0.into_iter().enumerate() {
-                if i > 0 {
-                    line.push(' ');
-                }
-                let left = (room + 1).saturating_sub(line.len());
-                line.push_str(&render(&ctx, entries_of.clone(), value, left));
-                if line.len() > room {
-                    break;
-                }
-            }
-            let mut shared = lock(&shared);
-            if shared.log_bytes + line.len() > limits.max_log_bytes {
-                guard.trip(Stop::Limit(Limit::LogSize));
-                return Ok(());
-            }
-            shared.log_bytes += line.len();
-            shared.logs.push(line);
-            Ok(())
-        },
-    )
-}
-
-fn limit_error(limit: Limit, limits: &Limits) -> ErrorInfo {
-    let mut info = ErrorInfo::new(
-        "LimitError",
-        format!(
-            "{} ({} = {}): {}",
-            limit.explain(),
-            limit.key(),
-            limits.value_of(limit),
-            limit.advice()
-        ),
-    );
-    info.limit = Some(limit);
-    info
 }
 
 fn stop_error(stop: Stop, limits: &Limits) -> ErrorInfo {
     match stop {
-        Stop::Limit(limit) => limit_error(limit, limits),
+        Stop::Limit(limit) => limits.broken(limit),
         Stop::Cancelled => ErrorInfo::new("Cancelled", "the execution was cancelled"),
     }
 }

@@ -1,0 +1,197 @@
+//! Runs the shared sandbox workloads (W1..W6) and prints one JSON line per workload, in the
+//! format other code-mode sandboxes are compared in:
+//!
+//! ```text
+//! cargo run --release --example workloads
+//! {"impl":"codemode","mode":"in-process","workload":"W1","ok":true,"median_ms":0.1,"p95_ms":0.12,"n":200,...}
+//! ```
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sandbox::{Host, Limits, Outcome, Sandbox};
+use serde_json::{Value, json};
+
+#[path = "../benches/workloads/mod.rs"]
+mod workloads;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let bench = Bench { rt };
+    for line in [
+        bench.w1(),
+        bench.w2(),
+        bench.w3(),
+        bench.w4(),
+        bench.w5_timeout(),
+        bench.w5_memory(),
+        bench.w6(),
+    ] {
+        println!("{line}");
+    }
+}
+
+struct Bench {
+    rt: tokio::runtime::Runtime,
+}
+
+impl Bench {
+    fn execute(&self, code: &str, limits: Limits) -> (Outcome, f64) {
+        let host: Arc<dyn Host> = Arc::new(workloads::BenchHost);
+        let started = Instant::now();
+        let outcome = self.rt.block_on(Sandbox::new(limits).execute(code, host));
+        (outcome, started.elapsed().as_secs_f64() * 1e3)
+    }
+
+    /// Runs `code` once to warm up, then `n` times; the wall time of each run in ms, or the
+    /// first wrong outcome.
+    fn timed(&self, code: &str, expected: &Value, n: usize) -> Result<Vec<f64>, String> {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..=n {
+            let (outcome, ms) = self.execute(code, Limits::default());
+            if outcome.result.as_ref() != Some(expected) {
+                return Err(describe(&outcome));
+            }
+            times.push(ms);
+        }
+        times.remove(0);
+        Ok(times)
+    }
+
+    fn w1(&self) -> Value {
+        let idle = self.execute(workloads::W1, Limits::default()).0;
+        let mut row = self.row("W1", self.timed(workloads::W1, &json!(2), 200));
+        row["idle_heap_bytes"] = json!(idle.stats.memory_peak_bytes);
+        row
+    }
+
+    fn w2(&self) -> Value {
+        let mut row = self.row("W2", self.timed(workloads::W2, &json!(499_500), 20));
+        if let Some(median) = row["median_ms"].as_f64() {
+            row["us_per_call"] = json!(round(median * 1e3 / 1000.0));
+        }
+        row
+    }
+
+    fn w3(&self) -> Value {
+        self.row("W3", self.timed(workloads::W3, &json!(10), 10))
+    }
+
+    fn w4(&self) -> Value {
+        self.row("W4", self.timed(workloads::W4, &w4_expected(), 20))
+    }
+
+    fn w5_timeout(&self) -> Value {
+        let limits = Limits {
+            timeout_ms: 1_000,
+            ..Limits::default()
+        };
+        let (outcome, ms) = self.execute(workloads::W5_TIMEOUT, limits);
+        let mut row = self.stopped("W5T", &outcome, ms, "timeoutMs");
+        row["overshoot_ms"] = json!(round(ms - 1_000.0));
+        row
+    }
+
+    fn w5_memory(&self) -> Value {
+        let limits = Limits {
+            memory_mb: 64,
+            ..Limits::default()
+        };
+        let rss_before = rss_mb();
+        let (outcome, ms) = self.execute(workloads::W5_MEMORY, limits);
+        let mut row = self.stopped("W5M", &outcome, ms, "memoryMb");
+        row["rss_before_mb"] = json!(rss_before);
+        row["rss_after_mb"] = json!(rss_mb());
+        row["heap_peak_bytes"] = json!(outcome.stats.memory_peak_bytes);
+        row
+    }
+
+    fn w6(&self) -> Value {
+        let (outcome, _) = self.execute(workloads::W6, Limits::default());
+        let ok = outcome.result == Some(json!(3));
+        let mut row = json!({"impl": "codemode", "mode": "in-process", "workload": "W6", "ok": ok});
+        if !ok {
+            row["error"] = json!(describe(&outcome));
+        }
+        row
+    }
+
+    fn row(&self, workload: &str, times: Result<Vec<f64>, String>) -> Value {
+        match times {
+            Ok(times) => {
+                let (median, p95) = (quantile(&times, 0.5), quantile(&times, 0.95));
+                json!({"impl": "codemode", "mode": "in-process", "workload": workload, "ok": true,
+                       "median_ms": round(median), "p95_ms": round(p95), "n": times.len()})
+            }
+            Err(error) => {
+                json!({"impl": "codemode", "mode": "in-process", "workload": workload, "ok": false, "error": error})
+            }
+        }
+    }
+
+    /// A run that must end with the error of `limit`; the host must still run code after it.
+    fn stopped(&self, workload: &str, outcome: &Outcome, ms: f64, limit: &str) -> Value {
+        let error = outcome.error.as_ref();
+        let named = error.is_some_and(|e| e.limit.is_some_and(|l| l.key() == limit));
+        let alive = self.execute(workloads::W1, Limits::default()).0.result == Some(json!(2));
+        json!({"impl": "codemode", "mode": "in-process", "workload": workload, "ok": named && alive,
+               "stopped_after_ms": round(ms), "host_ok_after": alive,
+               "error": error.map(|e| e.message.clone())})
+    }
+}
+
+/// W4 computed in Rust: the top three groups by the sum of values over 100.
+fn w4_expected() -> Value {
+    let mut sums = vec![0u64; 100];
+    for i in 0..10_000u64 {
+        let value = (i * 7919) % 1000;
+        if value > 100 {
+            sums[(i % 100) as usize] += value;
+        }
+    }
+    let mut groups: Vec<(usize, u64)> = sums.into_iter().enumerate().collect();
+    // JavaScript's sort is stable and groups were inserted in index order.
+    groups.sort_by_key(|group| std::cmp::Reverse(group.1));
+    Value::Array(
+        groups
+            .into_iter()
+            .take(3)
+            .map(|(group, sum)| json!([format!("g{group}"), sum]))
+            .collect(),
+    )
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match &outcome.error {
+        Some(error) => format!("{}: {}", error.name, error.message),
+        None => format!("unexpected result {:?}", outcome.result),
+    }
+}
+
+/// The same quantile the peers' harness uses: the ceil(p*n)-th smallest.
+fn quantile(times: &[f64], p: f64) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let index = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(round(kb / 1024.0))
+}

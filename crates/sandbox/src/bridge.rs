@@ -1,0 +1,287 @@
+//! The bridge between a snippet and the host: what `bridge.js` installs in the global object
+//! (`tools`, `console`, `ToolError`), the host functions it is given, and the state those
+//! functions share with the event loop.
+//!
+//! `bridge.js` is compiled to QuickJS bytecode once per process; each run only loads it, which
+//! costs a few microseconds instead of a parse and compile.
+
+use std::ffi::{CStr, CString, c_void};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use rquickjs::function::Rest;
+use rquickjs::{Ctx, Exception, Function, Object, Persistent, Promise, Value, qjs};
+use serde_json::Value as Json;
+
+use crate::convert::{ConvertError, Converter, TooDeep};
+use crate::guard::{Guard, Stop};
+use crate::limits::{Limit, Limits};
+
+const SOURCE: &str = include_str!("bridge.js");
+/// The file name of the bridge in stack traces; frames there are not the agent's.
+pub(crate) const BRIDGE_FILE: &CStr = c"codemode:bridge";
+/// How deep a logged value is shown before `[Object]` stands in.
+const LOG_DEPTH: usize = 8;
+const LOG_PREFIXES: [&str; 5] = ["", "[info] ", "[warn] ", "[error] ", "[debug] "];
+
+/// A JavaScript value kept outside `Context::with`.
+///
+/// `Persistent` is not `Send` only because it holds a raw pointer to its runtime. Every
+/// `Handle` belongs to the runtime of one run, which owns that runtime privately, moves
+/// with it, only restores handles inside `Context::with` (which locks the runtime), and drops
+/// them before the runtime. No two threads ever touch a handle's runtime at once.
+pub(crate) struct Handle<T>(pub(crate) Persistent<T>);
+
+// SAFETY: see the type's documentation.
+unsafe impl<T> Send for Handle<T> {}
+
+/// What the host functions and the loop share.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) new_calls: Vec<NewCall>,
+    pub(crate) calls_made: u32,
+    pub(crate) logs: Vec<String>,
+    pub(crate) log_bytes: usize,
+    pub(crate) entries_of: Option<Handle<Function<'static>>>,
+}
+
+pub(crate) struct NewCall {
+    pub(crate) namespace: String,
+    pub(crate) tool: String,
+    pub(crate) args: Json,
+    pub(crate) settle: Settle,
+}
+
+/// How to answer a call in JavaScript.
+pub(crate) struct Settle {
+    pub(crate) resolve: Handle<Function<'static>>,
+    pub(crate) reject: Handle<Function<'static>>,
+    /// An `Error` made at the call, for the stack of a `ToolError`.
+    pub(crate) site: Handle<Value<'static>>,
+}
+
+/// What the bridge hands back to the host after installing itself.
+pub(crate) struct Installed<'js> {
+    /// `makeToolError(message, tool, code, site)`.
+    pub(crate) make_tool_error: Function<'js>,
+}
+
+/// Installs `tools`, `console` and `ToolError` in a fresh context. Must run before the snippet.
+pub(crate) fn install<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Arc<Mutex<Shared>>,
+    guard: &Arc<Guard>,
+    limits: &Limits,
+) -> rquickjs::Result<Installed<'js>> {
+    let setup: Function = load(ctx)?;
+    let host_call = host_call(ctx, shared.clone(), guard.clone(), limits.clone())?;
+    let host_log = host_log(ctx, shared.clone(), guard.clone(), limits.clone())?;
+    let helpers: Object = setup.call((host_call, host_log))?;
+    let entries_of: Function = helpers.get("entriesOf")?;
+    lock(shared).entries_of = Some(Handle(Persistent::save(ctx, entries_of)));
+    Ok(Installed {
+        make_tool_error: helpers.get("makeToolError")?,
+    })
+}
+
+pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    // A panic while holding the lock cannot leave `Shared` inconsistent: keep going.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The bridge's setup function, from bytecode compiled once per process.
+fn load<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+    static BYTECODE: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    let bytecode = BYTECODE
+        .get_or_init(|| {
+            let runtime = rquickjs::Runtime::new().ok()?;
+            let context = rquickjs::Context::full(&runtime).ok()?;
+            context.with(|ctx| compile(&ctx))
+        })
+        .as_deref()
+        .ok_or(rquickjs::Error::Unknown)?;
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: the bytes were written by `JS_WriteObject` of this same QuickJS build, from our
+    // own source; `JS_EvalFunction` takes ownership of the function object it is given, and
+    // `Value::from_raw` of the value it returns.
+    unsafe {
+        let function = qjs::JS_ReadObject(
+            raw,
+            bytecode.as_ptr(),
+            bytecode.len() as _,
+            qjs::JS_READ_OBJ_BYTECODE as _,
+        );
+        if qjs::JS_IsException(function) {
+            return Err(rquickjs::Error::Exception);
+        }
+        let setup = qjs::JS_EvalFunction(raw, function);
+        if qjs::JS_IsException(setup) {
+            return Err(rquickjs::Error::Exception);
+        }
+        Value::from_raw(ctx.clone(), setup).get()
+    }
+}
+
+/// `bridge.js` compiled (not run) to bytecode.
+fn compile(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
+    let source = CString::new(SOURCE).ok()?;
+    let raw = ctx.as_raw().as_ptr();
+    // SAFETY: QuickJS reads `SOURCE.len()` bytes of a NUL-terminated string; the compiled
+    // function is freed after writing, and the written buffer with the context's allocator.
+    unsafe {
+        let compiled = qjs::JS_Eval(
+            raw,
+            source.as_ptr(),
+            SOURCE.len() as _,
+            BRIDGE_FILE.as_ptr(),
+            (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as _,
+        );
+        if qjs::JS_IsException(compiled) {
+            let _ = ctx.catch();
+            return None;
+        }
+        let mut size = 0;
+        let bytes = qjs::JS_WriteObject(raw, &mut size, compiled, qjs::JS_WRITE_OBJ_BYTECODE as _);
+        qjs::JS_FreeValue(raw, compiled);
+        if bytes.is_null() {
+            return None;
+        }
+        let copy = std::slice::from_raw_parts(bytes, size as usize).to_vec();
+        qjs::js_free(raw, bytes.cast::<c_void>());
+        Some(copy)
+    }
+}
+
+/// `hostCall(namespace, tool, args, site)`: records a call and returns its promise.
+fn host_call<'js>(
+    ctx: &Ctx<'js>,
+    shared: Arc<Mutex<Shared>>,
+    guard: Arc<Guard>,
+    limits: Limits,
+) -> rquickjs::Result<Function<'js>> {
+    Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>,
+              namespace: String,
+              tool: String,
+              args: Value<'js>,
+              site: Value<'js>|
+              -> rquickjs::Result<Promise<'js>> {
+            if guard.stopped().is_some() {
+                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
+            }
+            if lock(&shared).calls_made >= limits.max_tool_calls {
+                guard.trip(Stop::Limit(Limit::ToolCalls));
+                let error = limits.broken(Limit::ToolCalls);
+                return Err(Exception::throw_range(&ctx, &error.message));
+            }
+            let args = if args.is_undefined() {
+                Json::Object(serde_json::Map::new())
+            } else {
+                let not_json = || {
+                    format!(
+                        "the arguments of {namespace}.{tool} must be JSON: an object of named \
+                         arguments"
+                    )
+                };
+                let Some(text) = ctx.json_stringify(args)? else {
+                    return Err(Exception::throw_type(&ctx, &not_json()));
+                };
+                let text = text.to_string()?;
+                serde_json::from_str(&text).map_err(|error| {
+                    Exception::throw_type(&ctx, &format!("{}: {error}", not_json()))
+                })?
+            };
+            let (promise, resolve, reject) = ctx.promise()?;
+            let mut shared = lock(&shared);
+            shared.calls_made += 1;
+            shared.new_calls.push(NewCall {
+                namespace,
+                tool,
+                args,
+                settle: Settle {
+                    resolve: Handle(Persistent::save(&ctx, resolve)),
+                    reject: Handle(Persistent::save(&ctx, reject)),
+                    site: Handle(Persistent::save(&ctx, site)),
+                },
+            });
+            Ok(promise)
+        },
+    )
+}
+
+/// `hostLog(level, ...values)`: captures one console line, within the log limits.
+fn host_log<'js>(
+    ctx: &Ctx<'js>,
+    shared: Arc<Mutex<Shared>>,
+    guard: Arc<Guard>,
+    limits: Limits,
+) -> rquickjs::Result<Function<'js>> {
+    Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, level: usize, values: Rest<Value<'js>>| -> rquickjs::Result<()> {
+            if guard.stopped().is_some() {
+                return Ok(());
+            }
+            let (entries_of, room) = {
+                let shared = lock(&shared);
+                if shared.logs.len() >= limits.max_log_lines as usize {
+                    guard.trip(Stop::Limit(Limit::LogLines));
+                    return Ok(());
+                }
+                (
+                    shared.entries_of.as_ref().map(|h| h.0.clone()),
+                    limits.max_log_bytes.saturating_sub(shared.log_bytes),
+                )
+            };
+            let mut line = LOG_PREFIXES
+                .get(level)
+                .copied()
+                .unwrap_or_default()
+                .to_string();
+            for (i, value) in values.0.into_iter().enumerate() {
+                if i > 0 {
+                    line.push(' ');
+                }
+                let left = (room + 1).saturating_sub(line.len());
+                line.push_str(&render(&ctx, entries_of.clone(), value, left));
+                if line.len() > room {
+                    break;
+                }
+            }
+            let mut shared = lock(&shared);
+            if shared.log_bytes + line.len() > limits.max_log_bytes {
+                guard.trip(Stop::Limit(Limit::LogSize));
+                return Ok(());
+            }
+            shared.log_bytes += line.len();
+            shared.logs.push(line);
+            Ok(())
+        },
+    )
+}
+
+pub(crate) fn render<'js>(
+    ctx: &Ctx<'js>,
+    entries_of: Option<Persistent<Function<'static>>>,
+    value: Value<'js>,
+    max: usize,
+) -> String {
+    if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
+        return text;
+    }
+    let Some(entries_of) = entries_of.and_then(|h| h.restore(ctx).ok()) else {
+        return "[value]".into();
+    };
+    let mut converter = Converter::new(&entries_of, LOG_DEPTH, TooDeep::Mark, max);
+    match converter.convert(value) {
+        Ok(Some(json)) => json.to_string(),
+        Ok(None) => "undefined".into(),
+        Err(ConvertError::TooLarge) => "[value too large to show]".into(),
+        Err(_) => {
+            let _ = ctx.catch();
+            "[value that could not be read]".into()
+        }
+    }
+}
