@@ -78,7 +78,7 @@ mod transpile;
 use std::sync::Arc;
 
 pub use host::{Host, NoTools, ToolError};
-pub use limits::{Limit, Limits};
+pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 pub use tokio_util::sync::CancellationToken;
 

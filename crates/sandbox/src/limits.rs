@@ -17,7 +17,9 @@ pub struct Limits {
     pub timeout_ms: u64,
     /// Memory the JavaScript heap may hold at once, in MiB.
     pub memory_mb: u64,
-    /// Native stack the interpreter may use, in KiB. Bounds recursion depth.
+    /// Native stack the interpreter may use, in KiB. Bounds recursion depth. At most
+    /// [`MAX_STACK_KB`]: the sandbox runs on the caller's thread, whose own stack must hold it
+    /// (a Tokio worker thread has 2 MiB); larger values count as [`MAX_STACK_KB`].
     pub stack_kb: u64,
     /// Tool calls one execution may make.
     pub max_tool_calls: u32,
@@ -30,6 +32,9 @@ pub struct Limits {
     /// Size of the snippet's source code, in bytes.
     pub max_code_bytes: usize,
 }
+
+/// The largest `stackKb` honoured; see [`Limits::stack_kb`].
+pub const MAX_STACK_KB: u64 = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -56,7 +61,7 @@ impl Limits {
     }
 
     pub(crate) fn stack_bytes(&self) -> usize {
-        usize::try_from(self.stack_kb.saturating_mul(1 << 10)).unwrap_or(usize::MAX)
+        usize::try_from(self.stack_kb.min(MAX_STACK_KB) << 10).unwrap_or(usize::MAX)
     }
 
     /// The error a run ends with when it breaks `limit`.
@@ -80,7 +85,7 @@ impl Limits {
         match limit {
             Limit::Timeout => self.timeout_ms.to_string(),
             Limit::Memory => self.memory_mb.to_string(),
-            Limit::Stack => self.stack_kb.to_string(),
+            Limit::Stack => self.stack_kb.min(MAX_STACK_KB).to_string(),
             Limit::ToolCalls => self.max_tool_calls.to_string(),
             Limit::ResultSize => self.max_result_bytes.to_string(),
             Limit::LogLines => self.max_log_lines.to_string(),

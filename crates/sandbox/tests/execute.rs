@@ -315,6 +315,32 @@ async fn outcome_serialises_to_the_execute_contract() {
     assert!(failed.get("result").is_none());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_stack_fits_a_tokio_worker_thread() {
+    let host = TestHost::new();
+    let limits = Limits {
+        stack_kb: u64::MAX,
+        ..limits()
+    };
+    let run = tokio::spawn(async move {
+        run(
+            "function f(n) { return f(n + 1) + 1; } return f(0);",
+            limits,
+            &host,
+        )
+        .await
+    });
+    let error = run.await.unwrap().error.unwrap();
+    assert_eq!(error.limit, Some(Limit::Stack));
+    assert!(
+        error
+            .message
+            .contains(&format!("stackKb = {}", sandbox::MAX_STACK_KB)),
+        "{}",
+        error.message
+    );
+}
+
 #[test]
 fn limits_read_from_config_json_and_refuse_unknown_keys() {
     let limits: Limits =
