@@ -1,0 +1,416 @@
+//! TypeScript declarations from MCP tool schemas, and the identifier rules that declarations,
+//! search results and the sandbox's `tools.<namespace>.<tool>` bindings share.
+//!
+//! Pure functions: tools in, text out. No IO, no MCP transport, no JavaScript engine.
+//!
+//! ```
+//! use serde_json::json;
+//! use tsgen::{Api, Compact, Tool};
+//!
+//! let tool: Tool = serde_json::from_value(json!({
+//!     "name": "get-issue",
+//!     "description": "Get one issue.",
+//!     "inputSchema": {
+//!         "type": "object",
+//!         "properties": { "number": { "type": "integer", "description": "Issue number" } },
+//!         "required": ["number"]
+//!     }
+//! })).unwrap();
+//! let api = Api::new([("github", vec![tool])]);
+//!
+//! // The name a snippet calls: `tools.github.getIssue(...)`, the MCP name behind it.
+//! let (namespace, tool) = api.tool("github", "getIssue").unwrap();
+//! assert_eq!((namespace.name.as_str(), tool.tool.name.as_str()), ("github", "get-issue"));
+//!
+//! let dts = api.declarations();
+//! assert!(dts.contains("getIssue(args: {"));
+//! assert!(dts.contains("number: number;"));
+//!
+//! let compact = api.compact("github", "getIssue", &Compact::default()).unwrap();
+//! assert!(compact.ends_with("tools.github.getIssue(args: { number: number }): Promise<unknown>"));
+//! ```
+//!
+//! What it does not do: validate arguments (that is the gateway's, against the schema itself),
+//! or check that a schema is a valid JSON Schema. Whatever it cannot express becomes `unknown`
+//! with a comment; the output is valid TypeScript for any JSON input.
+
+mod doc;
+pub mod names;
+mod schema;
+mod tokens;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use schema::{Defs, Mode, Render, Side};
+pub use tokens::count_tokens;
+
+/// An MCP tool definition, as `tools/list` returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default = "any_object")]
+    pub input_schema: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    /// Kept as JSON: servers put anything here, and a wrong type must not lose the tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Value>,
+}
+
+fn any_object() -> Value {
+    serde_json::json!({ "type": "object" })
+}
+
+impl Tool {
+    fn hint(&self, key: &str) -> bool {
+        self.annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The tool says it does not change anything (`readOnlyHint`).
+    pub fn is_read_only(&self) -> bool {
+        self.hint("readOnlyHint")
+    }
+
+    /// The tool says it may destroy data (`destructiveHint`, and not read-only).
+    pub fn is_destructive(&self) -> bool {
+        self.hint("destructiveHint") && !self.is_read_only()
+    }
+}
+
+/// The tools of every namespace, with the identifiers a snippet uses for them.
+#[derive(Clone, Debug)]
+pub struct Api {
+    namespaces: Vec<Namespace>,
+}
+
+/// One namespace (one upstream server): its configured name and its identifier.
+#[derive(Clone, Debug)]
+pub struct Namespace {
+    pub name: String,
+    pub ident: String,
+    pub tools: Vec<ApiTool>,
+}
+
+/// One tool and its identifier in its namespace.
+#[derive(Clone, Debug)]
+pub struct ApiTool {
+    pub ident: String,
+    pub tool: Tool,
+}
+
+/// Options for [`Api::compact`].
+#[derive(Clone, Debug)]
+pub struct Compact {
+    /// Objects nested deeper than this are shown as `object`.
+    pub max_depth: usize,
+    /// Enums and unions longer than this show their first members only.
+    pub max_union: usize,
+    /// How much of the description to keep (its first paragraph, at most this many characters).
+    pub description_chars: usize,
+    /// How much of each parameter's description to keep.
+    pub parameter_chars: usize,
+    /// Said when something was abbreviated: where the full type is.
+    pub full_type_hint: String,
+}
+
+impl Default for Compact {
+    fn default() -> Self {
+        Compact {
+            max_depth: 2,
+            max_union: 12,
+            description_chars: 400,
+            parameter_chars: 120,
+            full_type_hint: "the full declarations show every type".into(),
+        }
+    }
+}
+
+const HEADER: &str = "// The tools a snippet can call, as `await tools.<namespace>.<tool>(args)`.\n\
+// A tool with no output schema returns `unknown`: unstructured content.\n";
+
+impl Api {
+    /// Assigns identifiers to every namespace and tool (see [`names`]).
+    pub fn new<S: Into<String>>(namespaces: impl IntoIterator<Item = (S, Vec<Tool>)>) -> Api {
+        let namespaces: Vec<(String, Vec<Tool>)> =
+            namespaces.into_iter().map(|(n, t)| (n.into(), t)).collect();
+        let idents = names::assign(
+            &namespaces
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let namespaces = namespaces
+            .into_iter()
+            .zip(idents)
+            .map(|((name, tools), ident)| {
+                let tool_idents =
+                    names::assign(&tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>());
+                Namespace {
+                    name,
+                    ident,
+                    tools: tools
+                        .into_iter()
+                        .zip(tool_idents)
+                        .map(|(tool, ident)| ApiTool { ident, tool })
+                        .collect(),
+                }
+            })
+            .collect();
+        Api { namespaces }
+    }
+
+    pub fn namespaces(&self) -> &[Namespace] {
+        &self.namespaces
+    }
+
+    /// The namespace a snippet calls `tools.<ident>`.
+    pub fn namespace(&self, ident: &str) -> Option<&Namespace> {
+        self.namespaces.iter().find(|n| n.ident == ident)
+    }
+
+    /// The tool a snippet calls `tools.<namespace>.<tool>`, by identifiers.
+    pub fn tool(&self, namespace: &str, tool: &str) -> Option<(&Namespace, &ApiTool)> {
+        let ns = self.namespace(namespace)?;
+        Some((ns, ns.tools.iter().find(|t| t.ident == tool)?))
+    }
+
+    /// How many tools in all.
+    pub fn tool_count(&self) -> usize {
+        self.namespaces.iter().map(|n| n.tools.len()).sum()
+    }
+
+    /// The whole API as one `.d.ts`: `declare const tools: {...}`, with named types in
+    /// `declare namespace tools { namespace <ns> { ... } }`.
+    pub fn declarations(&self) -> String {
+        self.render(&self.namespaces)
+    }
+
+    /// The `.d.ts` of one namespace alone.
+    pub fn namespace_declarations(&self, ident: &str) -> Option<String> {
+        let ns = self.namespace(ident)?;
+        Some(self.render(std::slice::from_ref(ns)))
+    }
+
+    fn render(&self, namespaces: &[Namespace]) -> String {
+        let mut types = String::new();
+        let mut members = String::new();
+        for ns in namespaces {
+            let (ns_types, ns_members) = render_namespace(ns);
+            types.push_str(&ns_types);
+            members.push_str(&ns_members);
+        }
+        let mut out = String::from(HEADER);
+        if !types.is_empty() {
+            out.push_str("declare namespace tools {\n");
+            out.push_str(&types);
+            out.push_str("}\n");
+        }
+        out.push_str("declare const tools: {\n");
+        out.push_str(&members);
+        out.push_str("};\n");
+        out
+    }
+
+    /// One tool, short enough for a search result: the first paragraph of its description,
+    /// its parameters' docs, and its signature with deeply nested types summarised.
+    pub fn compact(&self, namespace: &str, tool: &str, options: &Compact) -> Option<String> {
+        let (ns, api_tool) = self.tool(namespace, tool)?;
+        let tool = &api_tool.tool;
+        let mode = Mode::Compact {
+            max_depth: options.max_depth,
+            max_union: options.max_union,
+        };
+        let mut input = Render::new(&tool.input_schema, mode, 0, Side::Input);
+        let args = input.type_of(&tool.input_schema, 0);
+        let (returns, output_abbreviated) = match &tool.output_schema {
+            Some(schema) => {
+                let mut output = Render::new(schema, mode, 0, Side::Output);
+                (output.type_of(schema, 0), output.abbreviated)
+            }
+            None => ("unknown".to_string(), false),
+        };
+
+        let mut lines = Vec::new();
+        if let Some(description) = tool.description.as_deref().map(first_paragraph)
+            && !description.is_empty()
+        {
+            lines.push(doc::shorten(&description, options.description_chars));
+        }
+        if let Some(tags) = tool_tags(ns, api_tool) {
+            lines.push(tags);
+        }
+        if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
+            for (name, schema) in properties {
+                let mut text = schema
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(|d| doc::shorten(&first_paragraph(d), options.parameter_chars))
+                    .unwrap_or_default();
+                if let Some(default) = schema.get("default") {
+                    text = format!(
+                        "{text} (default {})",
+                        doc::shorten(&default.to_string(), 40)
+                    );
+                }
+                let text = text.trim();
+                if !text.is_empty() {
+                    lines.push(format!("@param args.{name} {text}"));
+                }
+            }
+        }
+        if tool.output_schema.is_none() {
+            lines.push("@returns unstructured content (no output schema)".into());
+        }
+        if input.abbreviated || output_abbreviated {
+            lines.push(format!(
+                "Nested types abbreviated; {}.",
+                options.full_type_hint
+            ));
+        }
+        let mut out = String::new();
+        doc::write(&mut out, &lines, 0);
+        out.push_str(&format!(
+            "tools.{}.{}(args{}: {args}): Promise<{returns}>",
+            ns.ident,
+            api_tool.ident,
+            if takes_nothing_required(&tool.input_schema) {
+                "?"
+            } else {
+                ""
+            },
+        ));
+        Some(out)
+    }
+}
+
+/// The namespace's named types (inside `declare namespace tools`) and its member of the
+/// `tools` object.
+fn render_namespace(ns: &Namespace) -> (String, String) {
+    let type_ns = names::type_identifier(&ns.ident);
+    let mut defs = Defs::new(format!("tools.{type_ns}"));
+    let mut members = String::new();
+    let mut doc_lines = vec![format!(
+        "{}: {} tool{}",
+        ns.name,
+        ns.tools.len(),
+        if ns.tools.len() == 1 { "" } else { "s" }
+    )];
+    if ns.ident != ns.name {
+        doc_lines[0] = format!(
+            "MCP server `{}`: {}",
+            ns.name,
+            &doc_lines[0][ns.name.len() + 2..]
+        );
+    }
+    doc::write(&mut members, &doc_lines, 1);
+    members.push_str(&format!("  readonly {}: {{\n", ns.ident));
+    for (index, api_tool) in ns.tools.iter().enumerate() {
+        let tool = &api_tool.tool;
+        let mut input = Render::new(&tool.input_schema, Mode::Full, index, Side::Input);
+        input.defs = Some(&mut defs);
+        let args = input.type_of(&tool.input_schema, 2);
+        let returns = match &tool.output_schema {
+            Some(schema) => {
+                let mut output = Render::new(schema, Mode::Full, index, Side::Output);
+                output.defs = Some(&mut defs);
+                output.type_of(schema, 2)
+            }
+            None => "unknown".to_string(),
+        };
+        let mut lines = Vec::new();
+        if let Some(title) = tool
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            lines.push(title.to_string());
+        }
+        if let Some(description) = tool
+            .description
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            lines.push(description.to_string());
+        }
+        lines.extend(tool_tags(ns, api_tool));
+        doc::write(&mut members, &lines, 2);
+        members.push_str(&format!(
+            "    {}(args{}: {args}): Promise<{returns}>;\n",
+            api_tool.ident,
+            if takes_nothing_required(&tool.input_schema) {
+                "?"
+            } else {
+                ""
+            },
+        ));
+    }
+    members.push_str("  };\n");
+    defs.render_all(|tool, side| {
+        let tool = &ns.tools[tool].tool;
+        match side {
+            Side::Input => &tool.input_schema,
+            Side::Output => tool.output_schema.as_ref().unwrap_or(&Value::Bool(true)),
+        }
+    });
+    let types = if defs.is_empty() {
+        String::new()
+    } else {
+        format!("  namespace {type_ns} {{\n{}  }}\n", defs.declarations())
+    };
+    (types, members)
+}
+
+/// `MCP tool `get-issue` · read-only`: the MCP name when the identifier differs, and the
+/// annotations an agent should know about.
+fn tool_tags(ns: &Namespace, api_tool: &ApiTool) -> Option<String> {
+    let mut tags = Vec::new();
+    if api_tool.ident != api_tool.tool.name {
+        tags.push(format!("MCP tool `{}`", api_tool.tool.name));
+    }
+    let _ = ns;
+    if api_tool.tool.is_read_only() {
+        tags.push("read-only".into());
+    }
+    if api_tool.tool.is_destructive() {
+        tags.push("destructive".into());
+    }
+    (!tags.is_empty()).then(|| tags.join(" · "))
+}
+
+/// Whether a call may leave out `args` entirely: a plain object schema that requires nothing.
+fn takes_nothing_required(schema: &Value) -> bool {
+    let Value::Object(fields) = schema else {
+        return true;
+    };
+    let required = match fields.get("required") {
+        Some(Value::Array(required)) => !required.is_empty(),
+        Some(_) => true,
+        None => false,
+    };
+    !required
+        && !["$ref", "anyOf", "oneOf", "allOf"]
+            .iter()
+            .any(|k| fields.contains_key(*k))
+}
+
+fn first_paragraph(text: &str) -> String {
+    text.trim()
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
