@@ -1,0 +1,427 @@
+//! The configuration file: the `mcpServers` format MCP clients already use, plus `limits`.
+//!
+//! ```json
+//! {
+//!   "mcpServers": {
+//!     "github": { "command": "npx", "args": ["-y", "some-github-server"], "env": { "TOKEN": "${GITHUB_TOKEN}" } },
+//!     "tracker": { "url": "https://tracker.example/mcp", "headers": { "Authorization": "Bearer ${TRACKER_TOKEN}" } }
+//!   },
+//!   "limits": { "timeoutMs": 30000, "memoryMb": 64, "maxToolCalls": 1000, "maxOutputChars": 24000 }
+//! }
+//! ```
+//!
+//! `${VAR}` (or `${VAR:-default}`) in any string of a server's entry is read from the
+//! gateway's environment when the file is loaded. Errors name the key they are about
+//! (`mcpServers.github.env.TOKEN`) and never the value a variable expanded to.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// A configuration that failed to load, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// A loaded configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Upstream servers by name, in name order (the name is the namespace in the sandbox).
+    pub servers: BTreeMap<String, Server>,
+    pub limits: Limits,
+}
+
+/// Limits: the sandbox's, and the gateway's own.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    pub sandbox: sandbox::Limits,
+    /// How long one upstream tool call may take, in milliseconds.
+    pub call_timeout_ms: u64,
+    /// The size of the text an `execute` or `search` result is cut to, in characters.
+    pub max_output_chars: usize,
+    /// Up to this many tokens of declarations, the whole API goes into `execute`'s
+    /// description, so the agent needs no search.
+    pub inline_api_tokens: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sandbox: sandbox::Limits::default(),
+            call_timeout_ms: 60_000,
+            max_output_chars: 24_000,
+            inline_api_tokens: 2_000,
+        }
+    }
+}
+
+/// One upstream server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Server {
+    pub transport: Transport,
+    /// Skipped when true (`"disabled": true`, as some clients write it).
+    pub disabled: bool,
+}
+
+/// How to reach an upstream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transport {
+    /// A child process speaking MCP on stdin/stdout.
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: BTreeMap<String, String>,
+        cwd: Option<PathBuf>,
+    },
+    /// Streamable HTTP.
+    Http {
+        url: String,
+        headers: BTreeMap<String, String>,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    mcp_servers: BTreeMap<String, RawServer>,
+    #[serde(default)]
+    limits: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    command: Option<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    cwd: Option<PathBuf>,
+    url: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+    #[serde(default)]
+    disabled: bool,
+}
+
+impl Config {
+    /// Reads and checks a config file, expanding `${VAR}` from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Config::parse(path, &text, &env)
+    }
+
+    /// Parses config text; `env` is where `${VAR}` is looked up.
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        env: &HashMap<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |key: String, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        let value: Value = serde_json::from_str(text).map_err(|source| ConfigError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|error| {
+            let key = error.path().to_string();
+            invalid(
+                if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                error.into_inner().to_string(),
+            )
+        })?;
+
+        let mut servers = BTreeMap::new();
+        for (name, server) in raw.mcp_servers {
+            let key = format!("mcpServers.{name}");
+            if name.trim().is_empty() {
+                return Err(invalid(key, "a server needs a name".into()));
+            }
+            let expand = |field: &str, text: &str| -> Result<String, ConfigError> {
+                expand_vars(text, env).map_err(|var| {
+                    invalid(
+                        format!("{key}.{field}"),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })
+            };
+            let kind = server.kind.as_deref().unwrap_or("");
+            let transport = match (&server.command, &server.url) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        key,
+                        "give either `command` (stdio) or `url` (HTTP), not both".into(),
+                    ));
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        key,
+                        "missing `command` (a server started as a child process) or `url` (a server over streamable HTTP)".into(),
+                    ));
+                }
+                (Some(command), None) => {
+                    if !matches!(kind, "" | "stdio") {
+                        return Err(invalid(
+                            format!("{key}.type"),
+                            format!("`{kind}` does not go with `command`: use \"stdio\""),
+                        ));
+                    }
+                    if command.trim().is_empty() {
+                        return Err(invalid(format!("{key}.command"), "is empty".into()));
+                    }
+                    let mut env_vars = BTreeMap::new();
+                    for (var, value) in &server.env {
+                        env_vars.insert(var.clone(), expand(&format!("env.{var}"), value)?);
+                    }
+                    let mut args = Vec::new();
+                    for (i, arg) in server.args.iter().enumerate() {
+                        args.push(expand(&format!("args[{i}]"), arg)?);
+                    }
+                    Transport::Stdio {
+                        command: expand("command", command)?,
+                        args,
+                        env: env_vars,
+                        cwd: server.cwd.clone(),
+                    }
+                }
+                (None, Some(url)) => {
+                    match kind {
+                        "" | "http" | "streamable-http" | "streamableHttp" => {}
+                        "sse" => {
+                            return Err(invalid(
+                                format!("{key}.type"),
+                                "the old SSE transport is not supported: point `url` at the server's streamable HTTP endpoint".into(),
+                            ));
+                        }
+                        other => {
+                            return Err(invalid(
+                                format!("{key}.type"),
+                                format!("unknown transport `{other}`: use \"http\""),
+                            ));
+                        }
+                    }
+                    let url = expand("url", url)?;
+                    if !(url.starts_with("http://") || url.starts_with("https://")) {
+                        return Err(invalid(
+                            format!("{key}.url"),
+                            "must start with http:// or https://".into(),
+                        ));
+                    }
+                    let mut headers = BTreeMap::new();
+                    for (header, value) in &server.headers {
+                        headers
+                            .insert(header.clone(), expand(&format!("headers.{header}"), value)?);
+                    }
+                    Transport::Http { url, headers }
+                }
+            };
+            servers.insert(
+                name,
+                Server {
+                    transport,
+                    disabled: server.disabled,
+                },
+            );
+        }
+
+        let limits = parse_limits(raw.limits).map_err(|(key, message)| invalid(key, message))?;
+        Ok(Config { servers, limits })
+    }
+}
+
+/// The gateway's own keys, then the sandbox's (which refuse anything else).
+fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, String)> {
+    let mut limits = Limits::default();
+    let mut take = |name: &str| fields.remove(name);
+    let number = |name: &str, value: Value| {
+        value.as_u64().ok_or_else(|| {
+            (
+                format!("limits.{name}"),
+                "must be a whole number".to_string(),
+            )
+        })
+    };
+    if let Some(value) = take("callTimeoutMs") {
+        limits.call_timeout_ms = number("callTimeoutMs", value)?;
+    }
+    if let Some(value) = take("maxOutputChars") {
+        limits.max_output_chars = number("maxOutputChars", value)? as usize;
+    }
+    if let Some(value) = take("inlineApiTokens") {
+        limits.inline_api_tokens = number("inlineApiTokens", value)? as usize;
+    }
+    limits.sandbox = serde_path_to_error::deserialize(Value::Object(fields)).map_err(|error| {
+        let message = error.inner().to_string();
+        let key = error.path().to_string();
+        let key = if key == "." {
+            "limits".to_string()
+        } else {
+            format!("limits.{key}")
+        };
+        (
+            key,
+            message.replace(
+                "expected one of",
+                "expected one of `callTimeoutMs`, `maxOutputChars`, `inlineApiTokens`,",
+            ),
+        )
+    })?;
+    Ok(limits)
+}
+
+/// `text` with every `${VAR}` and `${VAR:-default}` replaced; the name of the first unset one
+/// without a default as the error.
+fn expand_vars(text: &str, env: &HashMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return Ok(out);
+        };
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        match (env.get(name), default) {
+            (Some(value), _) => out.push_str(value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(name.to_string()),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        let env = HashMap::from([("TOKEN".to_string(), "s3cret".to_string())]);
+        Config::parse(Path::new("codemode.json"), text, &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_client_config_works_as_it_is() {
+        let config = parse(
+            r#"{"mcpServers": {
+                "github": {"command": "npx", "args": ["-y", "server", "--token=${TOKEN}"], "env": {"GITHUB_TOKEN": "${TOKEN}"}},
+                "tracker": {"type": "http", "url": "https://tracker.example/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}},
+                "off": {"command": "x", "disabled": true}
+            }}"#,
+        )
+        .unwrap();
+        let Transport::Stdio { args, env, .. } = &config.servers["github"].transport else {
+            panic!()
+        };
+        assert_eq!(args[2], "--token=s3cret");
+        assert_eq!(env["GITHUB_TOKEN"], "s3cret");
+        let Transport::Http { headers, .. } = &config.servers["tracker"].transport else {
+            panic!()
+        };
+        assert_eq!(headers["Authorization"], "Bearer s3cret");
+        assert!(config.servers["off"].disabled);
+        assert_eq!(config.limits, Limits::default());
+    }
+
+    #[test]
+    fn limits_mix_sandbox_and_gateway_keys() {
+        let config = parse(r#"{"limits": {"timeoutMs": 1000, "memoryMb": 32, "maxOutputChars": 500, "callTimeoutMs": 7}}"#).unwrap();
+        assert_eq!(config.limits.sandbox.timeout_ms, 1000);
+        assert_eq!(config.limits.sandbox.memory_mb, 32);
+        assert_eq!(config.limits.max_output_chars, 500);
+        assert_eq!(config.limits.call_timeout_ms, 7);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let error = parse(r#"{"mcpServers": {"github": {"comand": "npx"}}}"#).unwrap_err();
+        assert!(
+            error.starts_with("codemode.json: mcpServers.github.comand: unknown field `comand`"),
+            "{error}"
+        );
+        let error = parse(r#"{"mcpServers": {"github": {"args": []}}}"#).unwrap_err();
+        assert!(
+            error.starts_with("codemode.json: mcpServers.github: missing `command`"),
+            "{error}"
+        );
+        let error =
+            parse(r#"{"mcpServers": {"github": {"command": "x", "env": {"T": "${NOPE}"}}}}"#)
+                .unwrap_err();
+        assert_eq!(
+            error,
+            "codemode.json: mcpServers.github.env.T: the environment variable NOPE is not set"
+        );
+        let error = parse(r#"{"limits": {"timeout": 5}}"#).unwrap_err();
+        assert!(error.starts_with("codemode.json: limits.timeout: unknown field `timeout`, expected one of `callTimeoutMs`"), "{error}");
+        let error = parse(r#"{"limits": {"maxOutputChars": "big"}}"#).unwrap_err();
+        assert_eq!(
+            error,
+            "codemode.json: limits.maxOutputChars: must be a whole number"
+        );
+        let error = parse(r#"{"mcpServer": {}}"#).unwrap_err();
+        assert!(error.contains("unknown field `mcpServer`"), "{error}");
+        let error =
+            parse(r#"{"mcpServers": {"a": {"url": "https://x", "type": "sse"}}}"#).unwrap_err();
+        assert!(
+            error.contains("mcpServers.a.type: the old SSE transport"),
+            "{error}"
+        );
+        let error = parse("{").unwrap_err();
+        assert!(
+            error.starts_with("codemode.json: not valid JSON"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_in_errors() {
+        let error = parse(r#"{"mcpServers": {"a": {"url": "${TOKEN}"}}}"#).unwrap_err();
+        assert!(!error.contains("s3cret"), "{error}");
+    }
+
+    #[test]
+    fn variables_expand_with_defaults() {
+        let env = HashMap::from([("A".to_string(), "1".to_string())]);
+        assert_eq!(expand_vars("x${A}y${B:-2}z", &env), Ok("x1y2z".into()));
+        assert_eq!(expand_vars("${B}", &env), Err("B".into()));
+        assert_eq!(expand_vars("no ${ end", &env), Ok("no ${ end".into()));
+    }
+}

@@ -1,0 +1,423 @@
+//! The gateway: the upstreams, the catalog of their tools, and the [`Host`] that answers a
+//! snippet's tool calls by calling them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use sandbox::{CancellationToken, Host, Outcome, Sandbox, ToolError};
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+use crate::config::{Config, Limits};
+use crate::unwrap::unwrap_result;
+use crate::upstream::{ListChanged, Upstream};
+use crate::validate::ArgumentCheck;
+
+/// The tools a gateway offers right now: one immutable snapshot, replaced whole when an
+/// upstream's tool list changes.
+pub struct Catalog {
+    pub api: tsgen::Api,
+    checks: HashMap<(String, String), ArgumentCheck>,
+    pub statuses: Vec<UpstreamStatus>,
+}
+
+impl Catalog {
+    /// A catalog of tool lists, with no upstream behind them (`--tools FILE.json`).
+    pub fn from_tools(namespaces: Vec<(String, Vec<tsgen::Tool>)>) -> Catalog {
+        Catalog::build(namespaces, Vec::new())
+    }
+
+    fn build(
+        namespaces: Vec<(String, Vec<tsgen::Tool>)>,
+        statuses: Vec<UpstreamStatus>,
+    ) -> Catalog {
+        let api = tsgen::Api::new(namespaces);
+        let mut checks = HashMap::new();
+        for ns in api.namespaces() {
+            for tool in &ns.tools {
+                checks.insert(
+                    (ns.ident.clone(), tool.ident.clone()),
+                    ArgumentCheck::new(&tool.tool.input_schema),
+                );
+            }
+        }
+        Catalog {
+            api,
+            checks,
+            statuses,
+        }
+    }
+}
+
+/// How one upstream is doing.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamStatus {
+    pub name: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    pub tools: usize,
+    /// How long connecting and listing took, in milliseconds.
+    pub ms: f64,
+}
+
+pub struct Gateway {
+    limits: Limits,
+    upstreams: BTreeMap<String, Arc<Upstream>>,
+    catalog: RwLock<Arc<Catalog>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Gateway {
+    /// Connects to every enabled upstream at once and builds the catalog. An upstream that
+    /// fails is reported in the statuses; the others serve.
+    pub async fn connect(config: &Config) -> Arc<Gateway> {
+        let (refresh_tx, refresh_rx) = mpsc::unbounded_channel::<String>();
+        let list_changed: ListChanged = Arc::new(move |name: &str| {
+            let _ = refresh_tx.send(name.to_string());
+        });
+        let timeout = Duration::from_millis(config.limits.call_timeout_ms);
+        let upstreams: BTreeMap<String, Arc<Upstream>> = config
+            .servers
+            .iter()
+            .filter(|(_, server)| !server.disabled)
+            .map(|(name, server)| {
+                (
+                    name.clone(),
+                    Arc::new(Upstream::new(
+                        name.clone(),
+                        server.clone(),
+                        timeout,
+                        list_changed.clone(),
+                    )),
+                )
+            })
+            .collect();
+        let gateway = Arc::new(Gateway {
+            limits: config.limits.clone(),
+            upstreams,
+            catalog: RwLock::new(Arc::new(Catalog::from_tools(Vec::new()))),
+            changed: watch::channel(0).0,
+        });
+        gateway.rebuild(None).await;
+        tokio::spawn(refresh_on_change(Arc::downgrade(&gateway), refresh_rx));
+        gateway
+    }
+
+    /// A gateway over tool lists alone: search and declarations work, calls fail.
+    pub fn offline(limits: Limits, catalog: Catalog) -> Arc<Gateway> {
+        Arc::new(Gateway {
+            limits,
+            upstreams: BTreeMap::new(),
+            catalog: RwLock::new(Arc::new(catalog)),
+            changed: watch::channel(0).0,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counts catalog changes; a receiver learns when the tools changed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Lists the tools of every upstream again (or only of `only`) and replaces the catalog.
+    pub async fn rebuild(&self, only: Option<&str>) {
+        let previous = self.catalog();
+        let connects = self.upstreams.iter().map(|(name, upstream)| async move {
+            if only.is_some_and(|o| o != name) {
+                return None;
+            }
+            let started = Instant::now();
+            let connected = upstream.connect().await;
+            Some((
+                name.clone(),
+                connected,
+                started.elapsed().as_secs_f64() * 1e3,
+            ))
+        });
+        let results: HashMap<String, _> = futures::future::join_all(connects)
+            .await
+            .into_iter()
+            .flatten()
+            .map(|(name, connected, ms)| (name, (connected, ms)))
+            .collect();
+        let mut namespaces = Vec::new();
+        let mut statuses = Vec::new();
+        for name in self.upstreams.keys() {
+            match results.get(name) {
+                Some((Ok(connected), ms)) => {
+                    let tools: Vec<tsgen::Tool> = connected
+                        .tools
+                        .iter()
+                        .filter_map(|tool| match serde_json::from_value(tool.clone()) {
+                            Ok(tool) => Some(tool),
+                            Err(error) => {
+                                tracing::warn!(server = %name, "a tool definition was skipped: {error}");
+                                None
+                            }
+                        })
+                        .collect();
+                    statuses.push(UpstreamStatus {
+                        name: name.clone(),
+                        ok: true,
+                        error: None,
+                        protocol_version: Some(connected.protocol_version.clone()),
+                        server: Some(
+                            format!("{} {}", connected.server_name, connected.server_version)
+                                .trim()
+                                .to_string(),
+                        ),
+                        tools: tools.len(),
+                        ms: *ms,
+                    });
+                    namespaces.push((name.clone(), tools));
+                }
+                Some((Err(error), ms)) => {
+                    tracing::error!(server = %name, "unavailable: {error}");
+                    statuses.push(UpstreamStatus {
+                        name: name.clone(),
+                        ok: false,
+                        error: Some(error.to_string()),
+                        protocol_version: None,
+                        server: None,
+                        tools: 0,
+                        ms: *ms,
+                    });
+                }
+                None => {
+                    // Not asked to refresh: keep what the previous catalog had.
+                    if let Some(status) = previous.statuses.iter().find(|s| &s.name == name) {
+                        statuses.push(status.clone());
+                    }
+                    if let Some(ns) = previous.api.namespaces().iter().find(|n| &n.name == name) {
+                        namespaces.push((
+                            name.clone(),
+                            ns.tools.iter().map(|t| t.tool.clone()).collect(),
+                        ));
+                    }
+                }
+            }
+        }
+        let catalog = Arc::new(Catalog::build(namespaces, statuses));
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+        self.changed.send_modify(|version| *version += 1);
+    }
+
+    /// Runs a snippet against the current catalog.
+    pub async fn execute(self: &Arc<Self>, code: &str, cancel: CancellationToken) -> Outcome {
+        let host = Arc::new(GatewayHost {
+            gateway: self.clone(),
+            catalog: self.catalog(),
+        });
+        let span = tracing::info_span!("execute", code_bytes = code.len());
+        let outcome = Sandbox::new(self.limits.sandbox.clone())
+            .execute_with_cancel(code, host, cancel)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| {
+            tracing::info!(
+                ok = outcome.ok,
+                ms = outcome.stats.ms,
+                calls = outcome.stats.tool_calls,
+                "executed"
+            );
+        });
+        outcome
+    }
+
+    /// Stops every upstream.
+    pub async fn shutdown(&self) {
+        for upstream in self.upstreams.values() {
+            upstream.close().await;
+        }
+    }
+}
+
+async fn refresh_on_change(gateway: Weak<Gateway>, mut names: mpsc::UnboundedReceiver<String>) {
+    while let Some(name) = names.recv().await {
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        gateway.rebuild(Some(&name)).await;
+    }
+}
+
+/// Answers one execution's calls from the catalog it started with.
+struct GatewayHost {
+    gateway: Arc<Gateway>,
+    catalog: Arc<Catalog>,
+}
+
+#[async_trait]
+impl Host for GatewayHost {
+    async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let Some((ns, api_tool)) = self.catalog.api.tool(namespace, tool) else {
+            return Err(unknown(&self.catalog.api, namespace, tool));
+        };
+        if let Some(check) = self
+            .catalog
+            .checks
+            .get(&(namespace.to_string(), tool.to_string()))
+            && let Err(problems) = check.check(&args)
+        {
+            return Err(ToolError::new(
+                "invalid_arguments",
+                format!("invalid arguments for {namespace}.{tool}: {problems}"),
+            ));
+        }
+        let Some(upstream) = self.gateway.upstreams.get(&ns.name) else {
+            return Err(ToolError::new(
+                "no_upstream",
+                format!(
+                    "{namespace}.{tool} is only described (from a tool list); there is no server to call"
+                ),
+            ));
+        };
+        let span = tracing::info_span!("call", tool = %format!("{namespace}.{tool}"));
+        let started = Instant::now();
+        let result = upstream
+            .call(&api_tool.tool.name, args)
+            .instrument(span.clone())
+            .await;
+        let answer = result.and_then(|raw| unwrap_result(&raw));
+        span.in_scope(|| {
+            tracing::info!(
+                ok = answer.is_ok(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "called"
+            );
+        });
+        answer
+    }
+}
+
+/// The error for a tool that is not in the catalog, with the nearest names.
+fn unknown(api: &tsgen::Api, namespace: &str, tool: &str) -> ToolError {
+    let Some(ns) = api.namespace(namespace) else {
+        let names: Vec<&str> = api.namespaces().iter().map(|n| n.ident.as_str()).collect();
+        let known = if names.is_empty() {
+            "there are none".to_string()
+        } else {
+            format!("they are: {}", names.join(", "))
+        };
+        return ToolError::new(
+            "unknown_tool",
+            format!("there is no namespace `{namespace}`; {known}"),
+        );
+    };
+    let mut nearest: Vec<(usize, &str)> = ns
+        .tools
+        .iter()
+        .map(|t| {
+            (
+                distance(&t.ident.to_lowercase(), &tool.to_lowercase()),
+                t.ident.as_str(),
+            )
+        })
+        .collect();
+    nearest.sort();
+    let hint = match nearest.first() {
+        Some((d, name)) if *d <= tool.len().max(3) / 3 + 1 => {
+            format!("; did you mean {namespace}.{name}?")
+        }
+        _ => "; search finds tools by what they do".to_string(),
+    };
+    ToolError::new(
+        "unknown_tool",
+        format!("there is no tool `{tool}` in namespace `{namespace}`{hint}"),
+    )
+}
+
+/// Levenshtein distance.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn catalog() -> Catalog {
+        let tool: tsgen::Tool = serde_json::from_value(json!({
+            "name": "get-issue", "inputSchema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+        }))
+        .unwrap();
+        Catalog::from_tools(vec![("github".into(), vec![tool])])
+    }
+
+    #[tokio::test]
+    async fn calls_are_checked_before_any_upstream_is_asked() {
+        let catalog = catalog();
+        let host = GatewayHost {
+            gateway: Gateway::offline(Limits::default(), Catalog::from_tools(Vec::new())),
+            catalog: Arc::new(catalog),
+        };
+        let error = host
+            .call("github", "getIssue", json!({"n": "1"}))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, "invalid_arguments");
+        assert!(
+            error
+                .message
+                .contains("n: \"1\" is not of type \"integer\""),
+            "{}",
+            error.message
+        );
+        let error = host.call("github", "getIsue", json!({})).await.unwrap_err();
+        assert_eq!(
+            error.message,
+            "there is no tool `getIsue` in namespace `github`; did you mean github.getIssue?"
+        );
+        let error = host.call("gh", "x", json!({})).await.unwrap_err();
+        assert_eq!(
+            error.message,
+            "there is no namespace `gh`; they are: github"
+        );
+        let error = host
+            .call("github", "getIssue", json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, "no_upstream");
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance("getissue", "getisue"), 1);
+        assert_eq!(distance("", "abc"), 3);
+    }
+}

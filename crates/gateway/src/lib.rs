@@ -1,0 +1,31 @@
+//! Connects to MCP servers and serves their tools to the codemode sandbox.
+//!
+//! A [`Gateway`] holds one connection per configured upstream (stdio child processes and
+//! streamable HTTP servers, through the official `rmcp` SDK), a [`Catalog`] of their tools with
+//! the identifiers snippets call them by, and the [`sandbox::Host`] that answers a snippet's
+//! `await tools.<namespace>.<tool>(args)`: it checks the arguments against the tool's input
+//! schema, calls the upstream with a timeout, and unwraps the result.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use gateway::{Config, Gateway};
+//! let config = Config::load(std::path::Path::new("codemode.json"))?;
+//! let gateway = Gateway::connect(&config).await;
+//! let outcome = gateway
+//!     .execute("return await tools.time.get_current_time({ timezone: 'UTC' })", Default::default())
+//!     .await;
+//! println!("{}", serde_json::to_string(&outcome)?);
+//! # Ok(()) }
+//! ```
+//!
+//! It knows nothing about the agent-facing server: that is the `codemode` binary's.
+
+pub mod config;
+mod gateway;
+pub mod search;
+pub mod unwrap;
+pub mod upstream;
+pub mod validate;
+
+pub use config::{Config, ConfigError, Limits};
+pub use gateway::{Catalog, Gateway, UpstreamStatus};

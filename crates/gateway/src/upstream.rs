@@ -1,0 +1,278 @@
+//! One upstream MCP server: how to reach it, the live connection, and calls to it.
+//!
+//! A stdio server is a child process; its stderr goes to our log (never to our stdout, which
+//! may be an MCP transport). An HTTP server gets its configured headers on every request.
+//! A connection that has died is opened again on the next call; every call has a timeout.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use sandbox::ToolError;
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::Mutex;
+
+use crate::config::{Server, Transport};
+
+/// Called with the upstream's name when it says its tool list changed.
+pub type ListChanged = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// What went wrong reaching an upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("the MCP handshake failed: {0}")]
+    Handshake(String),
+    #[error("listing tools failed: {0}")]
+    ListTools(String),
+    #[error("no answer within {0} ms")]
+    Timeout(u64),
+}
+
+/// What an upstream said about itself when it connected.
+#[derive(Clone, Debug)]
+pub struct Connected {
+    pub protocol_version: String,
+    pub server_name: String,
+    pub server_version: String,
+    /// `tools/list`, as MCP JSON.
+    pub tools: Vec<Value>,
+}
+
+struct Handler {
+    name: String,
+    list_changed: ListChanged,
+}
+
+impl ClientHandler for Handler {
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        tracing::info!(server = %self.name, "the tool list changed");
+        (self.list_changed)(&self.name);
+    }
+
+    fn get_info(&self) -> ClientConfig {
+        let mut info = ClientConfig::default();
+        info.client_info.name = "codemode".into();
+        info.client_info.version = env!("CARGO_PKG_VERSION").into();
+        info
+    }
+}
+
+type Service = RunningService<RoleClient, Handler>;
+
+pub struct Upstream {
+    name: String,
+    server: Server,
+    timeout: Duration,
+    list_changed: ListChanged,
+    connection: Mutex<Option<Arc<Service>>>,
+}
+
+impl Upstream {
+    pub fn new(name: String, server: Server, timeout: Duration, list_changed: ListChanged) -> Self {
+        Upstream {
+            name,
+            server,
+            timeout,
+            list_changed,
+            connection: Mutex::new(None),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Connects (again, if the connection died) and lists the tools.
+    pub async fn connect(&self) -> Result<Connected, UpstreamError> {
+        let service = self.service().await?;
+        let tools = tokio::time::timeout(self.timeout, service.list_all_tools())
+            .await
+            .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))?
+            .map_err(|e| UpstreamError::ListTools(e.to_string()))?;
+        let info = service.peer_info();
+        let implementation = info.as_ref().and_then(|i| i.server_info.clone());
+        Ok(Connected {
+            protocol_version: info
+                .as_ref()
+                .map(|i| i.protocol_version.to_string())
+                .unwrap_or_default(),
+            server_name: implementation
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default(),
+            server_version: implementation.map(|s| s.version).unwrap_or_default(),
+            tools: tools
+                .into_iter()
+                .filter_map(|tool| serde_json::to_value(tool).ok())
+                .collect(),
+        })
+    }
+
+    /// The live connection, opened if there is none or the old one closed.
+    async fn service(&self) -> Result<Arc<Service>, UpstreamError> {
+        let mut slot = self.connection.lock().await;
+        if let Some(service) = slot.as_ref()
+            && !service.is_closed()
+        {
+            return Ok(service.clone());
+        }
+        if slot.take().is_some() {
+            tracing::warn!(server = %self.name, "the connection closed; starting it again");
+        }
+        let service = Arc::new(
+            tokio::time::timeout(self.timeout, self.open())
+                .await
+                .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))??,
+        );
+        *slot = Some(service.clone());
+        Ok(service)
+    }
+
+    async fn open(&self) -> Result<Service, UpstreamError> {
+        let handler = Handler {
+            name: self.name.clone(),
+            list_changed: self.list_changed.clone(),
+        };
+        match &self.server.transport {
+            Transport::Stdio {
+                command,
+                args,
+                env,
+                cwd,
+            } => {
+                let mut cmd = tokio::process::Command::new(command);
+                cmd.args(args).envs(env).kill_on_drop(true);
+                if let Some(cwd) = cwd {
+                    cmd.current_dir(cwd);
+                }
+                let (transport, stderr) = TokioChildProcess::builder(cmd)
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|source| UpstreamError::Spawn {
+                        command: command.clone(),
+                        source,
+                    })?;
+                if let Some(stderr) = stderr {
+                    let name = self.name.clone();
+                    tokio::spawn(async move {
+                        let mut lines = BufReader::new(stderr).lines();
+                        while let Ok(Some(line)) = lines.next_line().await {
+                            tracing::info!(target: "codemode::upstream", server = %name, "{line}");
+                        }
+                    });
+                }
+                handler
+                    .serve(transport)
+                    .await
+                    .map_err(|e| UpstreamError::Handshake(e.to_string()))
+            }
+            Transport::Http { url, headers } => {
+                let mut custom = std::collections::HashMap::new();
+                for (name, value) in headers {
+                    let name = http::HeaderName::try_from(name.as_str())
+                        .map_err(|e| UpstreamError::Handshake(format!("header `{name}`: {e}")))?;
+                    let value = http::HeaderValue::try_from(value.as_str()).map_err(|_| {
+                        UpstreamError::Handshake(format!(
+                            "header `{name}` has a value HTTP cannot carry"
+                        ))
+                    })?;
+                    custom.insert(name, value);
+                }
+                let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
+                    .custom_headers(custom);
+                let transport = StreamableHttpClientTransport::from_config(config);
+                handler
+                    .serve(transport)
+                    .await
+                    .map_err(|e| UpstreamError::Handshake(e.to_string()))
+            }
+        }
+    }
+
+    /// Calls `tool` with `args`; the `CallToolResult` as MCP JSON.
+    pub async fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let service = self.service().await.map_err(|e| {
+            ToolError::new(
+                "upstream_unavailable",
+                format!("the MCP server `{}` is not available: {e}", self.name),
+            )
+        })?;
+        let arguments = match args {
+            Value::Object(map) => map,
+            other => {
+                return Err(ToolError::new(
+                    "invalid_arguments",
+                    format!(
+                        "arguments must be an object of named arguments, not {}",
+                        kind(&other)
+                    ),
+                ));
+            }
+        };
+        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let answer = tokio::time::timeout(self.timeout, service.call_tool(params)).await;
+        match answer {
+            Err(_) => Err(ToolError::new(
+                "timeout",
+                format!(
+                    "the MCP server `{}` did not answer within {} ms (limits.callTimeoutMs)",
+                    self.name,
+                    self.timeout.as_millis()
+                ),
+            )),
+            Ok(Err(error)) => {
+                let closed = service.is_closed();
+                Err(ToolError::new(
+                    if closed {
+                        "upstream_unavailable"
+                    } else {
+                        "upstream_error"
+                    },
+                    if closed {
+                        format!(
+                            "the MCP server `{}` closed the connection ({error}); it is started again on the next call",
+                            self.name
+                        )
+                    } else {
+                        format!(
+                            "the MCP server `{}` answered with an error: {error}",
+                            self.name
+                        )
+                    },
+                ))
+            }
+            Ok(Ok(result)) => serde_json::to_value(result).map_err(|e| {
+                ToolError::new("upstream_error", format!("an unreadable result: {e}"))
+            }),
+        }
+    }
+
+    /// Closes the connection (and stops a child process).
+    pub async fn close(&self) {
+        if let Some(service) = self.connection.lock().await.take() {
+            service.cancellation_token().cancel();
+        }
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
