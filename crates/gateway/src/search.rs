@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::gateway::Catalog;
 
+/// A tool's searchable fields: (words joined by spaces, weight).
+type Fields = Vec<(String, f64)>;
+
 /// One result, best first.
 #[derive(Clone, Debug, Serialize)]
 pub struct Hit {
@@ -36,7 +39,7 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
     };
     let terms = tokens(words);
     let api = &catalog.api;
-    let documents: Vec<(usize, usize, Vec<(String, f64)>)> = api
+    let documents: Vec<(usize, usize, Fields)> = api
         .namespaces()
         .iter()
         .enumerate()
@@ -121,7 +124,7 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
 }
 
 /// The searchable text of a tool, as (words joined by spaces, weight) per field.
-fn fields(namespace: &str, tool: &tsgen::ApiTool) -> Vec<(String, f64)> {
+fn fields(namespace: &str, tool: &tsgen::ApiTool) -> Fields {
     let t = &tool.tool;
     let mut parameters = String::new();
     let mut parameter_docs = String::new();
