@@ -1,0 +1,371 @@
+//! `codemode`: a Code Mode gateway for MCP. See `codemode --help`.
+
+mod render;
+mod server;
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use gateway::{Catalog, Config, Gateway};
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpServerConfig;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::tower::StreamableHttpService;
+use tokio_util::sync::CancellationToken;
+
+use server::CodemodeServer;
+
+/// A Code Mode gateway for MCP: the tools of many MCP servers as one TypeScript API, offered
+/// to an agent as two tools, `search` and `execute`.
+#[derive(Parser)]
+#[command(name = "codemode", version, about, long_about = None, after_help = CONFIG_HELP)]
+struct Cli {
+    /// The config file: the `mcpServers` format MCP clients use, plus `limits`.
+    /// [default: ./codemode.json when it exists, else no servers]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "CODEMODE_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const CONFIG_HELP: &str = "A config looks like this (`${VAR}` is read from the environment):
+  {
+    \"mcpServers\": {
+      \"github\": { \"command\": \"npx\", \"args\": [\"-y\", \"some-github-server\"], \"env\": { \"TOKEN\": \"${GITHUB_TOKEN}\" } },
+      \"tracker\": { \"url\": \"https://tracker.example/mcp\", \"headers\": { \"Authorization\": \"Bearer ${TRACKER_TOKEN}\" } }
+    },
+    \"limits\": { \"timeoutMs\": 30000, \"memoryMb\": 64, \"maxToolCalls\": 1000, \"maxOutputChars\": 24000 }
+  }
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.";
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve `search` and `execute` over MCP: on stdio, or on streamable HTTP with --http.
+    Serve {
+        /// Serve streamable HTTP at this address (at path /mcp), e.g. 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        http: Option<SocketAddr>,
+        /// Also accept requests whose Host header names this host (only loopback names are
+        /// accepted by default, against DNS rebinding). Repeatable.
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
+    },
+    /// Run a TypeScript snippet against the configured servers and print its outcome.
+    Run {
+        /// The snippet (the body of an async function), or - for standard input.
+        file: PathBuf,
+        /// Print the structured outcome as JSON: {ok, result, logs, calls, error?, stats}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find tools by what they do.
+    Search {
+        /// Keywords, a task sentence, `namespace: words`, or a tool name.
+        query: String,
+        /// How many tools to show.
+        #[arg(long, default_value_t = 8)]
+        limit: usize,
+        /// Print [{tool, namespace, name, score}] as JSON, best first.
+        #[arg(long)]
+        json: bool,
+        /// Search tool-list files (a JSON array of MCP tools; namespace = file name before
+        /// `.tools.json` or `.json`) instead of the configured servers.
+        #[arg(long = "tools", value_name = "FILE.json", num_args = 1..)]
+        tools: Vec<PathBuf>,
+    },
+    /// Print the whole API as one TypeScript declaration file.
+    Types {
+        /// Declare tool-list files instead of the configured servers (see `search --tools`).
+        #[arg(long = "tools", value_name = "FILE.json", num_args = 1..)]
+        tools: Vec<PathBuf>,
+    },
+    /// Connect to each server and report its status, protocol version, tool count, and the
+    /// tokens a classic tool listing costs next to codemode's two tools.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = !matches!(cli.command, Command::Serve { .. });
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+    });
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { http, allow_hosts } => {
+            let gateway = connect(cli.config.as_deref()).await?;
+            serve(gateway, http, allow_hosts).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { file, json } => {
+            let code = read_snippet(&file)?;
+            let gateway = connect(cli.config.as_deref()).await?;
+            let outcome = gateway.execute(&code, CancellationToken::new()).await;
+            gateway.shutdown().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                print!("{}", render::outcome(&outcome, usize::MAX));
+            }
+            Ok(if outcome.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Search {
+            query,
+            limit,
+            json,
+            tools,
+        } => {
+            let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
+            let catalog = gateway.catalog();
+            let (hits, total) = gateway::search::search(&catalog, &query, limit);
+            if json {
+                let rows: Vec<_> = hits
+                    .iter()
+                    .map(|h| serde_json::json!({"tool": h.tool, "namespace": h.namespace, "name": h.name, "score": h.score}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                let namespaces: Vec<(String, usize)> = catalog
+                    .api
+                    .namespaces()
+                    .iter()
+                    .map(|n| (n.ident.clone(), n.tools.len()))
+                    .collect();
+                print!(
+                    "{}",
+                    render::search(&query, &hits, total, &namespaces, usize::MAX)
+                );
+            }
+            gateway.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Types { tools } => {
+            let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
+            print!("{}", gateway.catalog().api.declarations());
+            gateway.shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { json } => {
+            let gateway = connect(cli.config.as_deref()).await?;
+            let code = check(&gateway, json)?;
+            gateway.shutdown().await;
+            Ok(code)
+        }
+    }
+}
+
+/// The config named on the command line, else `./codemode.json` when it exists, else none.
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(path) => Ok(Config::load(path)?),
+        None if Path::new("codemode.json").exists() => {
+            Ok(Config::load(Path::new("codemode.json"))?)
+        }
+        None => Ok(Config::default()),
+    }
+}
+
+async fn connect(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
+    let config = load_config(config)?;
+    let enabled = config.servers.values().filter(|s| !s.disabled).count();
+    if enabled > 0 {
+        tracing::info!("connecting to {enabled} MCP server(s)");
+    }
+    let gateway = Gateway::connect(&config).await;
+    for status in &gateway.catalog().statuses {
+        if let Some(error) = &status.error {
+            eprintln!(
+                "warning: the MCP server `{}` is unavailable: {error}",
+                status.name
+            );
+        }
+    }
+    Ok(gateway)
+}
+
+/// Tool-list files when given, else the configured servers.
+async fn catalog_source(config: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Arc<Gateway>> {
+    if files.is_empty() {
+        return connect(config).await;
+    }
+    let mut namespaces = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let tools: Vec<tsgen::Tool> = serde_json::from_str(&text)
+            .with_context(|| format!("{}: not a JSON array of MCP tools", file.display()))?;
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("tools");
+        let namespace = name.strip_suffix(".json").unwrap_or(name);
+        let namespace = namespace.strip_suffix(".tools").unwrap_or(namespace);
+        namespaces.push((namespace.to_string(), tools));
+    }
+    let limits = load_config(config).map(|c| c.limits).unwrap_or_default();
+    Ok(Gateway::offline(limits, Catalog::from_tools(namespaces)))
+}
+
+fn read_snippet(file: &Path) -> anyhow::Result<String> {
+    if file == Path::new("-") {
+        let mut code = String::new();
+        std::io::stdin()
+            .read_to_string(&mut code)
+            .context("cannot read the snippet from standard input")?;
+        return Ok(code);
+    }
+    std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the snippet {}", file.display()))
+}
+
+async fn serve(
+    gateway: Arc<Gateway>,
+    http: Option<SocketAddr>,
+    allow_hosts: Vec<String>,
+) -> anyhow::Result<()> {
+    let server = CodemodeServer::new(gateway.clone());
+    let Some(address) = http else {
+        let running = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .context("the MCP handshake on stdio failed")?;
+        let _ = running.waiting().await;
+        gateway.shutdown().await;
+        return Ok(());
+    };
+    let stop = CancellationToken::new();
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "[::1]".to_string(),
+        "::1".to_string(),
+    ];
+    hosts.extend(allow_hosts);
+    let origins: Vec<String> = ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .flat_map(|host| {
+            [
+                format!("http://{host}:{}", address.port()),
+                format!("https://{host}:{}", address.port()),
+            ]
+        })
+        .collect();
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .with_cancellation_token(stop.child_token());
+    let service: StreamableHttpService<CodemodeServer, LocalSessionManager> =
+        StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config);
+    let router = axum::Router::new().nest_service("/mcp", service);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    eprintln!(
+        "codemode: serving MCP at http://{}/mcp",
+        listener.local_addr()?
+    );
+    let shutdown = stop.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            shutdown.cancel();
+        })
+        .await?;
+    gateway.shutdown().await;
+    Ok(())
+}
+
+fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
+    let catalog = gateway.catalog();
+    let classic: Vec<serde_json::Value> = catalog
+        .api
+        .namespaces()
+        .iter()
+        .flat_map(|ns| {
+            ns.tools
+                .iter()
+                .map(|t| serde_json::to_value(&t.tool).unwrap_or_default())
+        })
+        .collect();
+    let classic_tokens = tsgen::count_tokens(&serde_json::to_string(&classic)?);
+    let ours = CodemodeServer::new(gateway.clone()).tools();
+    let codemode_tokens = tsgen::count_tokens(&serde_json::to_string(&ours)?);
+    let all_ok = catalog.statuses.iter().all(|s| s.ok);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "servers": catalog.statuses,
+                "tools": catalog.api.tool_count(),
+                "tokens": {"classic": classic_tokens, "codemode": codemode_tokens},
+            }))?
+        );
+    } else {
+        if catalog.statuses.is_empty() {
+            println!(
+                "No MCP servers are configured (see `codemode --help` for the config format)."
+            );
+        }
+        for status in &catalog.statuses {
+            match &status.error {
+                None => println!(
+                    "ok    {:<20} {:>4} tools  protocol {}  {}  ({:.0} ms)",
+                    status.name,
+                    status.tools,
+                    status.protocol_version.as_deref().unwrap_or("?"),
+                    status.server.as_deref().unwrap_or(""),
+                    status.ms
+                ),
+                Some(error) => println!("FAIL  {:<20} {error}", status.name),
+            }
+        }
+        println!(
+            "\n{} tools. A classic tool listing costs {classic_tokens} tokens; codemode's two tools cost {codemode_tokens}.",
+            catalog.api.tool_count()
+        );
+    }
+    if !all_ok && catalog.statuses.iter().all(|s| !s.ok) && !catalog.statuses.is_empty() {
+        bail!("no MCP server could be reached");
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,230 @@
+//! The agent-facing MCP server: two tools, `search` and `execute`.
+
+use std::sync::Arc;
+
+use gateway::{Catalog, Gateway};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+
+use crate::render;
+
+const INSTRUCTIONS: &str = "codemode gives you the tools of several MCP servers as a TypeScript API. \
+Use `search` to find tools by what they do (it answers with TypeScript declarations), then `execute` \
+to run TypeScript that calls them as `await tools.<namespace>.<tool>(args)`, combines their results \
+and returns only what you need.";
+
+#[derive(Clone)]
+pub struct CodemodeServer {
+    gateway: Arc<Gateway>,
+}
+
+impl CodemodeServer {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        CodemodeServer { gateway }
+    }
+
+    /// The two tools, with `execute`'s description listing the namespaces (and, when the whole
+    /// API is small, its declarations).
+    pub fn tools(&self) -> Vec<Tool> {
+        vec![
+            search_tool(),
+            execute_tool(&self.gateway.catalog(), self.gateway.limits()),
+        ]
+    }
+
+    async fn search(&self, args: &Value) -> Result<CallToolResult, String> {
+        let query = args
+            .get("query")
+            .and_then(Value::as_str)
+            .ok_or("`query` (a string) is required")?;
+        let limit = match args.get("limit") {
+            None | Some(Value::Null) => 8,
+            Some(limit) => limit
+                .as_u64()
+                .filter(|l| (1..=50).contains(l))
+                .ok_or("`limit` must be a whole number from 1 to 50")?
+                as usize,
+        };
+        let catalog = self.gateway.catalog();
+        let (hits, total) = gateway::search::search(&catalog, query, limit);
+        let text = render::search(
+            query,
+            &hits,
+            total,
+            &namespaces(&catalog),
+            self.gateway.limits().max_output_chars,
+        );
+        let structured = json!({
+            "total": total,
+            "matches": hits.iter().map(|h| json!({"tool": h.tool, "call": h.call, "score": h.score, "declaration": h.declaration})).collect::<Vec<_>>(),
+        });
+        Ok(with_text(CallToolResult::structured(structured), text))
+    }
+
+    async fn execute(
+        &self,
+        args: &Value,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, String> {
+        let code = args
+            .get("code")
+            .and_then(Value::as_str)
+            .ok_or("`code` (a string of TypeScript) is required")?;
+        let outcome = self.gateway.execute(code, context.ct.child_token()).await;
+        let text = render::outcome(&outcome, self.gateway.limits().max_output_chars);
+        let structured = serde_json::to_value(&outcome).map_err(|e| e.to_string())?;
+        let result = if outcome.ok {
+            CallToolResult::structured(structured)
+        } else {
+            CallToolResult::structured_error(structured)
+        };
+        Ok(with_text(result, text))
+    }
+}
+
+/// A result whose text content is `text` (the structured content stays as it is).
+fn with_text(mut result: CallToolResult, text: String) -> CallToolResult {
+    result.content = vec![ContentBlock::text(text)];
+    result
+}
+
+fn namespaces(catalog: &Catalog) -> Vec<(String, usize)> {
+    catalog
+        .api
+        .namespaces()
+        .iter()
+        .map(|ns| (ns.ident.clone(), ns.tools.len()))
+        .collect()
+}
+
+fn object(schema: Value) -> Arc<serde_json::Map<String, Value>> {
+    match schema {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::default(),
+    }
+}
+
+fn search_tool() -> Tool {
+    Tool::new(
+        "search",
+        "Find tools by what they do. Answers with the best matches as TypeScript declarations \
+         (`tools.<namespace>.<tool>(args): Promise<...>`) to call in `execute`. Write keywords or \
+         a task sentence; `namespace: words` searches one namespace; an exact tool name finds it.",
+        object(json!({
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What you want to do, or a tool name"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 8, "description": "How many tools to return"}
+            },
+            "required": ["query"]
+        })),
+    )
+}
+
+fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
+    let sandbox = &limits.sandbox;
+    let mut description = format!(
+        "Run TypeScript that calls tools as `await tools.<namespace>.<tool>(args)`. The code is the \
+         body of an async function: use `await` and `return`. Only the returned value (as JSON), \
+         console output and a trace of the calls come back, so filter and aggregate in the code. \
+         Calls made together (`Promise.all`) run concurrently; a failed call throws a `ToolError` \
+         with `tool`, `code` and `message`. There is no network, filesystem, timer, `require` or \
+         `import`. Limits: {} s, {} MB, {} tool calls.",
+        sandbox.timeout_ms / 1000,
+        sandbox.memory_mb,
+        sandbox.max_tool_calls
+    );
+    let namespaces = catalog.api.namespaces();
+    if namespaces.is_empty() {
+        description.push_str("\n\nNo MCP servers are connected: only plain TypeScript runs.");
+    } else {
+        description.push_str("\n\nNamespaces:");
+        for ns in namespaces {
+            let examples: Vec<&str> = ns.tools.iter().take(5).map(|t| t.ident.as_str()).collect();
+            let more = if ns.tools.len() > 5 { ", …" } else { "" };
+            description.push_str(&format!(
+                "\n- {} ({} tools): {}{more}",
+                ns.ident,
+                ns.tools.len(),
+                examples.join(", ")
+            ));
+        }
+        let declarations = catalog.api.declarations();
+        if tsgen::count_tokens(&declarations) <= limits.inline_api_tokens {
+            description.push_str("\n\nThe whole API:\n");
+            description.push_str(&declarations);
+        } else {
+            description.push_str("\n\nUse `search` to find tools and their exact signatures.");
+        }
+    }
+    Tool::new(
+        "execute",
+        description,
+        object(json!({
+            "type": "object",
+            "properties": {"code": {"type": "string", "description": "TypeScript: the body of an async function"}},
+            "required": ["code"]
+        })),
+    )
+}
+
+impl ServerHandler for CodemodeServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("codemode", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        let result = match request.name.as_ref() {
+            "search" => self.search(&args).await,
+            "execute" => self.execute(&args, &context).await,
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool `{other}`: the tools are `search` and `execute`"),
+                    None,
+                ));
+            }
+        };
+        match result {
+            Ok(result) => Ok(result.into()),
+            Err(message) => Err(ErrorData::invalid_params(message, None)),
+        }
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // When an upstream's tools change, so does `execute`'s description: tell the client.
+        let mut changes = self.gateway.subscribe();
+        let peer = context.peer;
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                if peer.notify_tool_list_changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
