@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, ClientConfig};
-use rmcp::service::{NotificationContext, RunningService};
+use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
@@ -232,30 +232,46 @@ impl Upstream {
                 ),
             )),
             Ok(Err(error)) => {
-                let closed = service.is_closed();
+                let dead = matches!(
+                    error,
+                    ServiceError::TransportClosed | ServiceError::TransportSend(_)
+                ) || service.is_closed();
+                if dead {
+                    self.forget(&service).await;
+                    return Err(ToolError::new(
+                        "upstream_unavailable",
+                        format!(
+                            "the MCP server `{}` closed the connection during the call; it is started again on the next call",
+                            self.name
+                        ),
+                    ));
+                }
+                let detail = match error {
+                    ServiceError::McpError(error) => error.message.to_string(),
+                    other => other.to_string(),
+                };
                 Err(ToolError::new(
-                    if closed {
-                        "upstream_unavailable"
-                    } else {
-                        "upstream_error"
-                    },
-                    if closed {
-                        format!(
-                            "the MCP server `{}` closed the connection ({error}); it is started again on the next call",
-                            self.name
-                        )
-                    } else {
-                        format!(
-                            "the MCP server `{}` answered with an error: {error}",
-                            self.name
-                        )
-                    },
+                    "upstream_error",
+                    format!(
+                        "the MCP server `{}` answered with an error: {detail}",
+                        self.name
+                    ),
                 ))
             }
             Ok(Ok(result)) => serde_json::to_value(result).map_err(|e| {
                 ToolError::new("upstream_error", format!("an unreadable result: {e}"))
             }),
         }
+    }
+
+    /// Drops `dead` from the slot (if it is still there), so the next call connects again.
+    async fn forget(&self, dead: &Arc<Service>) {
+        let mut slot = self.connection.lock().await;
+        if slot.as_ref().is_some_and(|live| Arc::ptr_eq(live, dead)) {
+            tracing::warn!(server = %self.name, "the connection closed");
+            slot.take();
+        }
+        dead.cancellation_token().cancel();
     }
 
     /// Closes the connection (and stops a child process).

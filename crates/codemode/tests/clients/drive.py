@@ -1,0 +1,37 @@
+"""Drives an MCP server with the official Python SDK's Client and prints what it saw as JSON.
+
+Usage: drive.py SPEC, where SPEC is JSON: {"command": ..., "args": [...], "env": {...}} for
+stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "arguments": {...}}].
+Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}]}.
+"""
+
+import asyncio
+import json
+import sys
+
+from mcp import Client, StdioServerParameters
+
+
+async def main() -> None:
+    spec = json.loads(sys.argv[1])
+    if "url" in spec:
+        target = spec["url"]
+    else:
+        target = StdioServerParameters(command=spec["command"], args=spec.get("args", []), env=spec.get("env"))
+    out = {"calls": []}
+    async with Client(target) as client:
+        out["protocol"] = str(client.protocol_version)
+        out["server"] = client.server_info.name if client.server_info else None
+        listed = await client.list_tools()
+        out["tools"] = [{"name": t.name, "description": t.description} for t in listed.tools]
+        for call in spec.get("calls", []):
+            result = await client.call_tool(call["name"], call.get("arguments", {}))
+            out["calls"].append({
+                "isError": bool(result.is_error),
+                "structured": result.structured_content,
+                "text": "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text"),
+            })
+    print(json.dumps(out))
+
+
+asyncio.run(main())

@@ -1,0 +1,44 @@
+"""A real MCP server (the official Python SDK) whose tools fail on purpose, for the faults no
+well-behaved server produces on demand: a tool error, a crash in the middle of a call, a call
+that never answers. It counts its starts in the file named by FAULTY_STARTS, if set."""
+
+import asyncio
+import os
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+server = MCPServer("faulty")
+
+
+@server.tool()
+def ok(value: str) -> str:
+    """Answers at once."""
+    return f"ok: {value}"
+
+
+@server.tool()
+def fail(message: str) -> str:
+    """Always fails with `message`."""
+    raise ToolError(message)
+
+
+@server.tool()
+def crash() -> str:
+    """Kills its own process in the middle of the call."""
+    os._exit(3)
+
+
+@server.tool()
+async def hang() -> str:
+    """Never answers."""
+    await asyncio.sleep(3600)
+    return "late"
+
+
+if __name__ == "__main__":
+    starts = os.environ.get("FAULTY_STARTS")
+    if starts:
+        with open(starts, "a") as f:
+            f.write("start\n")
+    server.run()

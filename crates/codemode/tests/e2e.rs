@@ -1,0 +1,436 @@
+//! End to end: `codemode serve` with real upstream MCP servers (npm
+//! `@modelcontextprotocol/server-everything`, `-memory`, `-filesystem`, PyPI `mcp-server-time`,
+//! and a Python SDK server whose tools fail on purpose), driven by a real MCP client (the
+//! official Python SDK's `Client`). `scripts/test` installs all of them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn installed(path: PathBuf) -> String {
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/test, which installs the test dependencies",
+        path.display()
+    );
+    path.to_string_lossy().into_owned()
+}
+
+fn python() -> String {
+    installed(root().join(".venv/bin/python"))
+}
+
+fn node_server(package: &str) -> String {
+    installed(root().join(format!(
+        "node_modules/@modelcontextprotocol/{package}/dist/index.js"
+    )))
+}
+
+fn codemode() -> &'static str {
+    env!("CARGO_BIN_EXE_codemode")
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("codemode-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write_config(dir: &Path, config: &Value) -> PathBuf {
+    let path = dir.join("codemode.json");
+    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    path
+}
+
+/// Runs the Python SDK client against a server; what it saw.
+fn drive(target: Value, calls: Value) -> Value {
+    let mut spec = target;
+    spec["calls"] = calls;
+    let output = Command::new(python())
+        .arg(root().join("crates/codemode/tests/clients/drive.py"))
+        .arg(spec.to_string())
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "the MCP client failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the client prints JSON")
+}
+
+fn stdio_target(config: &Path) -> Value {
+    json!({"command": codemode(), "args": ["serve", "--config", config.to_string_lossy()]})
+}
+
+fn everything_and_friends(dir: &Path) -> Value {
+    let files = dir.join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("notes.txt"), "alpha\nbeta\ngamma\n").unwrap();
+    json!({"mcpServers": {
+        "everything": {"command": "node", "args": [node_server("server-everything")]},
+        "time": {"command": installed(root().join(".venv/bin/mcp-server-time"))},
+        "memory": {"command": "node", "args": [node_server("server-memory")], "env": {"MEMORY_FILE_PATH": dir.join("memory.jsonl")}},
+        "files": {"command": "node", "args": [node_server("server-filesystem"), files]}
+    }})
+}
+
+#[test]
+fn a_python_client_searches_and_executes_across_servers_over_stdio() {
+    let dir = scratch("stdio");
+    let config = write_config(&dir, &everything_and_friends(&dir));
+    let notes = dir.join("files/notes.txt").canonicalize().unwrap();
+    let chain = format!(
+        r#"const now: {{ timezone: string; datetime: string }} = await tools.time.get_current_time({{ timezone: "Asia/Tokyo" }});
+const [sum, text] = await Promise.all([
+  tools.everything.getSum({{ a: 40, b: 2 }}),
+  tools.files.read_text_file({{ path: {notes:?} }}),
+]);
+await tools.memory.create_entities({{ entities: [{{ name: "codemode", entityType: "project", observations: ["written from a snippet"] }}] }});
+const graph = await tools.memory.read_graph({{}});
+const weather = await tools.everything.getStructuredContent({{ location: "Chicago" }});
+return {{ tz: now.timezone, sum, lines: text.content.split("\n").filter(Boolean).length, entity: graph.entities[0].name, celsius: typeof weather.temperature }};"#
+    );
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "search", "arguments": {"query": "add two numbers", "limit": 3}},
+            {"name": "search", "arguments": {"query": "time: convert"}},
+            {"name": "execute", "arguments": {"code": chain}},
+            {"name": "execute", "arguments": {"code": "const x: number = 1;\nreturn x.toFixed(200);"}},
+        ]),
+    );
+
+    assert_eq!(seen["server"], "codemode");
+    let names: Vec<&str> = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["search", "execute"]);
+    let description = seen["tools"][1]["description"].as_str().unwrap();
+    for namespace in [
+        "everything (13 tools)",
+        "time (2 tools)",
+        "memory (",
+        "files (",
+    ] {
+        assert!(
+            description.contains(namespace),
+            "execute's description lists {namespace}:\n{description}"
+        );
+    }
+
+    let search = &seen["calls"][0];
+    assert_eq!(search["isError"], false);
+    assert_eq!(
+        search["structured"]["matches"][0]["tool"],
+        "everything/get-sum"
+    );
+    assert!(
+        search["text"]
+            .as_str()
+            .unwrap()
+            .contains("tools.everything.getSum(args: { a: number; b: number })")
+    );
+    assert_eq!(
+        seen["calls"][1]["structured"]["matches"][0]["tool"],
+        "time/convert_time"
+    );
+
+    let executed = &seen["calls"][2];
+    assert_eq!(executed["isError"], false, "{}", executed["text"]);
+    assert_eq!(
+        executed["structured"]["result"],
+        json!({"tz": "Asia/Tokyo", "sum": "The sum of 40 and 2 is 42.", "lines": 3, "entity": "codemode", "celsius": "number"})
+    );
+    let calls = executed["structured"]["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 6);
+    assert!(calls.iter().all(|c| c["ok"] == true));
+
+    let failed = &seen["calls"][3];
+    assert_eq!(failed["isError"], true);
+    assert_eq!(failed["structured"]["error"]["name"], "RangeError");
+    assert_eq!(failed["structured"]["error"]["line"], 2);
+}
+
+#[test]
+fn faults_in_upstreams_end_only_their_own_calls() {
+    let dir = scratch("faults");
+    let starts = dir.join("starts.txt");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {
+                "faulty": {"command": python(), "args": [root().join("crates/codemode/tests/clients/faulty.py")], "env": {"FAULTY_STARTS": starts}},
+                "everything": {"command": "node", "args": [node_server("server-everything")]},
+                "broken": {"command": "/nonexistent/mcp-server"}
+            },
+            "limits": {"callTimeoutMs": 1500}
+        }),
+    );
+    let snippet = r#"const outcome = async (p: Promise<unknown>) => { try { return await p; } catch (e: any) { return [e.name, e.code]; } };
+return {
+  error: await outcome(tools.faulty.fail({ message: "quota exceeded" })),
+  crash: await outcome(tools.faulty.crash({})),
+  after: await outcome(tools.faulty.ok({ value: "again" })),
+  hang: await outcome(tools.faulty.hang({})),
+  other: await tools.everything.echo({ message: "still here" }),
+  broken: await outcome(tools.broken.anything({})),
+};"#;
+    let seen = drive(
+        stdio_target(&config),
+        json!([{"name": "execute", "arguments": {"code": snippet}}]),
+    );
+    let executed = &seen["calls"][0];
+    assert_eq!(executed["isError"], false, "{}", executed["text"]);
+    assert_eq!(
+        executed["structured"]["result"],
+        json!({
+            "error": ["ToolError", "tool_error"],
+            "crash": ["ToolError", "upstream_unavailable"],
+            "after": {"result": "ok: again"},
+            "hang": ["ToolError", "timeout"],
+            "other": "Echo: still here",
+            "broken": ["ToolError", "unknown_tool"],
+        })
+    );
+    let error_text = executed["structured"]["calls"][0]["error"]
+        .as_str()
+        .unwrap();
+    assert!(error_text.contains("quota exceeded"), "{error_text}");
+    let restarts = std::fs::read_to_string(&starts).unwrap().lines().count();
+    assert_eq!(
+        restarts, 2,
+        "the crashed server was started again on its next call"
+    );
+
+    let output = Command::new(codemode())
+        .args(["check", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a broken upstream fails the check"
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let servers = report["servers"].as_array().unwrap();
+    let broken = servers.iter().find(|s| s["name"] == "broken").unwrap();
+    assert_eq!(broken["ok"], false);
+    assert!(
+        broken["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot start `/nonexistent/mcp-server`"),
+        "{broken}"
+    );
+    assert!(
+        servers
+            .iter()
+            .filter(|s| s["name"] != "broken")
+            .all(|s| s["ok"] == true)
+    );
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `codemode serve --http 127.0.0.1:0`, and the URL it says it serves at.
+fn serve_http(config: &Path) -> (Killed, String) {
+    let mut child = Command::new(codemode())
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("codemode says where it serves")
+            .unwrap();
+        if let Some(url) = line.strip_prefix("codemode: serving MCP at ") {
+            break url.to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (Killed(child), url)
+}
+
+#[test]
+fn streamable_http_both_ways() {
+    let dir = scratch("http");
+    let port = free_port();
+    let _everything = Killed(
+        Command::new("node")
+            .args([node_server("server-everything"), "streamableHttp".into()])
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"remote": {"url": format!("http://127.0.0.1:{port}/mcp"), "headers": {"X-Test": "yes"}}}}),
+    );
+    let (_codemode, url) = serve_http(&config);
+    let seen = drive(
+        json!({"url": url}),
+        json!([{"name": "execute", "arguments": {"code": "return await tools.remote.getSum({ a: 1, b: 2 });"}}]),
+    );
+    assert_eq!(
+        seen["calls"][0]["structured"]["result"],
+        "The sum of 1 and 2 is 3."
+    );
+
+    // DNS rebinding: a request naming another host is refused before it reaches MCP.
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(&address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+}
+
+#[test]
+fn bad_configs_are_refused_with_the_key_named() {
+    let dir = scratch("config");
+    let cases = [
+        (
+            json!({"mcpServers": {"github": {"comand": "npx"}}}),
+            "mcpServers.github.comand: unknown field `comand`",
+        ),
+        (
+            json!({"mcpServers": {"github": {"args": ["x"]}}}),
+            "mcpServers.github: missing `command`",
+        ),
+        (
+            json!({"mcpServers": {"github": {"command": "x", "env": {"T": "${CODEMODE_E2E_UNSET}"}}}}),
+            "mcpServers.github.env.T: the environment variable CODEMODE_E2E_UNSET is not set",
+        ),
+        (
+            json!({"limits": {"timeout": 1}}),
+            "limits.timeout: unknown field `timeout`",
+        ),
+    ];
+    for (config, expected) in cases {
+        let path = write_config(&dir, &config);
+        let output = Command::new(codemode())
+            .args(["check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` in:\n{stderr}"
+        );
+    }
+    let output = Command::new(codemode())
+        .args(["run", "missing.ts"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read the snippet missing.ts"));
+}
+
+#[test]
+fn secrets_reach_the_upstream_and_nothing_else() {
+    let dir = scratch("secrets");
+    let secret = "sk-e2e-4f1c9a7d2b";
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"everything": {"command": "node", "args": [node_server("server-everything")], "env": {"API_TOKEN": "${CODEMODE_E2E_SECRET}"}}}}),
+    );
+    let with_secret = |args: &[&str]| {
+        let output = Command::new(codemode())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("CODEMODE_E2E_SECRET", secret)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success() || args[0] == "run",
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    for args in [
+        &["types"][..],
+        &["check", "--json"],
+        &["search", "environment", "--json"],
+    ] {
+        let (stdout, stderr) = with_secret(args);
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "`codemode {}` shows the secret",
+            args.join(" ")
+        );
+    }
+    let snippet = dir.join("probe.ts");
+    std::fs::write(&snippet, "const env: any = await tools.everything.getEnv({});\nreturn [typeof process, JSON.stringify(env).includes('API_TOKEN')];").unwrap();
+    let (stdout, _) = with_secret(&["run", "--json", snippet.to_str().unwrap()]);
+    let outcome: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        outcome["result"],
+        json!(["undefined", true]),
+        "the upstream got its variable, the sandbox has no process"
+    );
+}
