@@ -97,6 +97,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the built-in example MCP server (a shop's orders and customers) on stdio.
+    #[command(hide = true)]
+    ExampleShop,
 }
 
 fn main() -> ExitCode {
@@ -189,6 +192,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = check(&gateway, json)?;
             gateway.shutdown().await;
             Ok(code)
+        }
+        Command::ExampleShop => {
+            shop::serve_stdio().await.map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

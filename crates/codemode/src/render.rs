@@ -56,11 +56,28 @@ pub fn outcome(outcome: &Outcome, max_chars: usize) -> String {
         },
         outcome.stats.memory_peak_bytes as f64 / 1e6
     ));
+    let into_sandbox: usize = outcome.calls.iter().map(|c| c.bytes).sum();
+    if into_sandbox > 0 {
+        let returned = outcome.result.as_ref().map_or(0, |r| r.to_string().len());
+        out.push_str(&format!(
+            "{} of tool results stayed in the sandbox; {} came back\n",
+            size(into_sandbox),
+            size(returned)
+        ));
+    }
     cut(
         out,
         max_chars,
         "return less: filter, aggregate or summarise inside the snippet",
     )
+}
+
+fn size(bytes: usize) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
 }
 
 /// Search results: declarations grouped by namespace, how many of how many, and a hint.

@@ -434,3 +434,43 @@ fn secrets_reach_the_upstream_and_nothing_else() {
         "the upstream got its variable, the sandbox has no process"
     );
 }
+
+#[test]
+fn the_built_in_example_runs_as_the_readme_says() {
+    let dir = scratch("example");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
+    );
+    let output = Command::new(codemode())
+        .args(["run", "--json", "--config"])
+        .arg(&config)
+        .arg(root().join("examples/shop/top-orders.ts"))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let outcome: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        outcome["result"],
+        json!([
+            {"order": 4988, "total": 499.72, "customer": "Dennis Liskov", "city": "Lima"},
+            {"order": 1408, "total": 499.52, "customer": "Brendan Perlman", "city": "Lima"},
+            {"order": 3902, "total": 499.38, "customer": "Ken Liskov", "city": "Lima"}
+        ])
+    );
+    assert_eq!(outcome["logs"], json!(["4161 orders from 400 customers"]));
+    let into_sandbox: u64 = outcome["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["bytes"].as_u64().unwrap())
+        .sum();
+    assert!(
+        into_sandbox > 500_000,
+        "{into_sandbox} bytes of orders and customers stayed in the sandbox"
+    );
+}

@@ -53,6 +53,9 @@ pub struct CallRecord {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The size of the answer, as JSON, that entered the sandbox (0 for a failed call).
+    #[serde(default)]
+    pub bytes: usize,
 }
 
 /// Why an execution failed.

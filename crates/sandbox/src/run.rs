@@ -283,12 +283,15 @@ impl Run {
         let Some(settle) = self.settles.get_mut(id).and_then(Option::take) else {
             return;
         };
+        let answer =
+            answer.map(|json| serde_json::to_string(&json).unwrap_or_else(|_| "null".into()));
         let trace = &mut self.traces[id];
         trace.record = Some(CallRecord {
             tool: trace.tool.clone(),
             ms: trace.started.elapsed().as_secs_f64() * 1e3,
             ok: answer.is_ok(),
             error: answer.as_ref().err().map(|e| e.message.clone()),
+            bytes: answer.as_ref().map_or(0, String::len),
         });
         let tool = trace.tool.clone();
         let make_tool_error = self.make_tool_error.as_ref().map(|h| h.0.clone());
@@ -298,13 +301,10 @@ impl Run {
                 let reject = settle.reject.0.restore(&ctx)?;
                 let site = settle.site.0.restore(&ctx)?;
                 let (settle_with, value) = match answer {
-                    Ok(json) => {
-                        let text = serde_json::to_string(&json).unwrap_or_else(|_| "null".into());
-                        match ctx.json_parse(text) {
-                            Ok(value) => (resolve, value),
-                            Err(_) => (reject, ctx.catch()),
-                        }
-                    }
+                    Ok(text) => match ctx.json_parse(text) {
+                        Ok(value) => (resolve, value),
+                        Err(_) => (reject, ctx.catch()),
+                    },
                     Err(error) => {
                         let make = make_tool_error
                             .ok_or(rquickjs::Error::Unknown)?
@@ -339,6 +339,7 @@ impl Run {
                 ms: 0.0,
                 ok: false,
                 error: Some("not sent: the execution stopped first".into()),
+                bytes: 0,
             }),
         }));
         report.calls = self
@@ -350,6 +351,7 @@ impl Run {
                     ms: now.duration_since(trace.started).as_secs_f64() * 1e3,
                     ok: false,
                     error: Some("unfinished: the execution ended before the call answered".into()),
+                    bytes: 0,
                 })
             })
             .collect();
