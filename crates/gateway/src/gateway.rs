@@ -22,6 +22,7 @@ use crate::validate::ArgumentCheck;
 pub struct Catalog {
     pub api: tsgen::Api,
     checks: HashMap<(String, String), ArgumentCheck>,
+    pub(crate) index: crate::search::Index,
     pub statuses: Vec<UpstreamStatus>,
 }
 
@@ -45,9 +46,11 @@ impl Catalog {
                 );
             }
         }
+        let index = crate::search::Index::new(&api);
         Catalog {
             api,
             checks,
+            index,
             statuses,
         }
     }

@@ -29,8 +29,44 @@ pub struct Hit {
     pub declaration: String,
 }
 
+/// Every tool's words, weighted by the field they are in, computed once per catalog.
+pub struct Index {
+    documents: Vec<Document>,
+}
+
+struct Document {
+    namespace: usize,
+    tool: usize,
+    /// Each word's weighted count: the sum of its field weights over its occurrences.
+    words: HashMap<String, f64>,
+}
+
+impl Index {
+    pub fn new(api: &tsgen::Api) -> Index {
+        let mut documents = Vec::with_capacity(api.tool_count());
+        for (n, ns) in api.namespaces().iter().enumerate() {
+            for (t, tool) in ns.tools.iter().enumerate() {
+                let mut words: HashMap<String, f64> = HashMap::new();
+                for (text, weight) in fields(&ns.name, tool) {
+                    for word in text.split(' ').filter(|w| !w.is_empty()) {
+                        *words.entry(word.to_string()).or_default() += weight;
+                    }
+                }
+                documents.push(Document {
+                    namespace: n,
+                    tool: t,
+                    words,
+                });
+            }
+        }
+        Index { documents }
+    }
+}
+
 /// The best `limit` tools for `query`, and how many tools there are in all.
 pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize) {
+    let api = &catalog.api;
+    let total = api.tool_count();
     let (filter, words) = match query.split_once(':') {
         Some((ns, rest)) if !ns.trim().is_empty() && !ns.contains(char::is_whitespace) => {
             (Some(ns.trim().to_lowercase()), rest)
@@ -38,65 +74,50 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
         _ => (None, query),
     };
     let terms = tokens(words);
-    let api = &catalog.api;
-    let documents: Vec<(usize, usize, Fields)> = api
-        .namespaces()
+    let in_scope: Vec<&Document> = catalog
+        .index
+        .documents
         .iter()
-        .enumerate()
-        .filter(|(_, ns)| {
+        .filter(|d| {
+            let ns = &api.namespaces()[d.namespace];
             filter
                 .as_ref()
                 .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
         })
-        .flat_map(|(n, ns)| {
-            ns.tools
-                .iter()
-                .enumerate()
-                .map(move |(t, tool)| (n, t, fields(&ns.name, tool)))
-        })
         .collect();
-    let total = api.tool_count();
-    if documents.is_empty() {
+    if in_scope.is_empty() {
         return (Vec::new(), total);
     }
-    let mut document_frequency: HashMap<&str, usize> = HashMap::new();
-    for term in &terms {
-        let df = documents
-            .iter()
-            .filter(|(_, _, fields)| {
-                fields
-                    .iter()
-                    .any(|(text, _)| text.split(' ').any(|w| w == term))
-            })
-            .count();
-        document_frequency.insert(term.as_str(), df);
-    }
-    let n = documents.len() as f64;
-    let mut scored: Vec<(f64, usize, usize)> = documents
+    let n = in_scope.len() as f64;
+    let idf: Vec<f64> = terms
         .iter()
-        .map(|(ns, t, fields)| {
+        .map(|term| {
+            let df = in_scope
+                .iter()
+                .filter(|d| d.words.contains_key(term))
+                .count() as f64;
+            ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+        })
+        .collect();
+    let query_name = words.trim().to_lowercase();
+    let mut scored: Vec<(f64, usize, usize)> = in_scope
+        .iter()
+        .map(|d| {
             let mut score = 0.0;
-            for term in &terms {
-                let df = document_frequency[term.as_str()] as f64;
-                let idf = ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
-                let weighted: f64 = fields
-                    .iter()
-                    .map(|(text, weight)| {
-                        weight * text.split(' ').filter(|w| w == term).count() as f64
-                    })
-                    .sum();
-                // BM25 saturation (k1 = 1.2), no length normalisation: tool docs are short.
-                score += idf * weighted * 2.2 / (weighted + 1.2);
+            for (term, idf) in terms.iter().zip(&idf) {
+                if let Some(weighted) = d.words.get(term) {
+                    // BM25 saturation (k1 = 1.2), no length normalisation: tool docs are short.
+                    score += idf * weighted * 2.2 / (weighted + 1.2);
+                }
             }
-            let tool = &api.namespaces()[*ns].tools[*t];
-            let query_name = words.trim().to_lowercase();
+            let tool = &api.namespaces()[d.namespace].tools[d.tool];
             if !query_name.is_empty()
                 && (tool.tool.name.to_lowercase() == query_name
                     || tool.ident.to_lowercase() == query_name)
             {
                 score += 10.0;
             }
-            (score, *ns, *t)
+            (score, d.namespace, d.tool)
         })
         .filter(|(score, _, _)| *score > 0.0 || terms.is_empty())
         .collect();

@@ -1,0 +1,90 @@
+//! What the gateway adds (`cargo bench -p codemode`):
+//! - one `execute` that makes one call to a stdio upstream, next to the same call made directly
+//!   by an MCP client (the upstream is the built-in example shop, `codemode example-shop`);
+//! - `search` over every catalog in `data/` loaded at once.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gateway::{Catalog, Config, Gateway};
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::TokioChildProcess;
+use serde_json::json;
+
+fn main() {
+    divan::main();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn shop_config() -> Config {
+    let text = json!({"mcpServers": {"shop": {"command": env!("CARGO_BIN_EXE_codemode"), "args": ["example-shop"]}}}).to_string();
+    Config::parse(Path::new("bench.json"), &text, &Default::default()).expect("a config")
+}
+
+/// The same call, made directly by an rmcp client to the upstream.
+#[divan::bench(sample_count = 200)]
+fn direct_call(bencher: divan::Bencher) {
+    let rt = runtime();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_codemode"));
+    command.arg("example-shop");
+    let client = rt.block_on(async {
+        ().serve(TokioChildProcess::new(command).expect("spawn"))
+            .await
+            .expect("handshake")
+    });
+    let args = json!({"ids": [1]}).as_object().cloned().unwrap();
+    bencher.bench_local(|| {
+        rt.block_on(
+            client.call_tool(
+                CallToolRequestParams::new("get_customers").with_arguments(args.clone()),
+            ),
+        )
+        .expect("a result")
+    });
+}
+
+/// One execute (fresh sandbox, transpile, argument check, the call, unwrapping, the outcome).
+#[divan::bench(sample_count = 200)]
+fn execute_one_call(bencher: divan::Bencher) {
+    let rt = runtime();
+    let gateway = rt.block_on(Gateway::connect(&shop_config()));
+    bencher.bench_local(|| {
+        let outcome = rt.block_on(gateway.execute(
+            "return await tools.shop.get_customers({ ids: [1] });",
+            Default::default(),
+        ));
+        assert!(outcome.ok, "{outcome:?}");
+        outcome
+    });
+}
+
+/// `search` over every catalog in `data/` (about 1,060 tools).
+#[divan::bench(sample_count = 500)]
+fn search_all_catalogs(bencher: divan::Bencher) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/catalogs");
+    let mut namespaces = Vec::new();
+    for entry in std::fs::read_dir(root).expect("data/catalogs") {
+        let path = entry.expect("an entry").path();
+        let name = path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".tools.json")
+            .to_string();
+        let tools: Vec<tsgen::Tool> =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        namespaces.push((name, tools));
+    }
+    let catalog = Arc::new(Catalog::from_tools(namespaces));
+    bencher.bench_local(|| {
+        gateway::search::search(&catalog, "create a pull request on a repository", 8)
+    });
+}
