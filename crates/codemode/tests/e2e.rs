@@ -474,3 +474,34 @@ fn the_built_in_example_runs_as_the_readme_says() {
         "{into_sandbox} bytes of orders and customers stayed in the sandbox"
     );
 }
+
+#[test]
+fn a_changed_tool_list_reaches_the_catalog_and_the_client() {
+    let dir = scratch("list-changed");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [root().join("crates/codemode/tests/clients/faulty.py")]}}}),
+    );
+    // The notification is handled in the background (the catalog is listed again): the next
+    // execution after it sees the new tool.
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "execute", "arguments": {"code": "return typeof (await tools.faulty.grow({}));"}},
+            {"sleep": 1.0},
+            {"name": "execute", "arguments": {"code": "return await tools.faulty.grown({ n: 21 });"}},
+            {"name": "search", "arguments": {"query": "grown"}},
+        ]),
+    );
+    assert_eq!(seen["calls"][0]["structured"]["result"], "object");
+    assert_eq!(
+        seen["calls"][1]["structured"]["result"],
+        json!({"result": 42}),
+        "{}",
+        seen["calls"][1]["text"]
+    );
+    assert_eq!(
+        seen["calls"][2]["structured"]["matches"][0]["tool"],
+        "faulty/grown"
+    );
+}

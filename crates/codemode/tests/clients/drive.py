@@ -1,8 +1,10 @@
 """Drives an MCP server with the official Python SDK's Client and prints what it saw as JSON.
 
 Usage: drive.py SPEC, where SPEC is JSON: {"command": ..., "args": [...], "env": {...}} for
-stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "arguments": {...}}].
-Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}]}.
+stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "arguments": {...}}]
+(a call {"sleep": seconds} waits instead).
+Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
+"notifications": [method, ...]}.
 """
 
 import asyncio
@@ -18,13 +20,22 @@ async def main() -> None:
         target = spec["url"]
     else:
         target = StdioServerParameters(command=spec["command"], args=spec.get("args", []), env=spec.get("env"))
-    out = {"calls": []}
-    async with Client(target) as client:
+    out = {"calls": [], "notifications": []}
+
+    async def record(message) -> None:
+        method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
+        if method:
+            out["notifications"].append(method)
+
+    async with Client(target, message_handler=record) as client:
         out["protocol"] = str(client.protocol_version)
         out["server"] = client.server_info.name if client.server_info else None
         listed = await client.list_tools()
         out["tools"] = [{"name": t.name, "description": t.description} for t in listed.tools]
         for call in spec.get("calls", []):
+            if "sleep" in call:
+                await asyncio.sleep(call["sleep"])
+                continue
             result = await client.call_tool(call["name"], call.get("arguments", {}))
             out["calls"].append({
                 "isError": bool(result.is_error),

@@ -1,11 +1,11 @@
 """A real MCP server (the official Python SDK) whose tools fail on purpose, for the faults no
 well-behaved server produces on demand: a tool error, a crash in the middle of a call, a call
-that never answers. It counts its starts in the file named by FAULTY_STARTS, if set."""
+that never answers; and a tool list that changes while connected (`grow`). It counts its starts in the file named by FAULTY_STARTS, if set."""
 
 import asyncio
 import os
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("faulty")
@@ -27,6 +27,19 @@ def fail(message: str) -> str:
 def crash() -> str:
     """Kills its own process in the middle of the call."""
     os._exit(3)
+
+
+def grown(n: int) -> int:
+    """Exists only after `grow` ran."""
+    return n * 2
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Adds the tool `grown` and tells the client the tool list changed."""
+    server.add_tool(grown)
+    await ctx.session.send_tool_list_changed()
+    return "grown"
 
 
 @server.tool()
