@@ -505,3 +505,81 @@ fn a_changed_tool_list_reaches_the_catalog_and_the_client() {
         "faulty/grown"
     );
 }
+
+/// The MCP Inspector's CLI (`mcp-inspector --cli`) with `codemode serve` on stdio.
+fn inspector(config: &Path, method: &[&str]) -> Value {
+    let output = Command::new(installed(root().join("node_modules/.bin/mcp-inspector")))
+        .arg("--cli")
+        .arg(codemode())
+        // The inspector takes `--config` for itself; `-c` reaches codemode.
+        .args(["serve", "-c"])
+        .arg(config)
+        .args(method)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "the inspector failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the inspector prints JSON")
+}
+
+#[test]
+fn the_mcp_inspector_cli_lists_searches_and_executes() {
+    let dir = scratch("inspector");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
+    );
+    let listed = inspector(&config, &["--method", "tools/list"]);
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["search", "execute"]);
+    // Small catalog: the whole API is in execute's description.
+    assert!(
+        listed["tools"][1]["description"]
+            .as_str()
+            .unwrap()
+            .contains("get_customers(args: {")
+    );
+
+    let found = inspector(
+        &config,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "search",
+            "--tool-arg",
+            "query=customers by id",
+        ],
+    );
+    assert_eq!(
+        found["structuredContent"]["matches"][0]["tool"],
+        "shop/get_customers"
+    );
+
+    let code = "code=const { customers } = await tools.shop.get_customers({ ids: [1, 2] }); return customers.map((c) => c.name);";
+    let ran = inspector(
+        &config,
+        &[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            "execute",
+            "--tool-arg",
+            code,
+        ],
+    );
+    assert_eq!(
+        ran["structuredContent"]["result"],
+        json!(["Brendan Lovelace", "Grace Lovelace"]),
+        "{ran}"
+    );
+    assert_ne!(ran["isError"], json!(true));
+}
