@@ -39,6 +39,8 @@ struct Document {
     tool: usize,
     /// Each word's weighted count: the sum of its field weights over its occurrences.
     words: HashMap<String, f64>,
+    /// The words of the tool's name.
+    name: Vec<String>,
 }
 
 impl Index {
@@ -56,6 +58,7 @@ impl Index {
                     namespace: n,
                     tool: t,
                     words,
+                    name: tokens(&tool.tool.name),
                 });
             }
         }
@@ -109,6 +112,13 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
                     // BM25 saturation (k1 = 1.2), no length normalisation: tool docs are short.
                     score += idf * weighted * 2.2 / (weighted + 1.2);
                 }
+            }
+            // A name that says what the query asks for is the strongest signal.
+            // A name made of the query's words is what the query asks for; the fewer other
+            // words the name has, the closer.
+            if !terms.is_empty() && terms.iter().all(|t| d.name.contains(t)) {
+                let used = d.name.iter().filter(|w| terms.contains(w)).count() as f64;
+                score += 1.0 + used / d.name.len() as f64;
             }
             let tool = &api.namespaces()[d.namespace].tools[d.tool];
             if !query_name.is_empty()
@@ -172,7 +182,14 @@ fn fields(namespace: &str, tool: &tsgen::ApiTool) -> Fields {
     .collect()
 }
 
-/// Lower-case words, split at non-alphanumerics and camelCase humps, with a plural `s` cut.
+/// Words too common to say anything about a tool.
+const STOPWORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of",
+    "on", "or", "that", "the", "this", "to", "with",
+];
+
+/// Lower-case words, split at non-alphanumerics and camelCase humps, with a plural `s` cut and
+/// stopwords left out.
 pub fn tokens(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
@@ -196,6 +213,7 @@ pub fn tokens(text: &str) -> Vec<String> {
     }
     words
         .into_iter()
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
         .map(|w| {
             if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
                 w[..w.len() - 1].to_string()
