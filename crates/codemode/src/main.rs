@@ -1,5 +1,6 @@
 //! `codemode`: a Code Mode gateway for MCP. See `codemode --help`.
 
+mod eval;
 mod render;
 mod server;
 
@@ -97,9 +98,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure codemode itself.
+    #[command(subcommand)]
+    Eval(Eval),
     /// Serve the built-in example MCP server (a shop's orders and customers) on stdio.
     #[command(hide = true)]
     ExampleShop,
+}
+
+#[derive(Subcommand)]
+enum Eval {
+    /// How often search ranks a right tool near the top on LiveMCPBench's 95 tasks, next to
+    /// plain BM25 over name and description (train half, test half, all).
+    Search {
+        /// The folder with LiveMCPBench's tools.json and annotations.json.
+        #[arg(long, default_value = "data/livemcpbench", value_name = "DIR")]
+        data: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -192,6 +210,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let code = check(&gateway, json)?;
             gateway.shutdown().await;
             Ok(code)
+        }
+        Command::Eval(Eval::Search { data, json }) => {
+            let report = eval::run(&data)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "LiveMCPBench: {} tools; a right tool in the top k (any gold), or all of them in the top 10",
+                    report.tools
+                );
+                println!(
+                    "{:<10} {:<6} {:>6} {:>8} {:>8} {:>8} {:>9}",
+                    "ranker", "half", "tasks", "any@1", "any@5", "any@10", "all@10"
+                );
+                for (ranker, scores) in [("codemode", &report.codemode), ("bm25", &report.bm25)] {
+                    for half in ["train", "test", "all"] {
+                        let s = &scores[half];
+                        println!(
+                            "{ranker:<10} {half:<6} {:>6} {:>8.3} {:>8.3} {:>8.3} {:>9.3}",
+                            s.tasks, s.any_at_1, s.any_at_5, s.any_at_10, s.all_at_10
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::ExampleShop => {
             shop::serve_stdio().await.map_err(anyhow::Error::msg)?;
