@@ -1,6 +1,5 @@
 //! `codemode`: a Code Mode gateway for MCP. See `codemode --help`.
 
-mod eval;
 mod render;
 mod server;
 
@@ -212,7 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(code)
         }
         Command::Eval(Eval::Search { data, json }) => {
-            let report = eval::run(&data)?;
+            let report = gateway::eval::run(&data)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

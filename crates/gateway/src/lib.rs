@@ -21,6 +21,7 @@
 //! It knows nothing about the agent-facing server: that is the `codemode` binary's.
 
 pub mod config;
+pub mod eval;
 mod gateway;
 pub mod search;
 pub mod unwrap;

@@ -1,18 +1,21 @@
-//! Finding tools by what they do: keyword ranking over every field a tool offers.
+//! Finding tools by what they do: BM25F over every field a tool offers.
 //!
-//! A BM25-style score over weighted fields (namespace, name split into words, title,
-//! description, parameter names and descriptions), an exact-name bonus, and a
-//! `namespace: words` filter. Deterministic; no model, no network.
+//! Words are split at separators and camelCase humps, lower-cased, stemmed (Snowball English)
+//! and freed of stopwords. Each field (namespace, name, title, description, parameter names,
+//! parameter descriptions, enum values) has a weight and its own length normalisation; their
+//! weighted counts go through one BM25 saturation per query word. A name made of the query's
+//! words gets a bonus, an exact name a larger one. A second pass lets a server whose tools
+//! score well as a group lift its tools: tasks usually need several tools of one server.
+//! `namespace: words` searches one namespace. Deterministic; no model, no network.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
+use rust_stemmers::{Algorithm, Stemmer};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::gateway::Catalog;
-
-/// A tool's searchable fields: (words joined by spaces, weight).
-type Fields = Vec<(String, f64)>;
 
 /// One result, best first.
 #[derive(Clone, Debug, Serialize)]
@@ -29,16 +32,60 @@ pub struct Hit {
     pub declaration: String,
 }
 
-/// Every tool's words, weighted by the field they are in, computed once per catalog.
+/// The fields of a tool, in the order of [`Params::fields`].
+const FIELDS: usize = 7;
+
+/// The ranking's parameters, in one place.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// Per field: (weight, length normalisation b). Namespace, name, title, description,
+    /// parameter names, parameter descriptions, enum values.
+    pub fields: [(f64, f64); FIELDS],
+    /// BM25 saturation.
+    pub k1: f64,
+    /// Bonus when the tool's name is made of all the query's words (plus up to 1 for how
+    /// little else the name holds).
+    pub name_bonus: f64,
+    /// How much of its namespace's best score a tool gets added (the second pass).
+    pub namespace_lift: f64,
+    /// How much a word counts that the query did not say but a synonym of it did.
+    pub synonym_weight: f64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            fields: [
+                (1.0, 0.0),
+                (3.0, 0.3),
+                (2.0, 0.3),
+                (1.0, 0.75),
+                (1.0, 0.3),
+                (0.3, 0.75),
+                (0.3, 0.5),
+            ],
+            k1: 1.2,
+            name_bonus: 1.0,
+            namespace_lift: 0.2,
+            synonym_weight: 0.7,
+        }
+    }
+}
+
+/// Every tool's words per field, computed once per catalog.
 pub struct Index {
     documents: Vec<Document>,
+    /// How many documents hold each word (in any field).
+    frequency: HashMap<String, usize>,
+    /// Average length of each field over all documents.
+    average: [f64; FIELDS],
 }
 
 struct Document {
     namespace: usize,
     tool: usize,
-    /// Each word's weighted count: the sum of its field weights over its occurrences.
-    words: HashMap<String, f64>,
+    /// Per field: each word's count, and the field's length in words.
+    fields: [(HashMap<String, f64>, f64); FIELDS],
     /// The words of the tool's name.
     name: Vec<String>,
 }
@@ -46,29 +93,62 @@ struct Document {
 impl Index {
     pub fn new(api: &tsgen::Api) -> Index {
         let mut documents = Vec::with_capacity(api.tool_count());
+        let mut frequency: HashMap<String, usize> = HashMap::new();
+        let mut totals = [0.0; FIELDS];
         for (n, ns) in api.namespaces().iter().enumerate() {
             for (t, tool) in ns.tools.iter().enumerate() {
-                let mut words: HashMap<String, f64> = HashMap::new();
-                for (text, weight) in fields(&ns.name, tool) {
-                    for word in text.split(' ').filter(|w| !w.is_empty()) {
-                        *words.entry(word.to_string()).or_default() += weight;
+                let texts = fields(&ns.name, tool);
+                let fields: [(HashMap<String, f64>, f64); FIELDS] = std::array::from_fn(|f| {
+                    let words = tokens(&texts[f]);
+                    let mut counts: HashMap<String, f64> = HashMap::new();
+                    for word in &words {
+                        *counts.entry(word.clone()).or_default() += 1.0;
                     }
+                    (counts, words.len() as f64)
+                });
+                let mut seen: Vec<&String> = fields
+                    .iter()
+                    .flat_map(|(counts, _)| counts.keys())
+                    .collect();
+                seen.sort();
+                seen.dedup();
+                for word in seen {
+                    *frequency.entry(word.clone()).or_default() += 1;
+                }
+                for (f, (_, length)) in fields.iter().enumerate() {
+                    totals[f] += length;
                 }
                 documents.push(Document {
                     namespace: n,
                     tool: t,
-                    words,
+                    fields,
                     name: tokens(&tool.tool.name),
                 });
             }
         }
-        Index { documents }
+        let count = documents.len().max(1) as f64;
+        Index {
+            documents,
+            frequency,
+            average: totals.map(|total| (total / count).max(1.0)),
+        }
     }
 }
 
 /// The best `limit` tools for `query`, and how many tools there are in all.
 pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize) {
+    search_with(catalog, query, limit, &Params::default())
+}
+
+/// [`search`] with explicit ranking parameters (for evaluation).
+pub fn search_with(
+    catalog: &Catalog,
+    query: &str,
+    limit: usize,
+    params: &Params,
+) -> (Vec<Hit>, usize) {
     let api = &catalog.api;
+    let index = &catalog.index;
     let total = api.tool_count();
     let (filter, words) = match query.split_once(':') {
         Some((ns, rest)) if !ns.trim().is_empty() && !ns.contains(char::is_whitespace) => {
@@ -76,9 +156,23 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
         }
         _ => (None, query),
     };
-    let terms = tokens(words);
-    let in_scope: Vec<&Document> = catalog
-        .index
+    let mut terms = tokens(words);
+    // Words that cannot name a tool: pasted data (base64, hashes) and long numbers.
+    terms.retain(|t| t.len() <= 24 && !t.chars().all(|c| c.is_ascii_digit()));
+    terms.sort();
+    terms.dedup();
+    let expanded = expand(&terms, params.synonym_weight);
+    let n = index.documents.len() as f64;
+    let idf: Vec<f64> = expanded
+        .iter()
+        .map(|(term, weight)| {
+            let df = index.frequency.get(term).copied().unwrap_or(0) as f64;
+            weight * ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+        })
+        .collect();
+    let query_name = words.trim().to_lowercase();
+
+    let mut scored: Vec<(f64, usize, usize)> = index
         .documents
         .iter()
         .filter(|d| {
@@ -87,38 +181,27 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
                 .as_ref()
                 .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
         })
-        .collect();
-    if in_scope.is_empty() {
-        return (Vec::new(), total);
-    }
-    let n = in_scope.len() as f64;
-    let idf: Vec<f64> = terms
-        .iter()
-        .map(|term| {
-            let df = in_scope
-                .iter()
-                .filter(|d| d.words.contains_key(term))
-                .count() as f64;
-            ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
-        })
-        .collect();
-    let query_name = words.trim().to_lowercase();
-    let mut scored: Vec<(f64, usize, usize)> = in_scope
-        .iter()
         .map(|d| {
             let mut score = 0.0;
-            for (term, idf) in terms.iter().zip(&idf) {
-                if let Some(weighted) = d.words.get(term) {
-                    // BM25 saturation (k1 = 1.2), no length normalisation: tool docs are short.
-                    score += idf * weighted * 2.2 / (weighted + 1.2);
+            for ((term, _), idf) in expanded.iter().zip(&idf) {
+                let mut weighted = 0.0;
+                for (f, (counts, length)) in d.fields.iter().enumerate() {
+                    if let Some(tf) = counts.get(term) {
+                        let (weight, b) = params.fields[f];
+                        weighted += weight * tf / (1.0 - b + b * length / index.average[f]);
+                    }
+                }
+                if weighted > 0.0 {
+                    score += idf * weighted * (params.k1 + 1.0) / (weighted + params.k1);
                 }
             }
-            // A name that says what the query asks for is the strongest signal.
-            // A name made of the query's words is what the query asks for; the fewer other
-            // words the name has, the closer.
-            if !terms.is_empty() && terms.iter().all(|t| d.name.contains(t)) {
-                let used = d.name.iter().filter(|w| terms.contains(w)).count() as f64;
-                score += 1.0 + used / d.name.len() as f64;
+            if !terms.is_empty() && !d.name.is_empty() && terms.iter().all(|t| d.name.contains(t)) {
+                let used = d
+                    .name
+                    .iter()
+                    .filter(|w| terms.binary_search(w).is_ok())
+                    .count() as f64;
+                score += params.name_bonus * (1.0 + used / d.name.len() as f64);
             }
             let tool = &api.namespaces()[d.namespace].tools[d.tool];
             if !query_name.is_empty()
@@ -131,6 +214,18 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
         })
         .filter(|(score, _, _)| *score > 0.0 || terms.is_empty())
         .collect();
+
+    if params.namespace_lift > 0.0 {
+        let mut best: HashMap<usize, f64> = HashMap::new();
+        for (score, ns, _) in &scored {
+            let entry = best.entry(*ns).or_default();
+            *entry = entry.max(*score);
+        }
+        for (score, ns, _) in &mut scored {
+            *score += params.namespace_lift * best[ns];
+        }
+    }
+
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
     let options = tsgen::Compact::default();
     let hits = scored
@@ -154,11 +249,12 @@ pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize)
     (hits, total)
 }
 
-/// The searchable text of a tool, as (words joined by spaces, weight) per field.
-fn fields(namespace: &str, tool: &tsgen::ApiTool) -> Fields {
+/// The searchable text of a tool, per field (see [`Params::fields`]).
+fn fields(namespace: &str, tool: &tsgen::ApiTool) -> [String; FIELDS] {
     let t = &tool.tool;
     let mut parameters = String::new();
     let mut parameter_docs = String::new();
+    let mut enums = String::new();
     if let Some(Value::Object(properties)) = t.input_schema.get("properties") {
         for (name, schema) in properties {
             parameters.push_str(name);
@@ -167,30 +263,106 @@ fn fields(namespace: &str, tool: &tsgen::ApiTool) -> Fields {
                 parameter_docs.push_str(description);
                 parameter_docs.push(' ');
             }
+            for value in schema
+                .get("enum")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(value) = value.as_str() {
+                    enums.push_str(value);
+                    enums.push(' ');
+                }
+            }
         }
     }
     [
-        (namespace.to_string(), 1.5),
-        (t.name.clone(), 3.0),
-        (t.title.clone().unwrap_or_default(), 2.0),
-        (t.description.clone().unwrap_or_default(), 1.0),
-        (parameters, 1.0),
-        (parameter_docs, 0.3),
+        namespace.to_string(),
+        t.name.clone(),
+        t.title.clone().unwrap_or_default(),
+        t.description.clone().unwrap_or_default(),
+        parameters,
+        parameter_docs,
+        enums,
     ]
-    .into_iter()
-    .map(|(text, weight)| (tokens(&text).join(" "), weight))
-    .collect()
+}
+
+/// Words that mean the same to someone looking for a tool; each group's first word is the one
+/// tools tend to use. General-purpose only: developer abbreviations, file kinds, common intents.
+const SYNONYMS: &[&[&str]] = &[
+    &["pull request", "pr", "prs"],
+    &["merge request", "mr", "mrs"],
+    &["repository", "repo", "repos"],
+    &["kubernetes", "k8s"],
+    &["directory", "folder", "dir"],
+    &["write", "save", "store", "export"],
+    &["diff", "difference", "differences", "changes", "compare"],
+    &["delete", "remove", "erase"],
+    &["create", "make", "new", "add"],
+    &["search", "find", "look up", "lookup"],
+    &["list", "show", "enumerate"],
+    &["get", "fetch", "retrieve", "read"],
+    &["news", "headlines", "stories", "trending"],
+    &["image", "picture", "photo", "img", "png", "jpg", "jpeg"],
+    &["document", "docx", "word"],
+    &["spreadsheet", "xlsx", "excel", "workbook"],
+    &[
+        "presentation",
+        "pptx",
+        "ppt",
+        "powerpoint",
+        "slides",
+        "deck",
+    ],
+    &["markdown", "md"],
+    &["pdf"],
+    &["stock", "ticker", "share", "equity"],
+    &["route", "directions", "navigate", "navigation"],
+    &["weather", "forecast"],
+    &["chart", "graph", "plot", "visualize", "visualization"],
+    &["email", "mail", "e-mail"],
+    &["message", "chat", "post"],
+];
+
+/// The query's words, each with weight 1, and the words of their synonyms with `weight`.
+fn expand(terms: &[String], weight: f64) -> Vec<(String, f64)> {
+    static GROUPS: OnceLock<Vec<Vec<Vec<String>>>> = OnceLock::new();
+    let groups = GROUPS.get_or_init(|| {
+        SYNONYMS
+            .iter()
+            .map(|group| group.iter().map(|phrase| tokens(phrase)).collect())
+            .collect()
+    });
+    let mut out: Vec<(String, f64)> = terms.iter().map(|t| (t.clone(), 1.0)).collect();
+    for group in groups {
+        let hit = group
+            .iter()
+            .any(|phrase| !phrase.is_empty() && phrase.iter().all(|w| terms.contains(w)));
+        if !hit {
+            continue;
+        }
+        for phrase in group {
+            for word in phrase {
+                if !out.iter().any(|(t, _)| t == word) {
+                    out.push((word.clone(), weight));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Words too common to say anything about a tool.
 const STOPWORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it", "of",
-    "on", "or", "that", "the", "this", "to", "with",
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
+    "its", "of", "on", "or", "that", "the", "this", "to", "with", "me", "my", "i", "you", "your",
+    "please", "can", "will", "all", "then",
 ];
 
-/// Lower-case words, split at non-alphanumerics and camelCase humps, with a plural `s` cut and
-/// stopwords left out.
+/// Lower-case, stemmed words, split at non-alphanumerics and camelCase humps, stopwords left out.
 pub fn tokens(text: &str) -> Vec<String> {
+    static STEMMER: OnceLock<Stemmer> = OnceLock::new();
+    let stemmer = STEMMER.get_or_init(|| Stemmer::create(Algorithm::English));
     let mut words = Vec::new();
     let mut word = String::new();
     let mut previous_lower = false;
@@ -214,13 +386,7 @@ pub fn tokens(text: &str) -> Vec<String> {
     words
         .into_iter()
         .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .map(|w| {
-            if w.len() > 3 && w.ends_with('s') && !w.ends_with("ss") {
-                w[..w.len() - 1].to_string()
-            } else {
-                w
-            }
-        })
+        .map(|w| stemmer.stem(&w).into_owned())
         .collect()
 }
 
@@ -249,11 +415,12 @@ mod tests {
     }
 
     #[test]
-    fn words_split_at_humps_and_separators() {
+    fn words_split_at_humps_and_separators_and_are_stemmed() {
         assert_eq!(
             tokens("getIssue list_pull-requests HTTPServer"),
-            ["get", "issue", "list", "pull", "request", "httpserver"]
+            ["get", "issu", "list", "pull", "request", "httpserver"]
         );
+        assert_eq!(tokens("Creating the reports"), ["creat", "report"]);
     }
 
     #[test]

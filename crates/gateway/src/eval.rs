@@ -1,4 +1,4 @@
-//! `codemode eval search`: how often search puts a right tool near the top, on LiveMCPBench
+//! The search evaluation (`codemode eval search`): how often search puts a right tool near the top, on LiveMCPBench
 //! (95 real tasks over 527 real MCP tools, with the tools annotators used), next to a plain
 //! BM25 baseline over name and description.
 //!
@@ -11,9 +11,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use anyhow::Context;
-use gateway::Catalog;
-use gateway::search::search;
+use crate::gateway::Catalog;
+use crate::search::{Params, search_with};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -56,15 +55,28 @@ pub struct Report {
     pub bm25: HashMap<&'static str, Scores>,
 }
 
-/// Runs the evaluation on the LiveMCPBench files in `data`.
-pub fn run(data: &Path) -> anyhow::Result<Report> {
+/// The benchmark could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct EvalError(String);
+
+fn read(path: &Path) -> Result<Value, EvalError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| EvalError(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| EvalError(format!("{}: not JSON: {e}", path.display())))
+}
+
+/// Runs the evaluation on the LiveMCPBench files in `data`, with the default ranking.
+pub fn run(data: &Path) -> Result<Report, EvalError> {
+    run_with(data, &Params::default())
+}
+
+/// Runs the evaluation with explicit ranking parameters.
+pub fn run_with(data: &Path, params: &Params) -> Result<Report, EvalError> {
     let tools_path = data.join("tools.json");
-    let text = std::fs::read_to_string(&tools_path)
-        .with_context(|| format!("cannot read {}", tools_path.display()))?;
-    let servers: Vec<Value> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not JSON", tools_path.display()))?;
+    let servers = read(&tools_path)?;
     let mut namespaces = Vec::new();
-    for server in servers {
+    for server in servers.as_array().into_iter().flatten() {
         let Some(Value::Object(keys)) = server.get("tools") else {
             continue;
         };
@@ -73,8 +85,12 @@ pub fn run(data: &Path) -> anyhow::Result<Report> {
                 .get("tools")
                 .cloned()
                 .unwrap_or(Value::Array(Vec::new()));
-            let tools: Vec<tsgen::Tool> =
-                serde_json::from_value(tools).with_context(|| format!("{key}: not MCP tools"))?;
+            let tools: Vec<tsgen::Tool> = serde_json::from_value(tools).map_err(|e| {
+                EvalError(format!(
+                    "{}: {key}: not MCP tools: {e}",
+                    tools_path.display()
+                ))
+            })?;
             namespaces.push((key.clone(), tools));
         }
     }
@@ -103,7 +119,7 @@ pub fn run(data: &Path) -> anyhow::Result<Report> {
         report.codemode.insert(
             half,
             score(&chosen, |q| {
-                search(&catalog, q, 10)
+                search_with(&catalog, q, 10, params)
                     .0
                     .into_iter()
                     .map(|h| h.name)
@@ -117,13 +133,10 @@ pub fn run(data: &Path) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-fn tasks(path: &Path, names: &HashSet<String>) -> anyhow::Result<Vec<Task>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let annotations: Vec<Value> =
-        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+fn tasks(path: &Path, names: &HashSet<String>) -> Result<Vec<Task>, EvalError> {
+    let annotations = read(path)?;
     let mut tasks = Vec::new();
-    for task in annotations {
+    for task in annotations.as_array().into_iter().flatten() {
         let question = task["Question"]
             .as_str()
             .unwrap_or_default()
@@ -147,11 +160,12 @@ fn tasks(path: &Path, names: &HashSet<String>) -> anyhow::Result<Vec<Task>> {
                 Some((_, None)) => continue,
                 None => name,
             };
-            anyhow::ensure!(
-                names.contains(name),
-                "{}: the gold tool `{name}` is not in the catalog",
-                path.display()
-            );
+            if !names.contains(name) {
+                return Err(EvalError(format!(
+                    "{}: the gold tool `{name}` is not in the catalog",
+                    path.display()
+                )));
+            }
             gold.insert(name.to_string());
         }
         if !question.is_empty() && !gold.is_empty() {
