@@ -188,7 +188,7 @@ fn faults_in_upstreams_end_only_their_own_calls() {
                 "everything": {"command": "node", "args": [node_server("server-everything")]},
                 "broken": {"command": "/nonexistent/mcp-server"}
             },
-            "limits": {"callTimeoutMs": 1500}
+            "limits": {"callTimeoutMs": 5000}
         }),
     );
     let snippet = r#"const outcome = async (p: Promise<unknown>) => { try { return await p; } catch (e: any) { return [e.name, e.code]; } };
@@ -493,7 +493,7 @@ fn a_changed_tool_list_reaches_the_catalog_and_the_client() {
         stdio_target(&config),
         json!([
             {"name": "execute", "arguments": {"code": "return typeof (await tools.faulty.grow({}));"}},
-            {"sleep": 1.0},
+            {"sleep": 2.0},
             {"name": "execute", "arguments": {"code": "return await tools.faulty.grown({ n: 21 });"}},
             {"name": "search", "arguments": {"query": "grown"}},
         ]),
