@@ -70,19 +70,15 @@ fn execute_one_call(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 500)]
 fn search_all_catalogs(bencher: divan::Bencher) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/catalogs");
-    let mut namespaces = Vec::new();
-    for entry in std::fs::read_dir(root).expect("data/catalogs") {
-        let path = entry.expect("an entry").path();
-        let name = path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .trim_end_matches(".tools.json")
-            .to_string();
-        let tools: Vec<tsgen::Tool> =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        namespaces.push((name, tools));
-    }
+    let mut files: Vec<_> = std::fs::read_dir(root)
+        .expect("data/catalogs")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    files.sort();
+    let namespaces = files
+        .iter()
+        .map(|path| gateway::tool_lists::load_file(path).expect("a tool list"))
+        .collect();
     let catalog = Arc::new(Catalog::from_tools(namespaces));
     bencher.bench_local(|| {
         gateway::search::search(&catalog, "create a pull request on a repository", 8)

@@ -276,17 +276,10 @@ async fn catalog_source(config: Option<&Path>, files: &[PathBuf]) -> anyhow::Res
     if files.is_empty() {
         return connect(config).await;
     }
-    let mut namespaces = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        let tools: Vec<tsgen::Tool> = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a JSON array of MCP tools", file.display()))?;
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("tools");
-        let namespace = name.strip_suffix(".json").unwrap_or(name);
-        let namespace = namespace.strip_suffix(".tools").unwrap_or(namespace);
-        namespaces.push((namespace.to_string(), tools));
-    }
+    let namespaces = files
+        .iter()
+        .map(|file| gateway::tool_lists::load_file(file))
+        .collect::<Result<Vec<_>, _>>()?;
     let limits = load_config(config).map(|c| c.limits).unwrap_or_default();
     Ok(Gateway::offline(limits, Catalog::from_tools(namespaces)))
 }

@@ -73,27 +73,8 @@ pub fn run(data: &Path) -> Result<Report, EvalError> {
 
 /// Runs the evaluation with explicit ranking parameters.
 pub fn run_with(data: &Path, params: &Params) -> Result<Report, EvalError> {
-    let tools_path = data.join("tools.json");
-    let servers = read(&tools_path)?;
-    let mut namespaces = Vec::new();
-    for server in servers.as_array().into_iter().flatten() {
-        let Some(Value::Object(keys)) = server.get("tools") else {
-            continue;
-        };
-        for (key, entry) in keys {
-            let tools = entry
-                .get("tools")
-                .cloned()
-                .unwrap_or(Value::Array(Vec::new()));
-            let tools: Vec<tsgen::Tool> = serde_json::from_value(tools).map_err(|e| {
-                EvalError(format!(
-                    "{}: {key}: not MCP tools: {e}",
-                    tools_path.display()
-                ))
-            })?;
-            namespaces.push((key.clone(), tools));
-        }
-    }
+    let namespaces = crate::tool_lists::load_livemcpbench(&data.join("tools.json"))
+        .map_err(|e| EvalError(e.to_string()))?;
     let catalog = Catalog::from_tools(namespaces);
     let names: HashSet<String> = catalog
         .api

@@ -24,6 +24,7 @@ pub mod config;
 pub mod eval;
 mod gateway;
 pub mod search;
+pub mod tool_lists;
 pub mod unwrap;
 pub mod upstream;
 pub mod validate;
