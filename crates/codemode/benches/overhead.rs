@@ -66,21 +66,58 @@ fn execute_one_call(bencher: divan::Bencher) {
     });
 }
 
-/// `search` over every catalog in `data/` (about 1,060 tools).
-#[divan::bench(sample_count = 500)]
-fn search_all_catalogs(bencher: divan::Bencher) {
+/// Every catalog in `data/catalogs`, as namespaces.
+fn catalogs() -> Vec<(String, Vec<tsgen::Tool>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/catalogs");
     let mut files: Vec<_> = std::fs::read_dir(root)
         .expect("data/catalogs")
         .map(|e| e.expect("an entry").path())
         .collect();
     files.sort();
-    let namespaces = files
+    files
         .iter()
         .map(|path| gateway::tool_lists::load_file(path).expect("a tool list"))
-        .collect();
-    let catalog = Arc::new(Catalog::from_tools(namespaces));
+        .collect()
+}
+
+/// `search` over every catalog in `data/catalogs` at once (537 tools).
+#[divan::bench(sample_count = 500)]
+fn search_all_catalogs(bencher: divan::Bencher) {
+    let catalog = Arc::new(Catalog::from_tools(catalogs()));
     bencher.bench_local(|| {
         gateway::search::search(&catalog, "create a pull request on a repository", 8)
     });
+}
+
+/// `search` over a synthetic catalog of about 20,000 tools: the real catalogs, repeated under
+/// 38 namespace names.
+#[divan::bench(sample_count = 100)]
+fn search_20k_tools(bencher: divan::Bencher) {
+    let real = catalogs();
+    let mut namespaces = Vec::new();
+    for copy in 0..38 {
+        for (name, tools) in &real {
+            namespaces.push((format!("{name}-{copy}"), tools.clone()));
+        }
+    }
+    let catalog = Arc::new(Catalog::from_tools(namespaces));
+    assert!(catalog.api.tool_count() >= 20_000);
+    bencher.bench_local(|| {
+        gateway::search::search(&catalog, "create a pull request on a repository", 8)
+    });
+}
+
+/// Building the search index over every tool in `data/` (the catalogs and LiveMCPBench, 1,064
+/// tools).
+#[divan::bench(sample_count = 50)]
+fn search_index_build(bencher: divan::Bencher) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
+    let mut namespaces = catalogs();
+    namespaces.extend(
+        gateway::tool_lists::load_livemcpbench(&root.join("livemcpbench/tools.json"))
+            .expect("LiveMCPBench"),
+    );
+    let api = tsgen::Api::new(namespaces);
+    assert_eq!(api.tool_count(), 1064);
+    bencher.bench_local(|| gateway::search::Index::new(&api));
 }

@@ -72,11 +72,12 @@ impl Default for Params {
     }
 }
 
-/// Every tool's words per field, computed once per catalog.
+/// An inverted index of every tool's words per field, built once per catalog: a query only
+/// visits the tools that hold one of its words.
 pub struct Index {
     documents: Vec<Document>,
-    /// How many documents hold each word (in any field).
-    frequency: HashMap<String, usize>,
+    /// For each word, the tools that hold it and how often, per field.
+    postings: HashMap<String, Vec<Posting>>,
     /// Average length of each field over all documents.
     average: [f64; FIELDS],
 }
@@ -84,52 +85,58 @@ pub struct Index {
 struct Document {
     namespace: usize,
     tool: usize,
-    /// Per field: each word's count, and the field's length in words.
-    fields: [(HashMap<String, f64>, f64); FIELDS],
+    /// Each field's length in words.
+    lengths: [f64; FIELDS],
     /// The words of the tool's name.
     name: Vec<String>,
+}
+
+struct Posting {
+    document: u32,
+    counts: [f32; FIELDS],
 }
 
 impl Index {
     pub fn new(api: &tsgen::Api) -> Index {
         let mut documents = Vec::with_capacity(api.tool_count());
-        let mut frequency: HashMap<String, usize> = HashMap::new();
+        let mut postings: HashMap<String, Vec<Posting>> = HashMap::new();
         let mut totals = [0.0; FIELDS];
         for (n, ns) in api.namespaces().iter().enumerate() {
             for (t, tool) in ns.tools.iter().enumerate() {
+                let id = documents.len() as u32;
                 let texts = fields(&ns.name, tool);
-                let fields: [(HashMap<String, f64>, f64); FIELDS] = std::array::from_fn(|f| {
-                    let words = tokens(&texts[f]);
-                    let mut counts: HashMap<String, f64> = HashMap::new();
-                    for word in &words {
-                        *counts.entry(word.clone()).or_default() += 1.0;
+                let mut counts: HashMap<String, [f32; FIELDS]> = HashMap::new();
+                let mut lengths = [0.0; FIELDS];
+                let mut name = Vec::new();
+                for (f, text) in texts.iter().enumerate() {
+                    let words = tokens(text);
+                    if f == 1 {
+                        name = words.clone();
                     }
-                    (counts, words.len() as f64)
-                });
-                let mut seen: Vec<&String> = fields
-                    .iter()
-                    .flat_map(|(counts, _)| counts.keys())
-                    .collect();
-                seen.sort();
-                seen.dedup();
-                for word in seen {
-                    *frequency.entry(word.clone()).or_default() += 1;
+                    lengths[f] = words.len() as f64;
+                    totals[f] += lengths[f];
+                    for word in words {
+                        counts.entry(word).or_insert([0.0; FIELDS])[f] += 1.0;
+                    }
                 }
-                for (f, (_, length)) in fields.iter().enumerate() {
-                    totals[f] += length;
+                for (word, counts) in counts {
+                    postings.entry(word).or_default().push(Posting {
+                        document: id,
+                        counts,
+                    });
                 }
                 documents.push(Document {
                     namespace: n,
                     tool: t,
-                    fields,
-                    name: tokens(&tool.tool.name),
+                    lengths,
+                    name,
                 });
             }
         }
         let count = documents.len().max(1) as f64;
         Index {
             documents,
-            frequency,
+            postings,
             average: totals.map(|total| (total / count).max(1.0)),
         }
     }
@@ -163,38 +170,51 @@ pub fn search_with(
     terms.dedup();
     let expanded = expand(&terms, params.synonym_weight);
     let n = index.documents.len() as f64;
-    let idf: Vec<f64> = expanded
-        .iter()
-        .map(|(term, weight)| {
-            let df = index.frequency.get(term).copied().unwrap_or(0) as f64;
-            weight * ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
-        })
-        .collect();
-    let query_name = words.trim().to_lowercase();
+    let in_scope = |document: &Document| {
+        let ns = &api.namespaces()[document.namespace];
+        filter
+            .as_ref()
+            .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
+    };
 
-    let mut scored: Vec<(f64, usize, usize)> = index
-        .documents
-        .iter()
-        .filter(|d| {
-            let ns = &api.namespaces()[d.namespace];
-            filter
-                .as_ref()
-                .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
-        })
-        .map(|d| {
-            let mut score = 0.0;
-            for ((term, _), idf) in expanded.iter().zip(&idf) {
-                let mut weighted = 0.0;
-                for (f, (counts, length)) in d.fields.iter().enumerate() {
-                    if let Some(tf) = counts.get(term) {
-                        let (weight, b) = params.fields[f];
-                        weighted += weight * tf / (1.0 - b + b * length / index.average[f]);
-                    }
-                }
-                if weighted > 0.0 {
-                    score += idf * weighted * (params.k1 + 1.0) / (weighted + params.k1);
+    // BM25F: per query word, the weighted, length-normalised counts of every field, saturated.
+    let mut scores = vec![0.0; index.documents.len()];
+    let mut touched: Vec<u32> = Vec::new();
+    for (term, weight) in &expanded {
+        let Some(postings) = index.postings.get(term) else {
+            continue;
+        };
+        let df = postings.len() as f64;
+        let idf = weight * ((n - df + 0.5) / (df + 0.5) + 1.0).ln();
+        for posting in postings {
+            let document = &index.documents[posting.document as usize];
+            let mut weighted = 0.0;
+            for f in 0..FIELDS {
+                let count = f64::from(posting.counts[f]);
+                if count > 0.0 {
+                    let (field_weight, b) = params.fields[f];
+                    weighted += field_weight * count
+                        / (1.0 - b + b * document.lengths[f] / index.average[f]);
                 }
             }
+            let slot = &mut scores[posting.document as usize];
+            if *slot == 0.0 {
+                touched.push(posting.document);
+            }
+            *slot += idf * weighted * (params.k1 + 1.0) / (weighted + params.k1);
+        }
+    }
+    let candidates: Vec<u32> = if terms.is_empty() {
+        (0..index.documents.len() as u32).collect()
+    } else {
+        touched
+    };
+    let query_name = words.trim().to_lowercase();
+    let mut scored: Vec<(f64, usize, usize)> = candidates
+        .into_iter()
+        .map(|id| (&index.documents[id as usize], scores[id as usize]))
+        .filter(|(d, _)| in_scope(d))
+        .map(|(d, mut score)| {
             if !terms.is_empty() && !d.name.is_empty() && terms.iter().all(|t| d.name.contains(t)) {
                 let used = d
                     .name
@@ -383,11 +403,28 @@ pub fn tokens(text: &str) -> Vec<String> {
     if !word.is_empty() {
         words.push(word);
     }
-    words
-        .into_iter()
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .map(|w| stemmer.stem(&w).into_owned())
-        .collect()
+    // Stemming dominates the cost of indexing, and tool text repeats its words: memoise stems.
+    thread_local! {
+        static STEMS: std::cell::RefCell<HashMap<String, String>> = std::cell::RefCell::new(HashMap::new());
+    }
+    STEMS.with(|stems| {
+        let mut stems = stems.borrow_mut();
+        if stems.len() > 200_000 {
+            stems.clear();
+        }
+        words
+            .into_iter()
+            .filter(|w| !STOPWORDS.contains(&w.as_str()))
+            .map(|w| match stems.get(&w) {
+                Some(stem) => stem.clone(),
+                None => {
+                    let stem = stemmer.stem(&w).into_owned();
+                    stems.insert(w, stem.clone());
+                    stem
+                }
+            })
+            .collect()
+    })
 }
 
 #[cfg(test)]
