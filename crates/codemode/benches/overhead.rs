@@ -121,3 +121,17 @@ fn search_index_build(bencher: divan::Bencher) {
     assert_eq!(api.tool_count(), 1064);
     bencher.bench_local(|| gateway::search::Index::new(&api));
 }
+
+/// A tool name with a typo, over the synthetic 20,000 tools (every name is compared).
+#[divan::bench(sample_count = 50)]
+fn search_20k_tools_typo(bencher: divan::Bencher) {
+    let real = catalogs();
+    let mut namespaces = Vec::new();
+    for copy in 0..38 {
+        for (name, tools) in &real {
+            namespaces.push((format!("{name}-{copy}"), tools.clone()));
+        }
+    }
+    let catalog = Arc::new(Catalog::from_tools(namespaces));
+    bencher.bench_local(|| gateway::search::search(&catalog, "create_pul_request", 8));
+}

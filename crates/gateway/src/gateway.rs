@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
 use crate::config::{Config, Limits};
+use crate::search::distance;
 use crate::unwrap::unwrap_result;
 use crate::upstream::{ListChanged, Upstream};
 use crate::validate::ArgumentCheck;
@@ -351,24 +352,6 @@ fn unknown(api: &tsgen::Api, namespace: &str, tool: &str) -> ToolError {
     )
 }
 
-/// Levenshtein distance.
-fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,11 +399,5 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.code, "no_upstream");
-    }
-
-    #[test]
-    fn distances() {
-        assert_eq!(distance("getissue", "getisue"), 1);
-        assert_eq!(distance("", "abc"), 3);
     }
 }

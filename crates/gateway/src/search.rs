@@ -32,6 +32,9 @@ pub struct Hit {
     pub declaration: String,
 }
 
+/// The bonus for a query that is exactly a tool's name (MCP name or identifier).
+const EXACT_NAME: f64 = 10.0;
+
 /// The fields of a tool, in the order of [`Params::fields`].
 const FIELDS: usize = 7;
 
@@ -89,6 +92,8 @@ struct Document {
     lengths: [f64; FIELDS],
     /// The words of the tool's name.
     name: Vec<String>,
+    /// The tool's MCP name and identifier, lower-cased, for typo-tolerant name matching.
+    spellings: [String; 2],
 }
 
 struct Posting {
@@ -130,6 +135,7 @@ impl Index {
                     tool: t,
                     lengths,
                     name,
+                    spellings: [tool.tool.name.to_lowercase(), tool.ident.to_lowercase()],
                 });
             }
         }
@@ -228,12 +234,43 @@ pub fn search_with(
                 && (tool.tool.name.to_lowercase() == query_name
                     || tool.ident.to_lowercase() == query_name)
             {
-                score += 10.0;
+                score += EXACT_NAME;
             }
             (score, d.namespace, d.tool)
         })
         .filter(|(score, _, _)| *score > 0.0 || terms.is_empty())
         .collect();
+
+    // A query that looks like a tool name and names none exactly may hold a typo: names one or
+    // two edits away get most of the exact-name bonus.
+    let name_like = query_name.chars().count() >= 5 && !query_name.contains(char::is_whitespace);
+    if name_like && !scored.iter().any(|(score, _, _)| *score >= EXACT_NAME) {
+        let mut at: HashMap<(usize, usize), usize> = scored
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ns, t))| ((*ns, *t), i))
+            .collect();
+        for d in index.documents.iter().filter(|d| in_scope(d)) {
+            let edits = d
+                .spellings
+                .iter()
+                .filter(|name| name.len().abs_diff(query_name.len()) <= 2)
+                .map(|name| distance_within(name, &query_name, 2))
+                .min();
+            let bonus = match edits {
+                Some(1) => EXACT_NAME * 0.6,
+                Some(2) if query_name.len() >= 8 => EXACT_NAME * 0.3,
+                _ => continue,
+            };
+            match at.get(&(d.namespace, d.tool)) {
+                Some(&i) => scored[i].0 += bonus,
+                None => {
+                    at.insert((d.namespace, d.tool), scored.len());
+                    scored.push((bonus, d.namespace, d.tool));
+                }
+            }
+        }
+    }
 
     if params.namespace_lift > 0.0 {
         let mut best: HashMap<usize, f64> = HashMap::new();
@@ -305,6 +342,48 @@ fn fields(namespace: &str, tool: &tsgen::ApiTool) -> [String; FIELDS] {
         parameter_docs,
         enums,
     ]
+}
+
+/// Levenshtein distance.
+pub(crate) fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
+}
+
+/// The Levenshtein distance of `a` and `b` if it is at most `max`, else `max + 1`: stops as
+/// soon as no cell of a row is within `max`.
+fn distance_within(a: &str, b: &str, max: usize) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        let mut lowest = row[0];
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            previous = current;
+            lowest = lowest.min(row[j + 1]);
+        }
+        if lowest > max {
+            return max + 1;
+        }
+    }
+    row[b.len()].min(max + 1)
 }
 
 /// Words that mean the same to someone looking for a tool; each group's first word is the one
@@ -477,5 +556,37 @@ mod tests {
         assert_eq!(hits[0].name, "create_pull_request");
         let (hits, _) = search(&catalog, "nothing matches this", 5);
         assert!(hits.is_empty());
+    }
+
+    #[test]
+    fn tool_names_with_typos_are_found() {
+        let catalog = catalog();
+        for typo in [
+            "create_pul_request",
+            "creat_pull_requests",
+            "listIsues",
+            "get_curent_time",
+        ] {
+            let (hits, _) = search(&catalog, typo, 1);
+            let expected = match typo {
+                "listIsues" => "list_issues",
+                "get_curent_time" => "get_current_time",
+                _ => "create_pull_request",
+            };
+            assert_eq!(
+                hits.first().map(|h| h.name.as_str()),
+                Some(expected),
+                "{typo}"
+            );
+        }
+    }
+
+    #[test]
+    fn distances() {
+        assert_eq!(distance("getissue", "getisue"), 1);
+        assert_eq!(distance("", "abc"), 3);
+        assert_eq!(distance_within("getissue", "getisue", 2), 1);
+        assert_eq!(distance_within("create_pull_request", "list_issues", 2), 3);
+        assert_eq!(distance_within("abc", "abd", 0), 1);
     }
 }
