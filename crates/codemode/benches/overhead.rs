@@ -89,10 +89,8 @@ fn search_all_catalogs(bencher: divan::Bencher) {
     });
 }
 
-/// `search` over a synthetic catalog of about 20,000 tools: the real catalogs, repeated under
-/// 38 namespace names.
-#[divan::bench(sample_count = 100)]
-fn search_20k_tools(bencher: divan::Bencher) {
+/// About 20,000 tools: the real catalogs, repeated under 38 namespace names.
+fn synthetic_catalog() -> Arc<Catalog> {
     let real = catalogs();
     let mut namespaces = Vec::new();
     for copy in 0..38 {
@@ -100,7 +98,13 @@ fn search_20k_tools(bencher: divan::Bencher) {
             namespaces.push((format!("{name}-{copy}"), tools.clone()));
         }
     }
-    let catalog = Arc::new(Catalog::from_tools(namespaces));
+    Arc::new(Catalog::from_tools(namespaces))
+}
+
+/// `search` over the synthetic catalog of about 20,000 tools.
+#[divan::bench(sample_count = 100)]
+fn search_20k_tools(bencher: divan::Bencher) {
+    let catalog = synthetic_catalog();
     assert!(catalog.api.tool_count() >= 20_000);
     bencher.bench_local(|| {
         gateway::search::search(&catalog, "create a pull request on a repository", 8)
@@ -125,13 +129,6 @@ fn search_index_build(bencher: divan::Bencher) {
 /// A tool name with a typo, over the synthetic 20,000 tools (every name is compared).
 #[divan::bench(sample_count = 50)]
 fn search_20k_tools_typo(bencher: divan::Bencher) {
-    let real = catalogs();
-    let mut namespaces = Vec::new();
-    for copy in 0..38 {
-        for (name, tools) in &real {
-            namespaces.push((format!("{name}-{copy}"), tools.clone()));
-        }
-    }
-    let catalog = Arc::new(Catalog::from_tools(namespaces));
+    let catalog = synthetic_catalog();
     bencher.bench_local(|| gateway::search::search(&catalog, "create_pul_request", 8));
 }

@@ -80,6 +80,16 @@ fn shop_config(dir: &Path) -> PathBuf {
     )
 }
 
+/// The names in a `tools/list` answer.
+fn tool_names(tools: &Value) -> Vec<&str> {
+    tools
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect()
+}
+
 fn stdio_target(config: &Path) -> Value {
     json!({"command": codemode(), "args": ["serve", "--config", config.to_string_lossy()]})
 }
@@ -123,13 +133,7 @@ return {{ tz: now.timezone, sum, lines: text.content.split("\n").filter(Boolean)
     );
 
     assert_eq!(seen["server"], "codemode");
-    let names: Vec<&str> = seen["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["search", "execute"]);
+    assert_eq!(tool_names(&seen["tools"]), ["search", "execute"]);
     let description = seen["tools"][1]["description"].as_str().unwrap();
     for namespace in [
         "everything (13 tools)",
@@ -535,13 +539,7 @@ fn the_mcp_inspector_cli_lists_searches_and_executes() {
     let dir = scratch("inspector");
     let config = shop_config(&dir);
     let listed = inspector(&config, &["--method", "tools/list"]);
-    let names: Vec<&str> = listed["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["search", "execute"]);
+    assert_eq!(tool_names(&listed["tools"]), ["search", "execute"]);
     // Small catalog: the whole API is in execute's description.
     assert!(
         listed["tools"][1]["description"]

@@ -61,9 +61,7 @@ pub struct Report {
 pub struct EvalError(String);
 
 fn read(path: &Path) -> Result<Value, EvalError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| EvalError(format!("cannot read {}: {e}", path.display())))?;
-    serde_json::from_str(&text).map_err(|e| EvalError(format!("{}: not JSON: {e}", path.display())))
+    crate::tool_lists::read(path).map_err(|e| EvalError(e.to_string()))
 }
 
 /// Runs the evaluation on the LiveMCPBench files in `data`, with the default ranking.

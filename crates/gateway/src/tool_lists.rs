@@ -10,7 +10,8 @@ use serde_json::Value;
 #[error("{0}")]
 pub struct ToolListError(String);
 
-fn read(path: &Path) -> Result<Value, ToolListError> {
+/// A JSON file, with errors that name it.
+pub(crate) fn read(path: &Path) -> Result<Value, ToolListError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ToolListError(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_str(&text)
