@@ -246,7 +246,7 @@ impl Api {
         {
             lines.push(doc::shorten(&description, options.description_chars));
         }
-        if let Some(tags) = tool_tags(ns, api_tool) {
+        if let Some(tags) = tool_tags(api_tool) {
             lines.push(tags);
         }
         if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
@@ -344,7 +344,7 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
         {
             lines.push(description.to_string());
         }
-        lines.extend(tool_tags(ns, api_tool));
+        lines.extend(tool_tags(api_tool));
         doc::write(&mut members, &lines, 2);
         members.push_str(&format!(
             "    {}(args{}: {args}): Promise<{returns}>;\n",
@@ -374,12 +374,11 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
 
 /// `MCP tool `get-issue` · read-only`: the MCP name when the identifier differs, and the
 /// annotations an agent should know about.
-fn tool_tags(ns: &Namespace, api_tool: &ApiTool) -> Option<String> {
+fn tool_tags(api_tool: &ApiTool) -> Option<String> {
     let mut tags = Vec::new();
     if api_tool.ident != api_tool.tool.name {
         tags.push(format!("MCP tool `{}`", api_tool.tool.name));
     }
-    let _ = ns;
     if api_tool.tool.is_read_only() {
         tags.push("read-only".into());
     }
