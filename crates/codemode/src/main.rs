@@ -200,7 +200,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Types { tools } => {
             let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
-            print!("{}", gateway.catalog().api.declarations());
+            print!("{}", gateway.catalog().declarations());
             gateway.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }

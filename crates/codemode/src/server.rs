@@ -154,10 +154,9 @@ fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
                 examples.join(", ")
             ));
         }
-        let declarations = catalog.api.declarations();
-        if tsgen::count_tokens(&declarations) <= limits.inline_api_tokens {
+        if catalog.declaration_tokens() <= limits.inline_api_tokens {
             description.push_str("\n\nThe whole API:\n");
-            description.push_str(&declarations);
+            description.push_str(catalog.declarations());
         } else {
             description.push_str("\n\nUse `search` to find tools and their exact signatures.");
         }

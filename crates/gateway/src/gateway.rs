@@ -2,7 +2,7 @@
 //! snippet's tool calls by calling them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -25,6 +25,8 @@ pub struct Catalog {
     checks: HashMap<(String, String), ArgumentCheck>,
     pub(crate) index: crate::search::Index,
     pub statuses: Vec<UpstreamStatus>,
+    /// The whole API's declarations and their size in tokens, made on first use.
+    declarations: OnceLock<(String, usize)>,
 }
 
 impl Catalog {
@@ -53,7 +55,28 @@ impl Catalog {
             checks,
             index,
             statuses,
+            declarations: OnceLock::new(),
         }
+    }
+}
+
+impl Catalog {
+    /// The whole API as one `.d.ts`, rendered once per catalog.
+    pub fn declarations(&self) -> &str {
+        &self.rendered().0
+    }
+
+    /// The size of [`declarations`](Self::declarations) in tokens.
+    pub fn declaration_tokens(&self) -> usize {
+        self.rendered().1
+    }
+
+    fn rendered(&self) -> &(String, usize) {
+        self.declarations.get_or_init(|| {
+            let text = self.api.declarations();
+            let tokens = tsgen::count_tokens(&text);
+            (text, tokens)
+        })
     }
 }
 
