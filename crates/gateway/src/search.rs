@@ -176,12 +176,17 @@ pub fn search_with(
     terms.dedup();
     let expanded = expand(&terms, params.synonym_weight);
     let n = index.documents.len() as f64;
-    let in_scope = |document: &Document| {
-        let ns = &api.namespaces()[document.namespace];
-        filter
-            .as_ref()
-            .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
-    };
+    // Whether each namespace is searched, decided once per namespace rather than per tool.
+    let scope: Vec<bool> = api
+        .namespaces()
+        .iter()
+        .map(|ns| {
+            filter
+                .as_ref()
+                .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
+        })
+        .collect();
+    let in_scope = |document: &Document| scope[document.namespace];
 
     // BM25F: per query word, the weighted, length-normalised counts of every field, saturated.
     let mut scores = vec![0.0; index.documents.len()];
