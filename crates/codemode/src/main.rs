@@ -76,6 +76,9 @@ enum Command {
         /// How many tools to show.
         #[arg(long, default_value_t = 8)]
         limit: usize,
+        /// Search only this namespace.
+        #[arg(long, value_name = "NAME")]
+        namespace: Option<String>,
         /// Print [{tool, namespace, name, score}] as JSON, best first.
         #[arg(long)]
         json: bool,
@@ -116,6 +119,10 @@ enum Eval {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Instead of the scores, list the training tasks whose gold tools are not in the top 5,
+        /// with search's top 10 (the test half is never shown).
+        #[arg(long)]
+        misses: bool,
     },
 }
 
@@ -129,6 +136,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(filter)
         .init();
+    if !matches!(cli.command, Command::Serve { .. } | Command::ExampleShop) {
+        // A one-shot command whose output is piped into `head` ends quietly when the pipe
+        // closes, as command-line tools do, instead of failing on the write. (A server keeps
+        // SIGPIPE ignored: a client that goes away must not kill it.)
+        #[cfg(unix)]
+        // SAFETY: setting a signal's disposition to the default, before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -171,14 +188,29 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Search {
             query,
             limit,
+            namespace,
             json,
             tools,
         } => {
             let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
             let catalog = gateway.catalog();
-            let (hits, total) = gateway::search::search(&catalog, &query, limit);
+            let results = gateway::search::search_with(
+                &catalog,
+                &query,
+                namespace.as_deref(),
+                limit,
+                &gateway::search::Params::default(),
+            );
+            let results = match results {
+                Ok(results) => results,
+                Err(e) => {
+                    gateway.shutdown().await;
+                    return Err(e.into());
+                }
+            };
             if json {
-                let rows: Vec<_> = hits
+                let rows: Vec<_> = results
+                    .hits
                     .iter()
                     .map(|h| serde_json::json!({"tool": h.tool, "namespace": h.namespace, "name": h.name, "score": h.score}))
                     .collect();
@@ -192,7 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .collect();
                 print!(
                     "{}",
-                    render::search(&query, &hits, total, &namespaces, usize::MAX)
+                    render::search(&query, &results, &namespaces, usize::MAX)
                 );
             }
             gateway.shutdown().await;
@@ -210,7 +242,26 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             gateway.shutdown().await;
             Ok(code)
         }
-        Command::Eval(Eval::Search { data, json }) => {
+        Command::Eval(Eval::Search {
+            data,
+            json,
+            misses: true,
+        }) => {
+            let misses =
+                gateway::eval::training_misses(&data, &gateway::search::Params::default())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&misses)?);
+            } else {
+                for miss in &misses {
+                    println!("{}", miss.question);
+                    println!("  wanted: {}", miss.gold.join(", "));
+                    println!("  got:    {}", miss.top.join(", "));
+                }
+                println!("{} training tasks missed at 5", misses.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval(Eval::Search { data, json, .. }) => {
             let report = gateway::eval::run(&data)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

@@ -1,7 +1,7 @@
 //! The text an agent reads: an execution's outcome and search results, compact and cut to an
 //! output budget with a marker that says what to do.
 
-use gateway::search::Hit;
+use gateway::search::Results;
 use sandbox::Outcome;
 
 /// The outcome as compact text: the result, then logs, errors and the trace of calls.
@@ -80,14 +80,15 @@ fn size(bytes: usize) -> String {
     }
 }
 
-/// Search results: declarations grouped by namespace, how many of how many, and a hint.
+/// Search results: declarations grouped by namespace, how many of how many, and when the match
+/// is weak, the namespaces to look in (`namespaces`: every namespace and its number of tools).
 pub fn search(
     query: &str,
-    hits: &[Hit],
-    total: usize,
+    results: &Results,
     namespaces: &[(String, usize)],
     max_chars: usize,
 ) -> String {
+    let (hits, total) = (&results.hits, results.total);
     let mut out = String::new();
     if hits.is_empty() {
         out.push_str(&format!(
@@ -108,16 +109,22 @@ pub fn search(
             out.push_str("\n\n");
         }
     }
-    let weak = hits.first().is_none_or(|best| best.score < 2.0);
-    if weak && !namespaces.is_empty() {
-        out.push_str("\nNo strong match. Namespaces: ");
-        out.push_str(
-            &namespaces
-                .iter()
+    if results.weak && !namespaces.is_empty() {
+        let listed = |names: &mut dyn Iterator<Item = &(String, usize)>| {
+            names
                 .map(|(name, tools)| format!("{name} ({tools} tools)"))
                 .collect::<Vec<_>>()
-                .join(", "),
-        );
+                .join(", ")
+        };
+        if results.namespaces.is_empty() {
+            out.push_str("\nNo strong match. Namespaces: ");
+            out.push_str(&listed(&mut namespaces.iter()));
+        } else {
+            out.push_str("\nNo strong match. Namespaces that might hold it: ");
+            out.push_str(&listed(&mut results.namespaces.iter().filter_map(
+                |likely| namespaces.iter().find(|(name, _)| name == likely),
+            )));
+        }
         out.push_str(". Search with other words, or `namespace: words` to look inside one.\n");
     } else {
         out.push_str("Call these in `execute` as shown.\n");

@@ -50,18 +50,30 @@ impl CodemodeServer {
                 .ok_or("`limit` must be a whole number from 1 to 50")?
                 as usize,
         };
+        let namespace = match args.get("namespace") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.as_str()),
+            Some(_) => return Err("`namespace` must be a string".into()),
+        };
         let catalog = self.gateway.catalog();
-        let (hits, total) = gateway::search::search(&catalog, query, limit);
+        let results = gateway::search::search_with(
+            &catalog,
+            query,
+            namespace,
+            limit,
+            &gateway::search::Params::default(),
+        )
+        .map_err(|e| e.to_string())?;
         let text = render::search(
             query,
-            &hits,
-            total,
+            &results,
             &namespaces(&catalog),
             self.gateway.limits().max_output_chars,
         );
         let structured = json!({
-            "total": total,
-            "matches": hits.iter().map(|h| json!({"tool": h.tool, "call": h.call, "score": h.score, "declaration": h.declaration})).collect::<Vec<_>>(),
+            "total": results.total,
+            "matches": results.hits.iter().map(|h| json!({"tool": h.tool, "call": h.call, "score": h.score, "declaration": h.declaration})).collect::<Vec<_>>(),
+            "weak": results.weak,
         });
         Ok(with_text(CallToolResult::structured(structured), text))
     }
@@ -119,6 +131,7 @@ fn search_tool() -> Tool {
             "type": "object",
             "properties": {
                 "query": {"type": "string", "description": "What you want to do, or a tool name"},
+                "namespace": {"type": "string", "description": "Search only this namespace"},
                 "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 8, "description": "How many tools to return"}
             },
             "required": ["query"]

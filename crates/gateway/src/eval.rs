@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use crate::gateway::Catalog;
-use crate::search::{Params, search_with};
+use crate::search::{self, Params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -98,8 +98,8 @@ pub fn run_with(data: &Path, params: &Params) -> Result<Report, EvalError> {
         report.codemode.insert(
             half,
             score(&chosen, |q| {
-                search_with(&catalog, q, 10, params)
-                    .0
+                search::run(&catalog, q, None, 10, params)
+                    .hits
                     .into_iter()
                     .map(|h| h.name)
                     .collect()
@@ -110,6 +110,45 @@ pub fn run_with(data: &Path, params: &Params) -> Result<Report, EvalError> {
             .insert(half, score(&chosen, |q| baseline.top(q, 10)));
     }
     Ok(report)
+}
+
+/// A training task whose gold tools are not in the top 5: what was asked, what was wanted, and
+/// what search answered (`namespace/name`).
+#[derive(Serialize)]
+pub struct Miss {
+    pub question: String,
+    pub gold: Vec<String>,
+    pub top: Vec<String>,
+}
+
+/// The training tasks that search misses at 5, for looking into the ranking. Only the training
+/// half: the test half stays unseen.
+pub fn training_misses(data: &Path, params: &Params) -> Result<Vec<Miss>, EvalError> {
+    let namespaces = crate::tool_lists::load_livemcpbench(&data.join("tools.json"))
+        .map_err(|e| EvalError(e.to_string()))?;
+    let catalog = Catalog::from_tools(namespaces);
+    let names: HashSet<String> = catalog
+        .api
+        .namespaces()
+        .iter()
+        .flat_map(|n| n.tools.iter().map(|t| t.tool.name.clone()))
+        .collect();
+    let tasks = tasks(&data.join("annotations.json"), &names)?;
+    let mut misses = Vec::new();
+    for task in tasks.iter().step_by(2) {
+        let hits = search::run(&catalog, &task.question, None, 10, params).hits;
+        if hits.iter().take(5).any(|h| task.gold.contains(&h.name)) {
+            continue;
+        }
+        let mut gold: Vec<String> = task.gold.iter().cloned().collect();
+        gold.sort();
+        misses.push(Miss {
+            question: task.question.clone(),
+            gold,
+            top: hits.into_iter().map(|h| h.tool).collect(),
+        });
+    }
+    Ok(misses)
 }
 
 fn tasks(path: &Path, names: &HashSet<String>) -> Result<Vec<Task>, EvalError> {

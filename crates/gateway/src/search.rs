@@ -53,24 +53,31 @@ pub struct Params {
     pub namespace_lift: f64,
     /// How much a word counts that the query did not say but a synonym of it did.
     pub synonym_weight: f64,
+    /// How much the words of a file's name in the query count (`/root/exchange.docx`: the
+    /// file is one to read, its name is incidental).
+    pub incidental_weight: f64,
+    /// Second pass: gain for a name the query spells out (times the share of its words).
+    pub cover: f64,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Params {
             fields: [
-                (1.0, 0.0),
-                (3.0, 0.3),
+                (4.5, 0.0),
+                (4.5, 0.3),
                 (2.0, 0.3),
-                (1.0, 0.75),
-                (1.0, 0.3),
-                (0.3, 0.75),
+                (0.75, 0.4),
+                (0.5, 0.0),
+                (0.15, 0.75),
                 (0.3, 0.5),
             ],
-            k1: 1.2,
+            k1: 0.6,
             name_bonus: 1.0,
             namespace_lift: 0.2,
             synonym_weight: 0.7,
+            incidental_weight: 0.5,
+            cover: 1.0,
         }
     }
 }
@@ -83,6 +90,8 @@ pub struct Index {
     postings: HashMap<String, Vec<Posting>>,
     /// Average length of each field over all documents.
     average: [f64; FIELDS],
+    /// Each namespace's first document: tool `t` of namespace `n` is document `starts[n] + t`.
+    starts: Vec<u32>,
 }
 
 struct Document {
@@ -106,7 +115,9 @@ impl Index {
         let mut documents = Vec::with_capacity(api.tool_count());
         let mut postings: HashMap<String, Vec<Posting>> = HashMap::new();
         let mut totals = [0.0; FIELDS];
+        let mut starts = Vec::with_capacity(api.namespaces().len());
         for (n, ns) in api.namespaces().iter().enumerate() {
+            starts.push(documents.len() as u32);
             for (t, tool) in ns.tools.iter().enumerate() {
                 let id = documents.len() as u32;
                 let texts = fields(&ns.name, tool);
@@ -144,49 +155,106 @@ impl Index {
             documents,
             postings,
             average: totals.map(|total| (total / count).max(1.0)),
+            starts,
         }
     }
 }
 
-/// The best `limit` tools for `query`, and how many tools there are in all.
-pub fn search(catalog: &Catalog, query: &str, limit: usize) -> (Vec<Hit>, usize) {
-    search_with(catalog, query, limit, &Params::default())
+/// What a search found.
+#[derive(Clone, Debug)]
+pub struct Results {
+    /// The best matches, best first.
+    pub hits: Vec<Hit>,
+    /// How many tools there are in all.
+    pub total: usize,
+    /// Whether even the best match holds less than half of what the query asked for (or there is
+    /// none): the agent should look elsewhere.
+    pub weak: bool,
+    /// When the match is weak: the namespaces (identifiers) whose tools together hold most of the
+    /// query's words, best first; empty when none holds any.
+    pub namespaces: Vec<String>,
 }
 
-/// [`search`] with explicit ranking parameters (for evaluation).
+/// An explicit namespace that the catalog does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("there is no namespace `{name}`; the namespaces are: {known}")]
+pub struct UnknownNamespace {
+    pub name: String,
+    pub known: String,
+}
+
+/// The best `limit` tools for `query`. A query `namespace: words` whose prefix names a namespace
+/// searches that namespace only.
+pub fn search(catalog: &Catalog, query: &str, limit: usize) -> Results {
+    run(catalog, query, None, limit, &Params::default())
+}
+
+/// [`search`] within one namespace (its identifier or MCP name, any case) if one is given, with
+/// explicit ranking parameters.
 pub fn search_with(
     catalog: &Catalog,
     query: &str,
+    namespace: Option<&str>,
     limit: usize,
     params: &Params,
-) -> (Vec<Hit>, usize) {
+) -> Result<Results, UnknownNamespace> {
+    let scope = match namespace {
+        None => None,
+        Some(name) => Some(find_namespace(&catalog.api, name).ok_or_else(|| {
+            UnknownNamespace {
+                name: name.to_string(),
+                known: catalog
+                    .api
+                    .namespaces()
+                    .iter()
+                    .map(|ns| ns.ident.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        })?),
+    };
+    Ok(run(catalog, query, scope, limit, params))
+}
+
+fn find_namespace(api: &tsgen::Api, name: &str) -> Option<usize> {
+    let name = name.trim();
+    api.namespaces()
+        .iter()
+        .position(|ns| ns.ident.eq_ignore_ascii_case(name) || ns.name.eq_ignore_ascii_case(name))
+}
+
+/// The search itself: `scope` is the namespace searched, if only one is.
+pub(crate) fn run(
+    catalog: &Catalog,
+    query: &str,
+    scope: Option<usize>,
+    limit: usize,
+    params: &Params,
+) -> Results {
     let api = &catalog.api;
     let index = &catalog.index;
     let total = api.tool_count();
-    let (filter, words) = match query.split_once(':') {
-        Some((ns, rest)) if !ns.trim().is_empty() && !ns.contains(char::is_whitespace) => {
-            (Some(ns.trim().to_lowercase()), rest)
-        }
-        _ => (None, query),
+    // `namespace: words`, when the prefix names a namespace (a sentence or a URL with a colon
+    // is searched whole).
+    let (scope, words) = match (scope, query.split_once(':')) {
+        (None, Some((prefix, rest))) => match find_namespace(api, prefix) {
+            Some(n) => (Some(n), rest),
+            None => (None, query),
+        },
+        _ => (scope, query),
     };
-    let mut terms = tokens(words);
-    // Words that cannot name a tool: pasted data (base64, hashes) and long numbers.
-    terms.retain(|t| t.len() <= 24 && !t.chars().all(|c| c.is_ascii_digit()));
+    let (ordered, incidental) = query_terms(words);
+    let mut terms = ordered.clone();
     terms.sort();
     terms.dedup();
-    let expanded = expand(&terms, params.synonym_weight);
+    let mut expanded = expand(&terms, params.synonym_weight);
+    for (term, weight) in &mut expanded {
+        if incidental.contains(term) {
+            *weight *= params.incidental_weight;
+        }
+    }
     let n = index.documents.len() as f64;
-    // Whether each namespace is searched, decided once per namespace rather than per tool.
-    let scope: Vec<bool> = api
-        .namespaces()
-        .iter()
-        .map(|ns| {
-            filter
-                .as_ref()
-                .is_none_or(|f| ns.ident.to_lowercase() == *f || ns.name.to_lowercase() == *f)
-        })
-        .collect();
-    let in_scope = |document: &Document| scope[document.namespace];
+    let in_scope = |document: &Document| scope.is_none_or(|n| document.namespace == n);
 
     // BM25F: per query word, the weighted, length-normalised counts of every field, saturated.
     let mut scores = vec![0.0; index.documents.len()];
@@ -288,8 +356,29 @@ pub fn search_with(
         }
     }
 
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let order = |a: &(f64, usize, usize), b: &(f64, usize, usize)| {
+        b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+    };
+    scored.sort_by(order);
+    if terms.len() > 1 && params.cover > 0.0 {
+        let top = scored.len().min(RERANK);
+        rerank(&mut scored[..top], api, &expanded, params.cover);
+        scored[..top].sort_by(order);
+    }
     let options = tsgen::Compact::default();
+    let weak = scored.first().is_none_or(|&(_, n, t)| {
+        let tool = &api.namespaces()[n].tools[t];
+        let named = name_like
+            && [&tool.tool.name, &tool.ident]
+                .iter()
+                .any(|name| distance_within(&name.to_lowercase(), &query_name, 2) <= 2);
+        !named && held(index, n, t, &terms) < 0.5
+    });
+    let namespaces = if weak {
+        likely_namespaces(api, &scored)
+    } else {
+        Vec::new()
+    };
     let hits = scored
         .into_iter()
         .take(limit)
@@ -308,7 +397,95 @@ pub fn search_with(
             }
         })
         .collect();
-    (hits, total)
+    Results {
+        hits,
+        total,
+        weak,
+        namespaces,
+    }
+}
+
+/// The share of the query's words, weighted by rarity, that a tool holds (itself or by a
+/// synonym) in any field. An exact or near name counts as all of it.
+fn held(index: &Index, n: usize, t: usize, terms: &[String]) -> f64 {
+    let id = index.starts[n] + t as u32;
+    let holds = |word: &str| {
+        index
+            .postings
+            .get(word)
+            .is_some_and(|postings| postings.binary_search_by_key(&id, |p| p.document).is_ok())
+    };
+    let rarity = |word: &str| {
+        let df = index.postings.get(word).map_or(0, Vec::len) as f64;
+        (index.documents.len() as f64 / (df + 1.0)).ln().max(0.1)
+    };
+    let (mut got, mut all) = (0.0, 0.0);
+    for term in terms {
+        let weight = rarity(term);
+        all += weight;
+        if expand(std::slice::from_ref(term), 1.0)
+            .iter()
+            .any(|(word, _)| holds(word))
+        {
+            got += weight;
+        }
+    }
+    if all == 0.0 { 1.0 } else { got / all }
+}
+
+/// The namespaces whose three best tools score highest together, best first (at most five).
+fn likely_namespaces(api: &tsgen::Api, scored: &[(f64, usize, usize)]) -> Vec<String> {
+    let mut sums: HashMap<usize, (f64, usize)> = HashMap::new();
+    for &(score, n, _) in scored {
+        let entry = sums.entry(n).or_default();
+        if entry.1 < 3 {
+            entry.0 += score;
+            entry.1 += 1;
+        }
+    }
+    let mut ranked: Vec<(usize, f64)> = sums.into_iter().map(|(n, (sum, _))| (n, sum)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked
+        .into_iter()
+        .take(5)
+        .map(|(n, _)| api.namespaces()[n].ident.clone())
+        .collect()
+}
+
+/// How many of the best first-pass results the second pass looks at again.
+const RERANK: usize = 30;
+
+/// Words of tool names that say little about what a tool does.
+const GENERIC: &[&str] = &[
+    "get", "list", "set", "search", "find", "fetch", "retriev", "tool", "info", "data", "detail",
+    "creat", "add", "updat", "delet", "remov", "read", "write", "new", "make",
+];
+
+/// The second pass, over the best first-pass results: a tool whose name the query spells out
+/// (its words, generic verbs aside) gains in proportion to its score and to how much of its
+/// name the query holds. (Pairs of query words side by side in a tool's text were tried here
+/// too, and did not help on the evaluation's training half.)
+fn rerank(
+    scored: &mut [(f64, usize, usize)],
+    api: &tsgen::Api,
+    expanded: &[(String, f64)],
+    cover: f64,
+) {
+    for (score, n, t) in scored.iter_mut() {
+        let name = tokens(&api.namespaces()[*n].tools[*t].tool.name);
+        let content: Vec<&String> = name
+            .iter()
+            .filter(|w| !GENERIC.contains(&w.as_str()))
+            .collect();
+        if content.is_empty() {
+            continue;
+        }
+        let held = content
+            .iter()
+            .filter(|w| expanded.iter().any(|(e, _)| e == **w))
+            .count();
+        *score *= 1.0 + cover * held as f64 / content.len() as f64;
+    }
 }
 
 /// The searchable text of a tool, per field (see [`Params::fields`]).
@@ -406,6 +583,7 @@ const SYNONYMS: &[&[&str]] = &[
     &["search", "find", "look up", "lookup"],
     &["list", "show", "enumerate"],
     &["get", "fetch", "retrieve", "read"],
+    &["paper", "article"],
     &["news", "headlines", "stories", "trending"],
     &["image", "picture", "photo", "img", "png", "jpg", "jpeg"],
     &["document", "docx", "word"],
@@ -456,6 +634,98 @@ fn expand(terms: &[String], weight: f64) -> Vec<(String, f64)> {
     out
 }
 
+/// The words of a query. Beyond [`tokens`]: pasted data (base64, hashes, long numbers) says
+/// nothing about tools and is left out; a path stands for a file (or a directory) of its kind,
+/// and its folders are left out; a URL stands for a web page on its site; the words of
+/// conversation ("tell me", "I need") are left out.
+fn query_terms(query: &str) -> (Vec<String>, Vec<String>) {
+    let mut terms = Vec::new();
+    let mut incidental = Vec::new();
+    for chunk in query.split_whitespace() {
+        let chunk = chunk.trim_matches(|c: char| !c.is_alphanumeric() && !"/~.\\".contains(c));
+        let chunk = chunk.trim_end_matches('.');
+        if chunk.chars().count() > 40 {
+            continue;
+        }
+        if let Some(rest) = chunk
+            .strip_prefix("https://")
+            .or_else(|| chunk.strip_prefix("http://"))
+        {
+            terms.extend(tokens("url"));
+            let host = rest.split('/').next().unwrap_or_default();
+            let labels: Vec<&str> = host.split('.').filter(|l| *l != "www").collect();
+            // The site's name, without its top-level domain.
+            for label in labels.iter().take(labels.len().saturating_sub(1)) {
+                terms.extend(tokens(label));
+            }
+            continue;
+        }
+        let path_like = chunk.starts_with('/')
+            || chunk.starts_with("~/")
+            || chunk.starts_with("./")
+            || chunk.starts_with("../")
+            || chunk.contains('\\');
+        if path_like && chunk.len() > 1 {
+            let last = chunk
+                .rsplit(['/', '\\'])
+                .find(|s| !s.is_empty())
+                .unwrap_or_default();
+            terms.extend(tokens(if last.contains('.') {
+                "file"
+            } else {
+                "directory"
+            }));
+            incidental.extend(tokens(last));
+            continue;
+        }
+        terms.extend(tokens(chunk).into_iter().filter(|t| !filler(t)));
+    }
+    // Long numbers and long runs of letters and digits are data, not words.
+    let data = |t: &String| t.len() > 24 || t.chars().all(|c| c.is_ascii_digit());
+    terms.retain(|t| !data(t));
+    incidental.retain(|t| !data(t) && !terms.contains(t));
+    terms.extend(incidental.iter().cloned());
+    (terms, incidental)
+}
+
+/// Whether `c` belongs to a script written without spaces between words (Chinese, Japanese
+/// kana and Korean Hangul syllables).
+fn unspaced(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7AF | 0xF900..=0xFAFF
+        | 0x20000..=0x2FA1F)
+}
+
+/// The overlapping pairs of characters of a run of [`unspaced`] characters (the run itself
+/// when it has one character), as CJK search engines index them.
+fn bigrams(run: &str, words: &mut Vec<String>) {
+    let chars: Vec<char> = run.chars().collect();
+    match chars.len() {
+        0 => {}
+        1 => words.push(run.to_string()),
+        _ => words.extend(chars.windows(2).map(|pair| pair.iter().collect())),
+    }
+}
+
+/// Words of conversation that queries written as task sentences are full of.
+const FILLER: &[&str] = &[
+    "tell", "give", "help", "want", "need", "like", "would", "could", "should", "some", "about",
+    "what", "which", "how", "does", "do", "did", "just", "also", "let", "know", "now", "right",
+    "there", "here", "them", "they", "their", "him", "her", "his", "she", "he", "we", "our", "us",
+    "am", "was", "were", "been", "have", "has", "had", "any", "so", "if", "but", "not", "than",
+    "more", "most", "very", "much", "many", "who", "when", "where", "why", "these", "those",
+    "after", "before", "up", "out", "over", "via", "im", "thing", "things",
+];
+
+/// Whether a (stemmed) query word is [`FILLER`].
+fn filler(word: &str) -> bool {
+    static STEMS: OnceLock<Vec<String>> = OnceLock::new();
+    STEMS
+        .get_or_init(|| FILLER.iter().flat_map(|w| tokens(w)).collect())
+        .iter()
+        .any(|stem| stem == word)
+}
+
 /// Words too common to say anything about a tool.
 const STOPWORDS: &[&str] = &[
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
@@ -470,7 +740,19 @@ pub fn tokens(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut previous_lower = false;
+    let mut ideographs = String::new();
     for c in text.chars() {
+        // Scripts written without spaces become overlapping pairs of characters.
+        if unspaced(c) {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            ideographs.push(c);
+            continue;
+        }
+        if !ideographs.is_empty() {
+            bigrams(&std::mem::take(&mut ideographs), &mut words);
+        }
         if c.is_alphanumeric() {
             if c.is_uppercase() && previous_lower && !word.is_empty() {
                 words.push(std::mem::take(&mut word));
@@ -487,6 +769,7 @@ pub fn tokens(text: &str) -> Vec<String> {
     if !word.is_empty() {
         words.push(word);
     }
+    bigrams(&ideographs, &mut words);
     // Stemming dominates the cost of indexing, and tool text repeats its words: memoise stems.
     thread_local! {
         static STEMS: std::cell::RefCell<HashMap<String, String>> = std::cell::RefCell::new(HashMap::new());
@@ -547,20 +830,86 @@ mod tests {
     #[test]
     fn ranks_by_words_filters_by_namespace_and_knows_exact_names() {
         let catalog = catalog();
-        let (hits, total) = search(&catalog, "issues of a repository", 5);
-        assert_eq!(total, 3);
+        let results = search(&catalog, "issues of a repository", 5);
+        let hits = &results.hits;
+        assert_eq!(results.total, 3);
+        assert!(!results.weak);
         assert_eq!(hits[0].tool, "github/list_issues");
         assert_eq!(hits[0].call, "tools.github.list_issues");
         assert!(hits[0].declaration.contains("tools.github.list_issues("));
-        let (hits, _) = search(&catalog, "time: current", 5);
+        let hits = search(&catalog, "time: current", 5).hits;
         assert_eq!(
             hits.iter().map(|h| h.tool.as_str()).collect::<Vec<_>>(),
             ["time/get_current_time"]
         );
-        let (hits, _) = search(&catalog, "create_pull_request", 1);
+        let hits = search(&catalog, "create_pull_request", 1).hits;
         assert_eq!(hits[0].name, "create_pull_request");
-        let (hits, _) = search(&catalog, "nothing matches this", 5);
-        assert!(hits.is_empty());
+        let results = search(&catalog, "nothing matches this", 5);
+        assert!(results.hits.is_empty() && results.weak);
+    }
+
+    #[test]
+    fn queries_read_paths_urls_pasted_data_and_unspaced_scripts() {
+        let (words, incidental) = query_terms(
+            "Please tell me what is in /root/word/exchange.docx and ~/notes, then open \
+             https://www.youtube.com/watch?v=x iVBORw0KGgoAAAANSUhEUgAAAgAAAAIACAYAAAD0eNT6AAAAB 1234567",
+        );
+        assert_eq!(
+            words,
+            [
+                "file",
+                "directori",
+                "open",
+                "url",
+                "youtub",
+                "exchang",
+                "docx",
+                "note"
+            ]
+        );
+        assert_eq!(incidental, ["exchang", "docx", "note"]);
+        assert_eq!(
+            tokens("获取八字信息"),
+            ["获取", "取八", "八字", "字信", "信息"]
+        );
+        assert_eq!(tokens("八 x日"), ["八", "x", "日"]);
+    }
+
+    #[test]
+    fn a_colon_that_names_no_namespace_is_part_of_the_query() {
+        let catalog = catalog();
+        let hits = search(&catalog, "Task: list the issues", 5).hits;
+        assert_eq!(hits[0].tool, "github/list_issues");
+        let hits = search(&catalog, "https://github.com/o/r issues", 5).hits;
+        assert_eq!(hits[0].tool, "github/list_issues");
+    }
+
+    #[test]
+    fn weak_matches_name_the_namespaces_to_look_in() {
+        let catalog = catalog();
+        let results = search(&catalog, "timezone of the moon landing rocket", 5);
+        assert!(results.weak);
+        assert_eq!(results.namespaces, ["time"]);
+        let results = search(&catalog, "current time in a timezone", 5);
+        assert!(!results.weak);
+        assert!(results.namespaces.is_empty());
+        // A near tool name is a strong match, whatever its words.
+        assert!(!search(&catalog, "get_curent_time", 5).weak);
+    }
+
+    #[test]
+    fn an_explicit_namespace_must_exist() {
+        let catalog = catalog();
+        let params = Params::default();
+        let hits = search_with(&catalog, "current", Some("TIME"), 5, &params)
+            .unwrap()
+            .hits;
+        assert_eq!(hits[0].tool, "time/get_current_time");
+        let error = search_with(&catalog, "current", Some("weather"), 5, &params).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "there is no namespace `weather`; the namespaces are: github, time"
+        );
     }
 
     #[test]
@@ -572,7 +921,7 @@ mod tests {
             "listIsues",
             "get_curent_time",
         ] {
-            let (hits, _) = search(&catalog, typo, 1);
+            let hits = search(&catalog, typo, 1).hits;
             let expected = match typo {
                 "listIsues" => "list_issues",
                 "get_curent_time" => "get_current_time",
