@@ -237,7 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { json } => {
-            let gateway = connect(cli.config.as_deref()).await?;
+            let gateway = connect_all(cli.config.as_deref()).await?;
             let code = check(&gateway, json)?;
             gateway.shutdown().await;
             Ok(code)
@@ -304,13 +304,27 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// The gateway for the config; upstreams whose tools are cached start on their first call.
 async fn connect(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
+    start(config, false).await
+}
+
+/// The gateway for the config with every upstream started now (`check`).
+async fn connect_all(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
+    start(config, true).await
+}
+
+async fn start(config: Option<&Path>, all: bool) -> anyhow::Result<Arc<Gateway>> {
     let config = load_config(config)?;
     let enabled = config.servers.values().filter(|s| !s.disabled).count();
     if enabled > 0 {
-        tracing::info!("connecting to {enabled} MCP server(s)");
+        tracing::info!("{enabled} MCP server(s) configured");
     }
-    let gateway = Gateway::connect(&config).await;
+    let gateway = if all {
+        Gateway::connect_all(&config).await
+    } else {
+        Gateway::connect(&config).await
+    };
     for status in &gateway.catalog().statuses {
         if let Some(error) = &status.error {
             eprintln!(

@@ -49,9 +49,14 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Writes `config` into `dir`, with the catalog cache in `dir/cache` unless it says otherwise.
 fn write_config(dir: &Path, config: &Value) -> PathBuf {
     let path = dir.join("codemode.json");
-    std::fs::write(&path, serde_json::to_string_pretty(config).unwrap()).unwrap();
+    let mut config = config.clone();
+    if config.get("cache").is_none() {
+        config["cache"] = json!({"dir": dir.join("cache")});
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
     path
 }
 
@@ -626,4 +631,120 @@ fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
             "{scenario}: {summary}\n{report}"
         );
     }
+}
+
+/// The upstreams that have been started, from the marker files their launcher leaves.
+fn started(markers: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(markers)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn with_a_warm_cache_serve_answers_before_any_upstream_starts() {
+    let dir = scratch("warm-cache");
+    let markers = dir.join("started");
+    std::fs::create_dir_all(&markers).unwrap();
+    let time = installed(root().join(".venv/bin/mcp-server-time"));
+    // Ten real upstreams (PyPI mcp-server-time), each launched through a shell that leaves a
+    // marker when it starts.
+    let servers: serde_json::Map<String, Value> = (0..10)
+        .map(|i| {
+            let launch = format!("touch '{}/time{i}' && exec '{time}'", markers.display());
+            (
+                format!("time{i}"),
+                json!({"command": "sh", "args": ["-c", launch]}),
+            )
+        })
+        .collect();
+    let config = write_config(&dir, &json!({ "mcpServers": servers }));
+
+    // Cold: `check` starts all ten and caches their tool lists.
+    let output = Command::new(codemode())
+        .args(["check", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(started(&markers).len(), 10);
+    for name in started(&markers) {
+        std::fs::remove_file(markers.join(name)).unwrap();
+    }
+
+    // Make time0's cached list an older version's: one tool fewer.
+    let entry = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|path| {
+            let entry: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+            entry["name"] == "time0"
+        })
+        .expect("time0 is cached");
+    let mut cached: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(cached["tools"].as_array().unwrap().len(), 2);
+    cached["tools"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|tool| tool["name"] != "convert_time");
+    cached["serverVersion"] = json!("0.0.1");
+    std::fs::write(&entry, cached.to_string()).unwrap();
+
+    // Warm: initialize, tools/list and search are answered with no upstream started.
+    let seen = drive(
+        stdio_target(&config),
+        json!([{"name": "search", "arguments": {"query": "convert a time between timezones", "limit": 3}}]),
+    );
+    let description = seen["tools"][1]["description"].as_str().unwrap();
+    assert!(description.contains("time9 (2 tools)"), "{description}");
+    assert!(description.contains("time0 (1 tools)"), "{description}");
+    let best = seen["calls"][0]["structured"]["matches"][0]["tool"]
+        .as_str()
+        .unwrap();
+    assert!(best.ends_with("/convert_time"), "{best}");
+    assert_eq!(
+        started(&markers),
+        Vec::<String>::new(),
+        "no upstream may start"
+    );
+
+    // The first call starts its upstream, and only it; its real tool list replaces the cached
+    // one.
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "search", "arguments": {"query": "convert", "namespace": "time0"}},
+            {"name": "execute", "arguments": {"code": "return (await tools.time0.get_current_time({ timezone: 'UTC' })).timezone;"}},
+            {"sleep": 2},
+            {"name": "search", "arguments": {"query": "convert", "namespace": "time0"}},
+        ]),
+    );
+    let found = |call: usize| -> Vec<String> {
+        seen["calls"][call]["structured"]["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["tool"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!found(0).contains(&"time0/convert_time".to_string()));
+    assert_eq!(
+        seen["calls"][1]["structured"]["result"], "UTC",
+        "{}",
+        seen["calls"][1]
+    );
+    assert!(
+        found(2).contains(&"time0/convert_time".to_string()),
+        "{:?}",
+        found(2)
+    );
+    assert_eq!(started(&markers), ["time0"]);
+    let refreshed: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
+    assert_eq!(refreshed["tools"].as_array().unwrap().len(), 2);
 }

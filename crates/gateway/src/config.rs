@@ -6,9 +6,12 @@
 //!     "github": { "command": "npx", "args": ["-y", "some-github-server"], "env": { "TOKEN": "${GITHUB_TOKEN}" } },
 //!     "tracker": { "url": "https://tracker.example/mcp", "headers": { "Authorization": "Bearer ${TRACKER_TOKEN}" } }
 //!   },
-//!   "limits": { "timeoutMs": 30000, "memoryMb": 64, "maxToolCalls": 1000, "maxOutputChars": 24000 }
+//!   "limits": { "timeoutMs": 30000, "memoryMb": 64, "maxToolCalls": 1000, "maxOutputChars": 24000 },
+//!   "cache": { "dir": "/var/cache/codemode", "maxAgeHours": 24 }
 //! }
 //! ```
+//!
+//! `cache` is optional (`false` turns the catalog cache off; see [`crate::cache`]).
 //!
 //! `${VAR}` (or `${VAR:-default}`) in any string of a server's entry is read from the
 //! gateway's environment when the file is loaded. Errors name the key they are about
@@ -47,6 +50,28 @@ pub struct Config {
     /// Upstream servers by name, in name order (the name is the namespace in the sandbox).
     pub servers: BTreeMap<String, Server>,
     pub limits: Limits,
+    pub cache: CacheConfig,
+}
+
+/// Where upstream tool lists are cached, and for how long they are trusted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// The folder (a relative one is relative to the config file); `None`: the default, see
+    /// [`crate::cache::default_dir`].
+    pub dir: Option<PathBuf>,
+    /// A cached tool list older than this is stale: its upstream is started to list again.
+    pub max_age_hours: f64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            dir: None,
+            max_age_hours: 24.0,
+        }
+    }
 }
 
 /// Limits: the sandbox's, and the gateway's own.
@@ -105,6 +130,8 @@ struct RawConfig {
     mcp_servers: BTreeMap<String, RawServer>,
     #[serde(default)]
     limits: Map<String, Value>,
+    #[serde(default)]
+    cache: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -257,7 +284,13 @@ impl Config {
         }
 
         let limits = parse_limits(raw.limits).map_err(|(key, message)| invalid(key, message))?;
-        Ok(Config { servers, limits })
+        let cache =
+            parse_cache(raw.cache, path, env).map_err(|(key, message)| invalid(key, message))?;
+        Ok(Config {
+            servers,
+            limits,
+            cache,
+        })
     }
 }
 
@@ -299,6 +332,63 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
         )
     })?;
     Ok(limits)
+}
+
+/// `cache`: `true`, `false`, or `{ "dir": ..., "maxAgeHours": ... }`.
+fn parse_cache(
+    value: Option<Value>,
+    path: &Path,
+    env: &HashMap<String, String>,
+) -> Result<CacheConfig, (String, String)> {
+    let mut cache = CacheConfig::default();
+    let settings = match value {
+        None => return Ok(cache),
+        Some(Value::Bool(enabled)) => {
+            cache.enabled = enabled;
+            return Ok(cache);
+        }
+        Some(Value::Object(settings)) => settings,
+        Some(_) => {
+            return Err((
+                "cache".into(),
+                "must be true, false, or an object with `dir` and `maxAgeHours`".into(),
+            ));
+        }
+    };
+    for (key, value) in settings {
+        match (key.as_str(), value) {
+            ("dir", Value::String(dir)) => {
+                let dir = expand_vars(&dir, env).map_err(|var| {
+                    (
+                        "cache.dir".to_string(),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?;
+                let dir = PathBuf::from(dir);
+                cache.dir = Some(match path.parent() {
+                    Some(base) if dir.is_relative() => base.join(dir),
+                    _ => dir,
+                });
+            }
+            ("dir", _) => return Err(("cache.dir".into(), "must be a path (a string)".into())),
+            ("maxAgeHours", value) => match value.as_f64() {
+                Some(hours) if hours >= 0.0 => cache.max_age_hours = hours,
+                _ => {
+                    return Err((
+                        "cache.maxAgeHours".into(),
+                        "must be a number of hours, 0 or more".into(),
+                    ));
+                }
+            },
+            (other, _) => {
+                return Err((
+                    format!("cache.{other}"),
+                    "unknown key; expected `dir` or `maxAgeHours`".into(),
+                ));
+            }
+        }
+    }
+    Ok(cache)
 }
 
 /// `text` with every `${VAR}` and `${VAR:-default}` replaced; the name of the first unset one
@@ -368,6 +458,47 @@ mod tests {
         assert_eq!(config.limits.sandbox.memory_mb, 32);
         assert_eq!(config.limits.max_output_chars, 500);
         assert_eq!(config.limits.call_timeout_ms, 7);
+    }
+
+    #[test]
+    fn the_cache_is_on_by_default_and_can_be_placed_or_turned_off() {
+        let config = Config::parse(
+            Path::new("/etc/codemode/codemode.json"),
+            "{}",
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(config.cache, CacheConfig::default());
+        assert!(config.cache.enabled && config.cache.dir.is_none());
+        let config = Config::parse(
+            Path::new("/etc/codemode/codemode.json"),
+            r#"{"cache": {"dir": "cache", "maxAgeHours": 2}}"#,
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(config.cache.dir, Some(PathBuf::from("/etc/codemode/cache")));
+        assert_eq!(config.cache.max_age_hours, 2.0);
+        assert!(!parse(r#"{"cache": false}"#).unwrap().cache.enabled);
+        for (text, message) in [
+            (
+                r#"{"cache": 3}"#,
+                "codemode.json: cache: must be true, false, or an object with `dir` and `maxAgeHours`",
+            ),
+            (
+                r#"{"cache": {"maxAge": 3}}"#,
+                "codemode.json: cache.maxAge: unknown key; expected `dir` or `maxAgeHours`",
+            ),
+            (
+                r#"{"cache": {"maxAgeHours": -1}}"#,
+                "codemode.json: cache.maxAgeHours: must be a number of hours, 0 or more",
+            ),
+            (
+                r#"{"cache": {"dir": "${NOPE}"}}"#,
+                "codemode.json: cache.dir: the environment variable NOPE is not set",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), message);
+        }
     }
 
     #[test]

@@ -12,10 +12,11 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::config::{Config, Limits};
+use crate::cache::Cache;
+use crate::config::{Config, Limits, Server};
 use crate::search::distance;
 use crate::unwrap::unwrap_result;
-use crate::upstream::{ListChanged, Upstream};
+use crate::upstream::{Connected, Refresh, Upstream, UpstreamError};
 use crate::validate::ArgumentCheck;
 
 /// The tools a gateway offers right now: one immutable snapshot, replaced whole when an
@@ -95,47 +96,93 @@ pub struct UpstreamStatus {
     pub tools: usize,
     /// How long connecting and listing took, in milliseconds.
     pub ms: f64,
+    /// The tools come from the catalog cache; the server has not been started yet.
+    pub cached: bool,
 }
 
 pub struct Gateway {
     limits: Limits,
     upstreams: BTreeMap<String, Arc<Upstream>>,
+    servers: BTreeMap<String, Server>,
+    cache: Option<Cache>,
     catalog: RwLock<Arc<Catalog>>,
     changed: watch::Sender<u64>,
 }
 
 impl Gateway {
-    /// Connects to every enabled upstream at once and builds the catalog. An upstream that
-    /// fails is reported in the statuses; the others serve.
+    /// The gateway for `config`, ready to serve. An upstream whose tool list is in the catalog
+    /// cache (fresh, same identity) is not started until one of its tools is called; the others
+    /// are started at once, concurrently. An upstream that fails is reported in the statuses;
+    /// the others serve.
     pub async fn connect(config: &Config) -> Arc<Gateway> {
+        Gateway::start(config, true).await
+    }
+
+    /// Like [`connect`](Self::connect), but starts every upstream now, whatever the cache
+    /// holds (and caches what they say).
+    pub async fn connect_all(config: &Config) -> Arc<Gateway> {
+        Gateway::start(config, false).await
+    }
+
+    async fn start(config: &Config, lazy: bool) -> Arc<Gateway> {
         let (refresh_tx, refresh_rx) = mpsc::unbounded_channel::<String>();
-        let list_changed: ListChanged = Arc::new(move |name: &str| {
+        let refresh: Refresh = Arc::new(move |name: &str| {
             let _ = refresh_tx.send(name.to_string());
         });
         let timeout = Duration::from_millis(config.limits.call_timeout_ms);
-        let upstreams: BTreeMap<String, Arc<Upstream>> = config
+        let servers: BTreeMap<String, Server> = config
             .servers
             .iter()
             .filter(|(_, server)| !server.disabled)
+            .map(|(name, server)| (name.clone(), server.clone()))
+            .collect();
+        let upstreams = servers
+            .iter()
             .map(|(name, server)| {
-                (
-                    name.clone(),
-                    Arc::new(Upstream::new(
-                        name.clone(),
-                        server.clone(),
-                        timeout,
-                        list_changed.clone(),
-                    )),
-                )
+                let upstream =
+                    Upstream::new(name.clone(), server.clone(), timeout, refresh.clone());
+                (name.clone(), Arc::new(upstream))
             })
             .collect();
+        let cache = Cache::new(&config.cache);
+        // What the cache knows is served without starting anything.
+        let mut namespaces = Vec::new();
+        let mut statuses = Vec::new();
+        let mut cold = Vec::new();
+        for (name, server) in &servers {
+            let entry = cache
+                .as_ref()
+                .filter(|_| lazy)
+                .and_then(|cache| cache.load(name, server));
+            match entry {
+                Some(entry) => {
+                    let (tools, mut status) = listed(name, &entry.connected(), 0.0);
+                    status.cached = true;
+                    namespaces.push((name.clone(), tools));
+                    statuses.push(status);
+                }
+                None => cold.push(name.clone()),
+            }
+        }
+        if let Some(cache) = &cache {
+            tracing::info!(
+                cached = servers.len() - cold.len(),
+                starting = cold.len(),
+                "catalog cache in {}",
+                cache.dir().display()
+            );
+        }
         let gateway = Arc::new(Gateway {
             limits: config.limits.clone(),
             upstreams,
-            catalog: RwLock::new(Arc::new(Catalog::from_tools(Vec::new()))),
+            servers,
+            cache,
+            catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses))),
             changed: watch::channel(0).0,
         });
-        gateway.rebuild(None).await;
+        if !cold.is_empty() {
+            gateway.refresh(&cold).await;
+        }
         tokio::spawn(refresh_on_change(Arc::downgrade(&gateway), refresh_rx));
         gateway
     }
@@ -145,6 +192,8 @@ impl Gateway {
         Arc::new(Gateway {
             limits,
             upstreams: BTreeMap::new(),
+            servers: BTreeMap::new(),
+            cache: None,
             catalog: RwLock::new(Arc::new(catalog)),
             changed: watch::channel(0).0,
         })
@@ -167,57 +216,46 @@ impl Gateway {
         self.changed.subscribe()
     }
 
-    /// Lists the tools of every upstream again (or only of `only`) and replaces the catalog.
-    pub async fn rebuild(&self, only: Option<&str>) {
+    /// Lists the tools of every upstream again and replaces the catalog (clients are told when
+    /// the tools changed).
+    pub async fn rebuild(&self) {
+        let names: Vec<String> = self.upstreams.keys().cloned().collect();
+        self.refresh(&names).await;
+    }
+
+    /// Connects the upstreams `names` (starting them if need be), lists their tools, caches
+    /// them, and replaces the catalog; the other upstreams keep what the catalog had. The
+    /// change counter moves only when some tool changed.
+    async fn refresh(&self, names: &[String]) {
         let previous = self.catalog();
-        let connects = self.upstreams.iter().map(|(name, upstream)| async move {
-            if only.is_some_and(|o| o != name) {
-                return None;
-            }
-            let started = Instant::now();
-            let connected = upstream.connect().await;
-            Some((
-                name.clone(),
-                connected,
-                started.elapsed().as_secs_f64() * 1e3,
-            ))
-        });
-        let results: HashMap<String, _> = futures::future::join_all(connects)
-            .await
-            .into_iter()
-            .flatten()
-            .map(|(name, connected, ms)| (name, (connected, ms)))
-            .collect();
+        let connects = self
+            .upstreams
+            .iter()
+            .filter(|(name, _)| names.contains(name))
+            .map(|(name, upstream)| async move {
+                let started = Instant::now();
+                let connected = upstream.connect().await;
+                (
+                    name.clone(),
+                    (connected, started.elapsed().as_secs_f64() * 1e3),
+                )
+            });
+        let results: HashMap<String, (Result<Connected, UpstreamError>, f64)> =
+            futures::future::join_all(connects)
+                .await
+                .into_iter()
+                .collect();
         let mut namespaces = Vec::new();
         let mut statuses = Vec::new();
         for name in self.upstreams.keys() {
             match results.get(name) {
                 Some((Ok(connected), ms)) => {
-                    let tools: Vec<tsgen::Tool> = connected
-                        .tools
-                        .iter()
-                        .filter_map(|tool| match serde_json::from_value(tool.clone()) {
-                            Ok(tool) => Some(tool),
-                            Err(error) => {
-                                tracing::warn!(server = %name, "a tool definition was skipped: {error}");
-                                None
-                            }
-                        })
-                        .collect();
-                    statuses.push(UpstreamStatus {
-                        name: name.clone(),
-                        ok: true,
-                        error: None,
-                        protocol_version: Some(connected.protocol_version.clone()),
-                        server: Some(
-                            format!("{} {}", connected.server_name, connected.server_version)
-                                .trim()
-                                .to_string(),
-                        ),
-                        tools: tools.len(),
-                        ms: *ms,
-                    });
+                    if let (Some(cache), Some(server)) = (&self.cache, self.servers.get(name)) {
+                        cache.store(name, server, connected);
+                    }
+                    let (tools, status) = listed(name, connected, *ms);
                     namespaces.push((name.clone(), tools));
+                    statuses.push(status);
                 }
                 Some((Err(error), ms)) => {
                     tracing::error!(server = %name, "unavailable: {error}");
@@ -229,6 +267,7 @@ impl Gateway {
                         server: None,
                         tools: 0,
                         ms: *ms,
+                        cached: false,
                     });
                 }
                 None => {
@@ -245,9 +284,21 @@ impl Gateway {
                 }
             }
         }
+        let same = namespaces.len() == previous.api.namespaces().len()
+            && namespaces
+                .iter()
+                .zip(previous.api.namespaces())
+                .all(|((name, tools), ns)| {
+                    *name == ns.name
+                        && tools.len() == ns.tools.len()
+                        && tools.iter().zip(&ns.tools).all(|(a, b)| *a == b.tool)
+                });
         let catalog = Arc::new(Catalog::build(namespaces, statuses));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
-        self.changed.send_modify(|version| *version += 1);
+        tracing::info!(upstreams = ?names, changed = !same, "catalog refreshed");
+        if !same {
+            self.changed.send_modify(|version| *version += 1);
+        }
     }
 
     /// Runs a snippet against the current catalog.
@@ -280,13 +331,46 @@ impl Gateway {
     }
 }
 
+/// Refreshes an upstream that said its tools changed, or that was started for a call (its
+/// tools may differ from the cached ones: a new version).
 async fn refresh_on_change(gateway: Weak<Gateway>, mut names: mpsc::UnboundedReceiver<String>) {
     while let Some(name) = names.recv().await {
         let Some(gateway) = gateway.upgrade() else {
             return;
         };
-        gateway.rebuild(Some(&name)).await;
+        gateway.refresh(&[name]).await;
     }
+}
+
+/// The tools an upstream listed (a definition that cannot be read is skipped and logged) and
+/// its status.
+fn listed(name: &str, connected: &Connected, ms: f64) -> (Vec<tsgen::Tool>, UpstreamStatus) {
+    let tools: Vec<tsgen::Tool> = connected
+        .tools
+        .iter()
+        .filter_map(|tool| match serde_json::from_value(tool.clone()) {
+            Ok(tool) => Some(tool),
+            Err(error) => {
+                tracing::warn!(server = %name, "a tool definition was skipped: {error}");
+                None
+            }
+        })
+        .collect();
+    let status = UpstreamStatus {
+        name: name.to_string(),
+        ok: true,
+        error: None,
+        protocol_version: Some(connected.protocol_version.clone()),
+        server: Some(
+            format!("{} {}", connected.server_name, connected.server_version)
+                .trim()
+                .to_string(),
+        ),
+        tools: tools.len(),
+        ms,
+        cached: false,
+    };
+    (tools, status)
 }
 
 /// Answers one execution's calls from the catalog it started with.

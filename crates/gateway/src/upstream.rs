@@ -20,8 +20,9 @@ use tokio::sync::Mutex;
 
 use crate::config::{Server, Transport};
 
-/// Called with the upstream's name when it says its tool list changed.
-pub type ListChanged = Arc<dyn Fn(&str) + Send + Sync>;
+/// Called with the upstream's name when its tool list may have changed: it said so, or a call
+/// started it (it may be another version than the one whose tools the catalog holds).
+pub type Refresh = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What went wrong reaching an upstream.
 #[derive(Debug, thiserror::Error)]
@@ -51,13 +52,13 @@ pub struct Connected {
 
 struct Handler {
     name: String,
-    list_changed: ListChanged,
+    refresh: Refresh,
 }
 
 impl ClientHandler for Handler {
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
         tracing::info!(server = %self.name, "the tool list changed");
-        (self.list_changed)(&self.name);
+        (self.refresh)(&self.name);
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -74,17 +75,17 @@ pub struct Upstream {
     name: String,
     server: Server,
     timeout: Duration,
-    list_changed: ListChanged,
+    refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
 }
 
 impl Upstream {
-    pub fn new(name: String, server: Server, timeout: Duration, list_changed: ListChanged) -> Self {
+    pub fn new(name: String, server: Server, timeout: Duration, refresh: Refresh) -> Self {
         Upstream {
             name,
             server,
             timeout,
-            list_changed,
+            refresh,
             connection: Mutex::new(None),
         }
     }
@@ -95,7 +96,7 @@ impl Upstream {
 
     /// Connects (again, if the connection died) and lists the tools.
     pub async fn connect(&self) -> Result<Connected, UpstreamError> {
-        let service = self.service().await?;
+        let service = self.service(false).await?;
         let tools = tokio::time::timeout(self.timeout, service.list_all_tools())
             .await
             .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))?
@@ -119,8 +120,9 @@ impl Upstream {
         })
     }
 
-    /// The live connection, opened if there is none or the old one closed.
-    async fn service(&self) -> Result<Arc<Service>, UpstreamError> {
+    /// The live connection, opened if there is none or the old one closed. A connection opened
+    /// for a call (`for_call`) asks for a refresh of the catalog.
+    async fn service(&self, for_call: bool) -> Result<Arc<Service>, UpstreamError> {
         let mut slot = self.connection.lock().await;
         if let Some(service) = slot.as_ref()
             && !service.is_closed()
@@ -136,13 +138,16 @@ impl Upstream {
                 .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))??,
         );
         *slot = Some(service.clone());
+        if for_call {
+            (self.refresh)(&self.name);
+        }
         Ok(service)
     }
 
     async fn open(&self) -> Result<Service, UpstreamError> {
         let handler = Handler {
             name: self.name.clone(),
-            list_changed: self.list_changed.clone(),
+            refresh: self.refresh.clone(),
         };
         match &self.server.transport {
             Transport::Stdio {
@@ -202,7 +207,7 @@ impl Upstream {
 
     /// Calls `tool` with `args`; the `CallToolResult` as MCP JSON.
     pub async fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
-        let service = self.service().await.map_err(|e| {
+        let service = self.service(true).await.map_err(|e| {
             ToolError::new(
                 "upstream_unavailable",
                 format!("the MCP server `{}` is not available: {e}", self.name),

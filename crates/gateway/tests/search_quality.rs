@@ -11,7 +11,11 @@ fn search_beats_plain_bm25_on_livemcpbench() {
     let ours = &report.codemode["all"];
     let baseline = &report.bm25["all"];
     assert_eq!(ours.tasks, 95);
-    assert!(ours.any_at_5 >= 0.72, "any-gold@5 fell to {}", ours.any_at_5);
+    assert!(
+        ours.any_at_5 >= 0.72,
+        "any-gold@5 fell to {}",
+        ours.any_at_5
+    );
     assert!(
         ours.any_at_10 >= 0.77,
         "any-gold@10 fell to {}",
