@@ -65,7 +65,7 @@ impl Limits {
     }
 
     /// The error a run ends with when it breaks `limit`.
-    pub(crate) fn broken(&self, limit: Limit) -> ErrorInfo {
+    pub fn broken(&self, limit: Limit) -> ErrorInfo {
         let mut info = ErrorInfo::new(
             "LimitError",
             format!(

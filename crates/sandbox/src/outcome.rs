@@ -85,7 +85,7 @@ pub struct ErrorInfo {
 }
 
 impl ErrorInfo {
-    pub(crate) fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
         ErrorInfo {
             name: name.into(),
             message: message.into(),

@@ -1,0 +1,15 @@
+//! Process isolation for codemode executions: each snippet runs in a jailed worker process
+//! (the same binary, started with a hidden subcommand) that holds no secret and can reach
+//! nothing but its parent, which answers its tool calls.
+//!
+//! - [`pool`]: the parent's side, a pool of pre-started workers ([`Pool`]).
+//! - [`worker`]: the worker's `main`.
+//! - [`jail`]: what a worker does to itself before it accepts code.
+//! - [`protocol`]: the messages between them, one JSON object per line.
+
+pub mod jail;
+pub mod pool;
+pub mod protocol;
+pub mod worker;
+
+pub use pool::{Pool, PoolConfig, StartError};

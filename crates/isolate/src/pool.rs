@@ -1,0 +1,479 @@
+//! The parent's side: a pool of pre-started, jailed workers. An execution takes a warm worker,
+//! sends it the code, answers its tool calls through the embedder's [`Host`], and reads its
+//! outcome; the worker then exits and the pool starts another. The deadline is enforced from
+//! outside too: a worker still running a grace period after it has passed is killed.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sandbox::{CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Stats};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::jail::Rlimits;
+use crate::protocol::{Answer, FromWorker, ToWorker};
+use crate::worker::Args;
+
+/// How a pool runs its workers.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// The worker program and the arguments that make it a worker (the codemode binary and
+    /// `worker`); the pool adds the worker's own arguments after them.
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// Workers kept started and waiting.
+    pub warm: usize,
+    /// Executions running at once; more wait.
+    pub max_running: usize,
+    /// Executions waiting at once; more are refused.
+    pub max_waiting: usize,
+    /// How long past its deadline a worker may run before it is killed.
+    pub grace: Duration,
+    /// The address space of a worker, in MiB (the JavaScript heap's own limit is `memoryMb`).
+    pub address_space_mb: u64,
+}
+
+impl PoolConfig {
+    /// Defaults for `program args`.
+    pub fn new(program: PathBuf, args: Vec<String>) -> Self {
+        PoolConfig {
+            program,
+            args,
+            warm: 2,
+            max_running: 64,
+            max_waiting: 1024,
+            grace: Duration::from_millis(250),
+            address_space_mb: 2048,
+        }
+    }
+}
+
+pub struct Pool {
+    config: PoolConfig,
+    idle: Mutex<Vec<Worker>>,
+    running: Semaphore,
+    waiting: AtomicUsize,
+    starting: AtomicUsize,
+    /// An empty folder, the workers' working directory.
+    dir: PathBuf,
+    reported: AtomicBool,
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    /// The last line the worker wrote on stderr (which goes to the log), and when stderr closed.
+    said: Arc<Mutex<String>>,
+    silent: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A worker that could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start a sandbox worker process ({program}): {message}")]
+pub struct StartError {
+    program: String,
+    message: String,
+}
+
+impl Pool {
+    /// A pool with `config.warm` workers starting in the background.
+    pub fn new(config: PoolConfig) -> Result<Arc<Pool>, StartError> {
+        static POOLS: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "codemode-workers-{}-{}",
+            std::process::id(),
+            POOLS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| StartError {
+            program: config.program.display().to_string(),
+            message: format!("cannot make its empty folder {}: {e}", dir.display()),
+        })?;
+        let pool = Arc::new(Pool {
+            running: Semaphore::new(config.max_running.max(1)),
+            config,
+            idle: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
+            starting: AtomicUsize::new(0),
+            dir,
+            reported: AtomicBool::new(false),
+        });
+        pool.refill();
+        Ok(pool)
+    }
+
+    /// Starts one worker and waits until its jail is in place.
+    pub async fn start_worker(&self) -> Result<(), StartError> {
+        let worker = self.spawn().await?;
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(worker);
+        Ok(())
+    }
+
+    /// Starts workers in the background until `warm` are idle or starting.
+    fn refill(self: &Arc<Self>) {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let starting = self.starting.load(Ordering::Relaxed);
+        for _ in (idle + starting)..self.config.warm {
+            self.starting.fetch_add(1, Ordering::Relaxed);
+            let pool = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = pool.start_worker().await {
+                    tracing::error!("{error}");
+                }
+                pool.starting.fetch_sub(1, Ordering::Relaxed);
+            });
+        }
+    }
+
+    async fn spawn(&self) -> Result<Worker, StartError> {
+        let failed = |message: String| StartError {
+            program: self.config.program.display().to_string(),
+            message,
+        };
+        let timeout = Limits::default().timeout_ms.div_ceil(1000);
+        let args = Args {
+            parent: std::process::id() as i32,
+            limits: Rlimits {
+                address_space: self.config.address_space_mb << 20,
+                // CPU seconds for the longest run a worker can be given, and some.
+                cpu_seconds: timeout.max(3600),
+            },
+        };
+        // Made again if something cleaned the temporary folder since.
+        std::fs::create_dir_all(&self.dir).map_err(|e| failed(e.to_string()))?;
+        let mut child = Command::new(&self.config.program)
+            .args(&self.config.args)
+            .args(args.to_args())
+            .env_clear()
+            .current_dir(&self.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| failed(e.to_string()))?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(failed("its pipes were not opened".into()));
+        };
+        let said = Arc::new(Mutex::new(String::new()));
+        let (closed, silent) = tokio::sync::watch::channel(false);
+        tokio::spawn({
+            let said = said.clone();
+            async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::warn!(target: "codemode::worker", "{line}");
+                    *said.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                }
+                let _ = closed.send(true);
+            }
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let first = lines.next_line().await.map_err(|e| failed(e.to_string()))?;
+        let Some(first) = first else {
+            let status = child.wait().await.map_err(|e| failed(e.to_string()))?;
+            return Err(failed(format!("it {}", ended(status))));
+        };
+        match serde_json::from_str::<FromWorker>(&first) {
+            Ok(FromWorker::Ready { refused }) => {
+                if !refused.is_empty() && !self.reported.swap(true, Ordering::Relaxed) {
+                    for what in &refused {
+                        tracing::warn!(
+                            "sandbox worker isolation: the kernel refused {what}; the other protections apply"
+                        );
+                    }
+                }
+            }
+            _ => return Err(failed(format!("it said {first:?} instead of being ready"))),
+        }
+        Ok(Worker {
+            child,
+            stdin,
+            lines,
+            said,
+            silent,
+        })
+    }
+
+    /// Runs `code` in a worker under `limits`, answering its tool calls with `host`.
+    pub async fn execute(
+        self: &Arc<Self>,
+        code: &str,
+        limits: &Limits,
+        host: Arc<dyn Host>,
+        cancel: CancellationToken,
+    ) -> Outcome {
+        let started = Instant::now();
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return failure(
+                ErrorInfo::new(
+                    "BusyError",
+                    format!(
+                        "too many executions at once ({} running, {} waiting): try again shortly",
+                        self.config.max_running, self.config.max_waiting
+                    ),
+                ),
+                Vec::new(),
+                started,
+            );
+        }
+        let permit = tokio::select! {
+            permit = self.running.acquire() => permit,
+            () = cancel.cancelled() => {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                return failure(ErrorInfo::new("Cancelled", "the execution was cancelled"), Vec::new(), started);
+            }
+        };
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(_permit) = permit else {
+            return failure(
+                ErrorInfo::new("WorkerError", "the worker pool is closed"),
+                Vec::new(),
+                started,
+            );
+        };
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let worker = match idle {
+            Some(worker) => Ok(worker),
+            None => self.spawn().await,
+        };
+        self.refill();
+        match worker {
+            Ok(worker) => self.run(worker, code, limits, host, cancel, started).await,
+            Err(error) => failure(
+                ErrorInfo::new("WorkerError", error.to_string()),
+                Vec::new(),
+                started,
+            ),
+        }
+    }
+
+    async fn run(
+        &self,
+        mut worker: Worker,
+        code: &str,
+        limits: &Limits,
+        host: Arc<dyn Host>,
+        cancel: CancellationToken,
+        started: Instant,
+    ) -> Outcome {
+        let mut calls: Vec<(CallRecord, Instant)> = Vec::new();
+        let run = ToWorker::Run {
+            code: code.to_string(),
+            limits: limits.clone(),
+        };
+        if let Err(error) = write(&mut worker.stdin, &run).await {
+            return self
+                .crashed(
+                    worker,
+                    format!("did not take the code ({error})"),
+                    calls,
+                    started,
+                )
+                .await;
+        }
+        let (answers, mut answered) = mpsc::unbounded_channel::<(u64, usize, Answer)>();
+        let mut hard_deadline =
+            started + Duration::from_millis(limits.timeout_ms) + self.config.grace;
+        let mut cancelled = false;
+        loop {
+            tokio::select! {
+                line = worker.lines.next_line() => {
+                    let line = match line {
+                        Ok(Some(line)) => line,
+                        _ => {
+                            return self.crashed(worker, String::new(), calls, started).await;
+                        }
+                    };
+                    match serde_json::from_str::<FromWorker>(&line) {
+                        Ok(FromWorker::Call { id, namespace, tool, args }) => {
+                            let slot = calls.len();
+                            calls.push((CallRecord {
+                                tool: format!("{namespace}.{tool}"),
+                                ms: 0.0,
+                                ok: false,
+                                error: None,
+                                bytes: 0,
+                            }, Instant::now()));
+                            let host = host.clone();
+                            let answers = answers.clone();
+                            tokio::spawn(async move {
+                                let answer = match host.call(&namespace, &tool, args).await {
+                                    Ok(value) => Answer::Value(value),
+                                    Err(error) => Answer::Error(error),
+                                };
+                                let _ = answers.send((id, slot, answer));
+                            });
+                        }
+                        Ok(FromWorker::Done { outcome }) => {
+                            reap(worker);
+                            return *outcome;
+                        }
+                        Ok(FromWorker::Ready { .. }) | Err(_) => {
+                            return self.crashed(worker, format!("sent something unreadable ({line:.80})"), calls, started).await;
+                        }
+                    }
+                }
+                Some((id, slot, answer)) = answered.recv() => {
+                    if let Some((record, at)) = calls.get_mut(slot) {
+                        record.ms = at.elapsed().as_secs_f64() * 1e3;
+                        match &answer {
+                            Answer::Value(value) => {
+                                record.ok = true;
+                                record.bytes = serde_json::to_string(value).map_or(0, |s| s.len());
+                            }
+                            Answer::Error(error) => record.error = Some(error.message.clone()),
+                        }
+                    }
+                    // A worker that no longer reads has ended; the next line read says how.
+                    let _ = write(&mut worker.stdin, &ToWorker::Answer { id, answer }).await;
+                }
+                () = tokio::time::sleep_until(hard_deadline.into()) => {
+                    let error = if cancelled {
+                        ErrorInfo::new("Cancelled", "the execution was cancelled")
+                    } else {
+                        let mut error = limits.broken(Limit::Timeout);
+                        error.message.push_str(" (the sandbox process did not stop in time and was killed)");
+                        error
+                    };
+                    reap(worker);
+                    return failure(error, calls, started);
+                }
+                () = cancel.cancelled(), if !cancelled => {
+                    cancelled = true;
+                    let _ = write(&mut worker.stdin, &ToWorker::Cancel).await;
+                    hard_deadline = hard_deadline.min(Instant::now() + self.config.grace);
+                }
+            }
+        }
+    }
+
+    /// The outcome of a run whose worker ended without an outcome.
+    async fn crashed(
+        &self,
+        mut worker: Worker,
+        what: String,
+        calls: Vec<(CallRecord, Instant)>,
+        started: Instant,
+    ) -> Outcome {
+        let how = match tokio::time::timeout(Duration::from_secs(1), worker.child.wait()).await {
+            Ok(Ok(status)) => ended(status),
+            _ => {
+                let _ = worker.child.start_kill();
+                "stopped answering".to_string()
+            }
+        };
+        // What it last said on stderr often says why (a forbidden system call's number).
+        let _ =
+            tokio::time::timeout(Duration::from_millis(200), worker.silent.wait_for(|c| *c)).await;
+        let said = worker
+            .said
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let how = if said.is_empty() {
+            how
+        } else {
+            format!("{how}, saying \"{said}\"")
+        };
+        let what = if what.is_empty() {
+            how
+        } else {
+            format!("{what}; it {how}")
+        };
+        failure(
+            ErrorInfo::new(
+                "WorkerError",
+                format!(
+                    "the sandbox process running this execution {what}; the execution was stopped (the code may have hit a bug in the engine, or tried something the jail forbids)"
+                ),
+            ),
+            calls,
+            started,
+        )
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// How a worker process ended, in words.
+fn ended(status: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            let name = match signal {
+                libc::SIGSYS => "SIGSYS: a forbidden system call",
+                libc::SIGSEGV => "SIGSEGV: a memory fault",
+                libc::SIGABRT => "SIGABRT: it aborted, e.g. out of memory",
+                libc::SIGKILL => "SIGKILL",
+                libc::SIGXCPU => "SIGXCPU: its CPU time ran out",
+                libc::SIGBUS => "SIGBUS: a memory fault",
+                _ => "",
+            };
+            return if name.is_empty() {
+                format!("was killed by signal {signal}")
+            } else {
+                format!("was killed by signal {signal} ({name})")
+            };
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => "ended".to_string(),
+    }
+}
+
+/// Kills a worker (it may have exited already) and collects it in the background.
+fn reap(mut worker: Worker) {
+    let _ = worker.child.start_kill();
+    tokio::spawn(async move {
+        let _ = worker.child.wait().await;
+    });
+}
+
+async fn write(stdin: &mut ChildStdin, message: &ToWorker) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stdin.write_all(&line).await?;
+    stdin.flush().await
+}
+
+fn failure(error: ErrorInfo, calls: Vec<(CallRecord, Instant)>, started: Instant) -> Outcome {
+    let calls: Vec<CallRecord> = calls
+        .into_iter()
+        .map(|(mut record, at)| {
+            if !record.ok && record.error.is_none() {
+                record.ms = at.elapsed().as_secs_f64() * 1e3;
+                record.error = Some("the execution stopped before the answer".into());
+            }
+            record
+        })
+        .collect();
+    Outcome {
+        ok: false,
+        result: None,
+        logs: Vec::new(),
+        stats: Stats {
+            ms: started.elapsed().as_secs_f64() * 1e3,
+            tool_calls: calls.len() as u32,
+            memory_peak_bytes: 0,
+        },
+        calls,
+        error: Some(error),
+    }
+}
