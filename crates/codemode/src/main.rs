@@ -106,6 +106,12 @@ enum Command {
     /// Serve the built-in example MCP server (a shop's orders and customers) on stdio.
     #[command(hide = true)]
     ExampleShop,
+    /// Be a sandbox worker process (started by codemode itself, never by hand).
+    #[command(hide = true)]
+    Worker {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -128,6 +134,10 @@ enum Eval {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Worker { args } = &cli.command {
+        // Before anything starts a thread: the worker jails itself first.
+        return ExitCode::from(u8::try_from(isolate::worker::main(args)).unwrap_or(1));
+    }
     let quiet = !matches!(cli.command, Command::Serve { .. });
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
@@ -290,18 +300,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             shop::serve_stdio().await.map_err(anyhow::Error::msg)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Worker { .. } => {
+            anyhow::bail!("the worker subcommand is served before the runtime starts")
+        }
     }
 }
 
 /// The config named on the command line, else `./codemode.json` when it exists, else none.
+/// Executions are isolated in workers that are this binary's `worker` subcommand.
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    match path {
-        Some(path) => Ok(Config::load(path)?),
-        None if Path::new("codemode.json").exists() => {
-            Ok(Config::load(Path::new("codemode.json"))?)
-        }
-        None => Ok(Config::default()),
-    }
+    let mut config = match path {
+        Some(path) => Config::load(path)?,
+        None if Path::new("codemode.json").exists() => Config::load(Path::new("codemode.json"))?,
+        None => Config::default(),
+    };
+    let program = std::env::current_exe().context("cannot find codemode's own executable")?;
+    config.isolation.worker = Some((program, vec!["worker".into()]));
+    Ok(config)
 }
 
 /// The gateway for the config; upstreams whose tools are cached start on their first call.

@@ -51,6 +51,35 @@ pub struct Config {
     pub servers: BTreeMap<String, Server>,
     pub limits: Limits,
     pub cache: CacheConfig,
+    pub isolation: Isolation,
+}
+
+/// Where executions run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Isolation {
+    /// In jailed worker processes (the default on Linux), or in the gateway's own process.
+    pub process: bool,
+    /// Workers kept started and waiting.
+    pub warm: usize,
+    /// Executions running at once; more wait.
+    pub max_running: usize,
+    /// Executions waiting at once; more are refused.
+    pub max_waiting: usize,
+    /// The worker program and the arguments that make it a worker. Not in the config file: the
+    /// program that embeds the gateway sets it (codemode: its own binary and `worker`).
+    pub worker: Option<(PathBuf, Vec<String>)>,
+}
+
+impl Default for Isolation {
+    fn default() -> Self {
+        Isolation {
+            process: cfg!(target_os = "linux"),
+            warm: 2,
+            max_running: 64,
+            max_waiting: 1024,
+            worker: None,
+        }
+    }
 }
 
 /// Where upstream tool lists are cached, and for how long they are trusted.
@@ -132,6 +161,8 @@ struct RawConfig {
     limits: Map<String, Value>,
     #[serde(default)]
     cache: Option<Value>,
+    #[serde(default)]
+    isolation: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -286,10 +317,13 @@ impl Config {
         let limits = parse_limits(raw.limits).map_err(|(key, message)| invalid(key, message))?;
         let cache =
             parse_cache(raw.cache, path, env).map_err(|(key, message)| invalid(key, message))?;
+        let isolation =
+            parse_isolation(raw.isolation).map_err(|(key, message)| invalid(key, message))?;
         Ok(Config {
             servers,
             limits,
             cache,
+            isolation,
         })
     }
 }
@@ -332,6 +366,58 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
         )
     })?;
     Ok(limits)
+}
+
+/// `isolation`: `"process"`, `"none"`, or `{ "mode": ..., "warm": ..., "maxRunning": ...,
+/// "maxWaiting": ... }`.
+fn parse_isolation(value: Option<Value>) -> Result<Isolation, (String, String)> {
+    let mut isolation = Isolation::default();
+    let mode = |value: &Value| {
+        match value.as_str() {
+        Some("process") => Ok(true),
+        Some("none") => Ok(false),
+        _ => Err(
+            "must be \"process\" (each execution in a jailed worker process) or \"none\" (in the gateway's process)".to_string(),
+        ),
+    }
+    };
+    let settings = match value {
+        None => return Ok(isolation),
+        Some(Value::Object(settings)) => settings,
+        Some(value) => {
+            isolation.process = mode(&value).map_err(|m| ("isolation".to_string(), m))?;
+            return Ok(isolation);
+        }
+    };
+    for (key, value) in settings {
+        let number = |value: &Value, least: u64| {
+            value
+                .as_u64()
+                .filter(|n| *n >= least)
+                .map(|n| n as usize)
+                .ok_or_else(|| {
+                    (
+                        format!("isolation.{key}"),
+                        format!("must be a whole number, {least} or more"),
+                    )
+                })
+        };
+        match key.as_str() {
+            "mode" => {
+                isolation.process = mode(&value).map_err(|m| ("isolation.mode".to_string(), m))?;
+            }
+            "warm" => isolation.warm = number(&value, 0)?,
+            "maxRunning" => isolation.max_running = number(&value, 1)?,
+            "maxWaiting" => isolation.max_waiting = number(&value, 0)?,
+            other => {
+                return Err((
+                    format!("isolation.{other}"),
+                    "unknown key; expected `mode`, `warm`, `maxRunning` or `maxWaiting`".into(),
+                ));
+            }
+        }
+    }
+    Ok(isolation)
 }
 
 /// `cache`: `true`, `false`, or `{ "dir": ..., "maxAgeHours": ... }`.

@@ -100,7 +100,40 @@ pub struct UpstreamStatus {
     pub cached: bool,
 }
 
+/// Where a gateway runs executions.
+enum Executor {
+    InProcess,
+    Isolated(Arc<isolate::Pool>),
+    /// Process isolation was asked for and cannot work: every execution fails, saying why.
+    Broken(String),
+}
+
+impl Executor {
+    fn new(isolation: &crate::config::Isolation) -> Executor {
+        if !isolation.process {
+            return Executor::InProcess;
+        }
+        let Some((program, args)) = isolation.worker.clone() else {
+            return Executor::Broken(
+                "process isolation is on, but no worker program is set (Isolation::worker); set one, or turn isolation off with \"isolation\": \"none\"".into(),
+            );
+        };
+        let mut config = isolate::PoolConfig::new(program, args);
+        config.warm = isolation.warm;
+        config.max_running = isolation.max_running;
+        config.max_waiting = isolation.max_waiting;
+        match isolate::Pool::new(config) {
+            Ok(pool) => Executor::Isolated(pool),
+            Err(error) => {
+                tracing::error!("{error}");
+                Executor::Broken(error.to_string())
+            }
+        }
+    }
+}
+
 pub struct Gateway {
+    executor: Executor,
     limits: Limits,
     upstreams: BTreeMap<String, Arc<Upstream>>,
     servers: BTreeMap<String, Server>,
@@ -173,6 +206,7 @@ impl Gateway {
             );
         }
         let gateway = Arc::new(Gateway {
+            executor: Executor::new(&config.isolation),
             limits: config.limits.clone(),
             upstreams,
             servers,
@@ -190,6 +224,7 @@ impl Gateway {
     /// A gateway over tool lists alone: search and declarations work, calls fail.
     pub fn offline(limits: Limits, catalog: Catalog) -> Arc<Gateway> {
         Arc::new(Gateway {
+            executor: Executor::InProcess,
             limits,
             upstreams: BTreeMap::new(),
             servers: BTreeMap::new(),
@@ -308,10 +343,28 @@ impl Gateway {
             catalog: self.catalog(),
         });
         let span = tracing::info_span!("execute", code_bytes = code.len());
-        let outcome = Sandbox::new(self.limits.sandbox.clone())
-            .execute_with_cancel(code, host, cancel)
-            .instrument(span.clone())
-            .await;
+        let limits = &self.limits.sandbox;
+        let outcome = match &self.executor {
+            Executor::InProcess => {
+                Sandbox::new(limits.clone())
+                    .execute_with_cancel(code, host, cancel)
+                    .instrument(span.clone())
+                    .await
+            }
+            Executor::Isolated(pool) => {
+                pool.execute(code, limits, host, cancel)
+                    .instrument(span.clone())
+                    .await
+            }
+            Executor::Broken(why) => Outcome {
+                ok: false,
+                result: None,
+                logs: Vec::new(),
+                calls: Vec::new(),
+                error: Some(sandbox::ErrorInfo::new("WorkerError", why.clone())),
+                stats: sandbox::Stats::default(),
+            },
+        };
         span.in_scope(|| {
             tracing::info!(
                 ok = outcome.ok,

@@ -7,6 +7,12 @@
 //! first; the seccomp filter comes last, after the worker has made every thread and file it
 //! will ever have, so that it can forbid making more.
 
+#[cfg(target_os = "linux")]
+unsafe extern "C" {
+    /// The C library's `tzset(3)`.
+    fn tzset();
+}
+
 /// Resource limits for one worker.
 #[derive(Clone, Copy, Debug)]
 pub struct Rlimits {
@@ -20,6 +26,20 @@ pub struct Rlimits {
 #[cfg(target_os = "linux")]
 pub fn before_threads(parent: libc::pid_t, limits: Rlimits) -> Vec<String> {
     let mut refused = Vec::new();
+    // Local time is UTC, from a rule rather than a file: without it the C library reads
+    // /etc/localtime on every conversion, which the jail forbids.
+    // SAFETY: single-threaded still; nothing else reads the environment now.
+    unsafe {
+        std::env::set_var("TZ", ":UTC");
+        tzset();
+    }
+    // One malloc arena for every thread: a second arena, when it shrinks, reads
+    // /proc/sys/vm/overcommit_memory, which the jail forbids.
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt with integer arguments, before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
     // SAFETY: prctl and getppid with plain integer arguments.
     unsafe {
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {

@@ -3,16 +3,21 @@
 //! outcome; the worker then exits and the pool starts another. The deadline is enforced from
 //! outside too: a worker still running a grace period after it has passed is killed.
 
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sandbox::{CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Stats};
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
+use sandbox::{
+    CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Stats, ToolError,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 
 use crate::jail::Rlimits;
 use crate::protocol::{Answer, FromWorker, ToWorker};
@@ -282,7 +287,9 @@ impl Pool {
                 )
                 .await;
         }
-        let (answers, mut answered) = mpsc::unbounded_channel::<(u64, usize, Answer)>();
+        // Host calls run here, concurrently; when the run ends, however it ends, the ones still
+        // in flight are dropped with it (as in process).
+        let mut in_flight = FuturesUnordered::new();
         let mut hard_deadline =
             started + Duration::from_millis(limits.timeout_ms) + self.config.grace;
         let mut cancelled = false;
@@ -306,14 +313,19 @@ impl Pool {
                                 bytes: 0,
                             }, Instant::now()));
                             let host = host.clone();
-                            let answers = answers.clone();
-                            tokio::spawn(async move {
-                                let answer = match host.call(&namespace, &tool, args).await {
-                                    Ok(value) => Answer::Value(value),
-                                    Err(error) => Answer::Error(error),
+                            in_flight.push(async move {
+                                // A host that panics fails this call, as in process.
+                                let call = AssertUnwindSafe(host.call(&namespace, &tool, args));
+                                let answer = match call.catch_unwind().await {
+                                    Ok(Ok(value)) => Answer::Value(value),
+                                    Ok(Err(error)) => Answer::Error(error),
+                                    Err(_) => Answer::Error(ToolError::new(
+                                        "host_panic",
+                                        "the host failed while answering this call",
+                                    )),
                                 };
-                                let _ = answers.send((id, slot, answer));
-                            });
+                                (id, slot, answer)
+                            }.boxed());
                         }
                         Ok(FromWorker::Done { outcome }) => {
                             reap(worker);
@@ -324,7 +336,7 @@ impl Pool {
                         }
                     }
                 }
-                Some((id, slot, answer)) = answered.recv() => {
+                Some((id, slot, answer)) = in_flight.next(), if !in_flight.is_empty() => {
                     if let Some((record, at)) = calls.get_mut(slot) {
                         record.ms = at.elapsed().as_secs_f64() * 1e3;
                         match &answer {

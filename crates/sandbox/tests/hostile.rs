@@ -4,7 +4,7 @@
 //! appears nowhere in the outcome, and a fresh run right after it is clean (sees no trace of
 //! the hostile one, and starts from an idle-sized heap).
 
-mod common;
+pub(crate) mod common;
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ enum Expect {
     Error(&'static str, &'static str),
 }
 
-struct Case {
+pub(crate) struct Case {
     name: &'static str,
     code: &'static str,
     limits: Limits,
@@ -63,7 +63,7 @@ impl Case {
 use Expect::{Error, Limit as Broke, Nothing, Value as Returns};
 
 /// Each of these must end at its (short) deadline.
-fn infinite_loops() -> Vec<Case> {
+pub(crate) fn infinite_loops() -> Vec<Case> {
     let cases = vec![
         case("while true", "while (true) {}", Broke(Limit::Timeout)),
         case("for ever", "for (;;) {}", Broke(Limit::Timeout)),
@@ -191,7 +191,7 @@ fn infinite_loops() -> Vec<Case> {
         .collect()
 }
 
-fn memory_bombs() -> Vec<Case> {
+pub(crate) fn memory_bombs() -> Vec<Case> {
     vec![
         case(
             "a promise chain that never ends retains every link",
@@ -283,7 +283,7 @@ fn memory_bombs() -> Vec<Case> {
     ]
 }
 
-fn deep_recursion() -> Vec<Case> {
+pub(crate) fn deep_recursion() -> Vec<Case> {
     vec![
         case(
             "plain recursion",
@@ -334,7 +334,7 @@ fn deep_recursion() -> Vec<Case> {
     ]
 }
 
-fn floods() -> Vec<Case> {
+pub(crate) fn floods() -> Vec<Case> {
     vec![
         case(
             "10,000 concurrent calls against a limit of 100",
@@ -422,7 +422,7 @@ fn floods() -> Vec<Case> {
     ]
 }
 
-fn escapes() -> Vec<Case> {
+pub(crate) fn escapes() -> Vec<Case> {
     vec![
         case(
             "no host globals",
@@ -490,7 +490,7 @@ fn escapes() -> Vec<Case> {
     ]
 }
 
-fn tampering() -> Vec<Case> {
+pub(crate) fn tampering() -> Vec<Case> {
     vec![
         case("tools is read-only", "tools = null;", Error("TypeError", "tools")),
         case("tools cannot be deleted", "delete globalThis.tools;", Error("TypeError", "")),
@@ -595,7 +595,7 @@ fn tampering() -> Vec<Case> {
     ]
 }
 
-fn conversions() -> Vec<Case> {
+pub(crate) fn conversions() -> Vec<Case> {
     vec![
         case("no return", "const x = 1;", Nothing),
         case("undefined inside", "return { a: undefined, b: [undefined] };", Returns(json!({ "b": [null] }))),
@@ -648,7 +648,7 @@ const STANDARD_GLOBALS: &str = "const STANDARD = ['Object', 'Function', 'Array',
 'Float64Array', 'DataView', 'Atomics', 'Promise', 'BigInt', 'WeakRef', 'FinalizationRegistry', 'performance', 'queueMicrotask', \
 'structuredClone', 'atob', 'btoa', 'DOMException', 'DisposableStack', 'AsyncDisposableStack', 'navigator'];\n";
 
-async fn check_all(cases: Vec<Case>) {
+pub(crate) async fn check_all(cases: Vec<Case>) {
     let mut failures = Vec::new();
     for case in cases {
         let host = TestHost::new();
