@@ -163,6 +163,10 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_exit,
     libc::SYS_exit_group,
     libc::SYS_ppoll,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_ctl,
+    #[cfg(target_arch = "x86_64")]
+    libc::SYS_epoll_wait,
     libc::SYS_rseq,
     libc::SYS_set_robust_list,
     libc::SYS_membarrier,

@@ -2,14 +2,14 @@
 //! outcome and exits. Its tool calls go to the parent as messages; it holds nothing else.
 
 use std::collections::HashMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use sandbox::{CancellationToken, Host, Sandbox, ToolError};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::jail::{self, Rlimits};
 use crate::protocol::{Answer, FromWorker, ToWorker};
@@ -72,22 +72,10 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     let mut refused = jail::before_threads(args.parent, args.limits);
-    // Every thread and file the worker will have, made before the seccomp filter forbids more.
-    let (to_worker, from_parent) = mpsc::unbounded_channel::<ToWorker>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            match serde_json::from_str(&line) {
-                Ok(message) => {
-                    if to_worker.send(message).is_err() {
-                        break;
-                    }
-                }
-                Err(error) => eprintln!("worker: an unreadable message: {error}"),
-            }
-        }
-    });
+    // Every thread and file the worker will have, made before the seccomp filter forbids more:
+    // one thread, whose event loop waits on stdin (non-blocking, in epoll) and on timers.
     let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
         .enable_time()
         .build()
     {
@@ -97,9 +85,34 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
     };
+    let stdin = {
+        let _context = runtime.enter();
+        match Input::new() {
+            Ok(stdin) => stdin,
+            Err(error) => {
+                eprintln!("error: cannot read the parent's messages: {error}");
+                return 1;
+            }
+        }
+    };
     refused.extend(jail::seccomp());
+    // A first, trusted run makes every one-time cost (the bridge's bytecode, the transpiler's
+    // and the engine's first allocations) before the worker says it is ready, under the jail.
+    // Nothing of it outlives it but those immutable caches: each run has its own engine.
+    let warm = runtime.block_on(Sandbox::new(sandbox::Limits::default()).execute(
+        "const warm: number = 1; return warm;",
+        Arc::new(sandbox::NoTools),
+    ));
+    if !warm.ok {
+        eprintln!("worker: the warm-up run failed: {:?}", warm.error);
+        return 1;
+    }
     send(&FromWorker::Ready { refused });
-    runtime.block_on(serve(from_parent))
+    let inbox = Arc::new(Inbox::new(stdin));
+    runtime.block_on(async move {
+        tokio::spawn(watch(inbox.clone()));
+        serve(inbox).await
+    })
 }
 
 /// Writes one message to the parent.
@@ -111,76 +124,236 @@ fn send(message: &FromWorker) {
     let _ = stdout.write_all(&line).and_then(|()| stdout.flush());
 }
 
-async fn serve(mut from_parent: mpsc::UnboundedReceiver<ToWorker>) -> i32 {
-    let (code, limits) = loop {
-        match from_parent.recv().await {
-            Some(ToWorker::Run { code, limits }) => break (code, limits),
-            Some(_) => continue,
-            None => return 0,
+/// The worker's stdin, non-blocking, watched by the event loop.
+struct Input(tokio::io::unix::AsyncFd<std::os::fd::RawFd>);
+
+impl Input {
+    fn new() -> std::io::Result<Input> {
+        // SAFETY: fcntl on our own stdin with integer arguments.
+        unsafe {
+            let flags = libc::fcntl(0, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(0, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        // SAFETY: stdin stays open, and fd 0, for the life of the process.
+        let watched = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(0, tokio::io::Interest::READABLE)
+        };
+        watched.map(Input).map_err(std::io::Error::from)
+    }
+}
+
+/// What the parent sent: read by the event loop when stdin is readable, or by a call that
+/// waits for its answer (see [`ParentHost::call`]); each message goes where it belongs.
+struct Inbox {
+    input: Input,
+    state: Mutex<InboxState>,
+    cancel: CancellationToken,
+}
+
+#[derive(Default)]
+struct InboxState {
+    /// Bytes read that do not make a whole line yet, and how many of them hold no line end.
+    partial: Vec<u8>,
+    searched: usize,
+    /// The run, until `serve` takes it.
+    run: Option<(String, sandbox::Limits)>,
+    run_waiter: Option<oneshot::Sender<()>>,
+    /// Calls waiting for their answers.
+    pending: HashMap<u64, oneshot::Sender<Answer>>,
+    closed: bool,
+}
+
+impl Inbox {
+    fn new(input: Input) -> Inbox {
+        Inbox {
+            input,
+            state: Mutex::new(InboxState::default()),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    /// Reads what stdin holds now, without waiting, and delivers every whole message. False
+    /// when the parent has closed stdin.
+    fn drain(&self) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.closed {
+            return false;
+        }
+        let mut buffer = [0u8; 64 * 1024];
+        loop {
+            // SAFETY: reading into a buffer we own, of its length.
+            let n = unsafe { libc::read(0, buffer.as_mut_ptr().cast(), buffer.len()) };
+            if n > 0 {
+                state.partial.extend_from_slice(&buffer[..n as usize]);
+                continue;
+            }
+            let error = std::io::Error::last_os_error();
+            if n == 0 || error.kind() != std::io::ErrorKind::WouldBlock {
+                if n < 0 && error.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                state.closed = true;
+            }
+            break;
+        }
+        // Only the bytes not searched before can hold a new line's end (a large answer
+        // arrives in many reads).
+        loop {
+            let from = state.searched.min(state.partial.len());
+            let Some(offset) = state.partial[from..].iter().position(|b| *b == b'\n') else {
+                state.searched = state.partial.len();
+                break;
+            };
+            let end = from + offset;
+            state.searched = 0;
+            let line: Vec<u8> = state.partial.drain(..=end).collect();
+            match serde_json::from_slice::<ToWorker>(&line) {
+                Ok(ToWorker::Answer { id, answer }) => {
+                    if let Some(waiting) = state.pending.remove(&id) {
+                        let _ = waiting.send(answer);
+                    }
+                }
+                Ok(ToWorker::Cancel) => self.cancel.cancel(),
+                Ok(ToWorker::Run { code, limits }) => {
+                    state.run = Some((code, limits));
+                    if let Some(waiter) = state.run_waiter.take() {
+                        let _ = waiter.send(());
+                    }
+                }
+                Err(error) => eprintln!("worker: an unreadable message: {error}"),
+            }
+        }
+        if state.closed {
+            // The parent is gone, or wants the run stopped.
+            self.cancel.cancel();
+            state.pending.clear();
+            state.run_waiter.take();
+        }
+        !state.closed
+    }
+}
+
+/// Drains the inbox whenever stdin becomes readable.
+async fn watch(inbox: Arc<Inbox>) {
+    loop {
+        let Ok(mut ready) = inbox.input.0.readable().await else {
+            return;
+        };
+        let open = inbox.drain();
+        ready.clear_ready();
+        if !open {
+            return;
+        }
+        // Data that arrived between the last read and clearing readiness is not lost: drain
+        // again before waiting.
+        if !inbox.drain() {
+            return;
+        }
+    }
+}
+
+async fn serve(inbox: Arc<Inbox>) -> i32 {
+    let run = {
+        let mut state = inbox.state.lock().unwrap_or_else(|p| p.into_inner());
+        match state.run.take() {
+            Some(run) => Ok(run),
+            None => {
+                let (waiter, arrived) = oneshot::channel();
+                state.run_waiter = Some(waiter);
+                Err(arrived)
+            }
+        }
+    };
+    let (code, limits) = match run {
+        Ok(run) => run,
+        Err(arrived) => {
+            if arrived.await.is_err() {
+                return 0;
+            }
+            let taken = inbox
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .run
+                .take();
+            match taken {
+                Some(run) => run,
+                None => return 0,
+            }
         }
     };
     #[cfg(feature = "debug-hooks")]
     debug_hook(&code);
-    let host = Arc::new(ParentHost::default());
-    let cancel = CancellationToken::new();
-    let dispatch = {
-        let host = host.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            while let Some(message) = from_parent.recv().await {
-                match message {
-                    ToWorker::Answer { id, answer } => {
-                        let waiting = host.pending.lock().ok().and_then(|mut p| p.remove(&id));
-                        if let Some(waiting) = waiting {
-                            let _ = waiting.send(answer);
-                        }
-                    }
-                    ToWorker::Cancel => cancel.cancel(),
-                    ToWorker::Run { .. } => {}
-                }
-            }
-            // The parent closed our stdin: it is gone, or wants the run stopped.
-            cancel.cancel();
-        })
-    };
+    let host = Arc::new(ParentHost {
+        next: AtomicU64::new(0),
+        inbox: inbox.clone(),
+    });
     let outcome = Sandbox::new(limits)
-        .execute_with_cancel(&code, host, cancel)
+        .execute_with_cancel(&code, host, inbox.cancel.clone())
         .await;
-    dispatch.abort();
     send(&FromWorker::Done {
         outcome: Box::new(outcome),
     });
     0
 }
 
+/// How long a call that is the only one in flight watches stdin for its answer before it
+/// lets the event loop sleep: an answer that comes within it skips the kernel's wake-up of a
+/// sleeping process, which costs tens of microseconds across cores.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(40);
+
 /// The sandbox's host in a worker: every call is a message to the parent.
-#[derive(Default)]
 struct ParentHost {
     next: AtomicU64,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
+    inbox: Arc<Inbox>,
 }
 
 #[async_trait]
 impl Host for ParentHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (answer, answered) = oneshot::channel();
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.insert(id, answer);
-        }
+        let (answer, mut answered) = oneshot::channel();
+        let alone = {
+            let mut state = self.inbox.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.pending.insert(id, answer);
+            state.pending.len() == 1
+        };
         send(&FromWorker::Call {
             id,
             namespace: namespace.to_string(),
             tool: tool.to_string(),
             args,
         });
+        if alone {
+            let until = std::time::Instant::now() + SPIN;
+            while std::time::Instant::now() < until {
+                if !self.inbox.drain() {
+                    break;
+                }
+                match answered.try_recv() {
+                    Ok(answer) => return answer.into(),
+                    Err(oneshot::error::TryRecvError::Closed) => break,
+                    Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+        }
         match answered.await {
-            Ok(Answer::Value(value)) => Ok(value),
-            Ok(Answer::Error(error)) => Err(error),
+            Ok(answer) => answer.into(),
             Err(_) => Err(ToolError::new(
                 "cancelled",
                 "the execution was stopped before the call was answered",
             )),
+        }
+    }
+}
+
+impl From<Answer> for Result<Value, ToolError> {
+    fn from(answer: Answer) -> Self {
+        match answer {
+            Answer::Value(value) => Ok(value),
+            Answer::Error(error) => Err(error),
         }
     }
 }

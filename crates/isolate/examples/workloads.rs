@@ -1,49 +1,137 @@
-//! Runs the shared sandbox workloads (W1..W6) and prints one JSON line per workload, in the
-//! format other code-mode sandboxes are compared in:
+//! Runs the shared sandbox workloads (W1..W6) in both modes, in process and in jailed worker
+//! processes (a warm pool), and prints one JSON line per workload and mode, in the format
+//! other code-mode sandboxes are compared in:
 //!
 //! ```text
 //! cargo run --release --example workloads
 //! {"impl":"codemode","mode":"in-process","workload":"W1","ok":true,"median_ms":0.1,"p95_ms":0.12,"n":200,...}
+//! {"impl":"codemode","mode":"isolated","workload":"W1","ok":true,"median_ms":0.3,...}
 //! ```
+//!
+//! This binary is also its own worker (`workloads worker ...`), as codemode is.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use sandbox::{Host, Limits, Outcome, Sandbox};
+use isolate::{Pool, PoolConfig};
+use sandbox::{CancellationToken, Host, Limits, Outcome, Sandbox};
 use serde_json::{Value, json};
 
-#[path = "../benches/workloads/mod.rs"]
+#[path = "../../sandbox/benches/workloads/mod.rs"]
 mod workloads;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("worker") {
+        std::process::exit(isolate::worker::main(&args[1..]));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let bench = Bench { rt };
-    for line in [
-        bench.w1(),
-        bench.w2(),
-        bench.w3(),
-        bench.w4(),
-        bench.w5_timeout(),
-        bench.w5_memory(),
-        bench.w6(),
-    ] {
-        println!("{line}");
+    let program = std::env::current_exe().expect("the example's own path");
+    let pool = rt.block_on(async {
+        Pool::new(PoolConfig::new(program, vec!["worker".into()])).expect("a worker pool")
+    });
+    for pool in [None, Some(pool)] {
+        let bench = Bench { rt: &rt, pool };
+        for line in [
+            bench.w1(),
+            bench.w2(),
+            bench.w3(),
+            bench.w4(),
+            bench.w5_timeout(),
+            bench.w5_memory(),
+            bench.w6(),
+        ] {
+            println!("{line}");
+        }
+        if let Some(line) = bench.spawn_and_parallel() {
+            println!("{line}");
+        }
     }
 }
 
-struct Bench {
-    rt: tokio::runtime::Runtime,
+struct Bench<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    pool: Option<Arc<Pool>>,
 }
 
-impl Bench {
+impl Bench<'_> {
+    fn mode(&self) -> &'static str {
+        if self.pool.is_some() {
+            "isolated"
+        } else {
+            "in-process"
+        }
+    }
+
+    /// One execution, timed end to end. In isolation, it first waits (untimed) until the pool
+    /// has a warm worker: the figure is a warm pool's.
     fn execute(&self, code: &str, limits: Limits) -> (Outcome, f64) {
         let host: Arc<dyn Host> = Arc::new(workloads::BenchHost);
+        match &self.pool {
+            None => {
+                let started = Instant::now();
+                let outcome = self.rt.block_on(Sandbox::new(limits).execute(code, host));
+                (outcome, started.elapsed().as_secs_f64() * 1e3)
+            }
+            Some(pool) => self.rt.block_on(async {
+                while pool.idle() == 0 {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+                let started = Instant::now();
+                let outcome = pool
+                    .execute(code, &limits, host, CancellationToken::new())
+                    .await;
+                (outcome, started.elapsed().as_secs_f64() * 1e3)
+            }),
+        }
+    }
+
+    /// In isolation: how long a worker takes to start (until its jail is in place), and 200
+    /// executions of W1 at once.
+    fn spawn_and_parallel(&self) -> Option<Value> {
+        let pool = self.pool.as_ref()?;
+        let mut starts = Vec::new();
+        for _ in 0..20 {
+            let started = Instant::now();
+            if self.rt.block_on(pool.start_worker()).is_err() {
+                break;
+            }
+            starts.push(started.elapsed().as_secs_f64() * 1e3);
+        }
         let started = Instant::now();
-        let outcome = self.rt.block_on(Sandbox::new(limits).execute(code, host));
-        (outcome, started.elapsed().as_secs_f64() * 1e3)
+        let outcomes = self.rt.block_on(async {
+            let runs: Vec<_> = (0..200)
+                .map(|_| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let host: Arc<dyn Host> = Arc::new(workloads::BenchHost);
+                        let limits = Limits::default();
+                        pool.execute(workloads::W1, &limits, host, CancellationToken::new())
+                            .await
+                    })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for run in runs {
+                outcomes.push(run.await.ok());
+            }
+            outcomes
+        });
+        let all = started.elapsed().as_secs_f64() * 1e3;
+        let ok = outcomes
+            .iter()
+            .filter(|o| o.as_ref().is_some_and(|o| o.result == Some(json!(2))))
+            .count();
+        Some(
+            json!({"impl": "codemode", "mode": "isolated", "workload": "pool",
+                    "ok": ok == 200 && !starts.is_empty(),
+                    "worker_start_median_ms": round(quantile(&starts, 0.5)),
+                    "parallel_200_ok": ok, "parallel_200_ms": round(all)}),
+        )
     }
 
     /// Runs `code` once to warm up, then `n` times; the wall time of each run in ms, or the
@@ -112,7 +200,7 @@ impl Bench {
     fn w6(&self) -> Value {
         let (outcome, _) = self.execute(workloads::W6, Limits::default());
         let ok = outcome.result == Some(json!(3));
-        let mut row = json!({"impl": "codemode", "mode": "in-process", "workload": "W6", "ok": ok});
+        let mut row = json!({"impl": "codemode", "mode": self.mode(), "workload": "W6", "ok": ok});
         if !ok {
             row["error"] = json!(describe(&outcome));
         }
@@ -123,11 +211,11 @@ impl Bench {
         match times {
             Ok(times) => {
                 let (median, p95) = (quantile(&times, 0.5), quantile(&times, 0.95));
-                json!({"impl": "codemode", "mode": "in-process", "workload": workload, "ok": true,
+                json!({"impl": "codemode", "mode": self.mode(), "workload": workload, "ok": true,
                        "median_ms": round(median), "p95_ms": round(p95), "n": times.len()})
             }
             Err(error) => {
-                json!({"impl": "codemode", "mode": "in-process", "workload": workload, "ok": false, "error": error})
+                json!({"impl": "codemode", "mode": self.mode(), "workload": workload, "ok": false, "error": error})
             }
         }
     }
@@ -137,7 +225,7 @@ impl Bench {
         let error = outcome.error.as_ref();
         let named = error.is_some_and(|e| e.limit.is_some_and(|l| l.key() == limit));
         let alive = self.execute(workloads::W1, Limits::default()).0.result == Some(json!(2));
-        json!({"impl": "codemode", "mode": "in-process", "workload": workload, "ok": named && alive,
+        json!({"impl": "codemode", "mode": self.mode(), "workload": workload, "ok": named && alive,
                "stopped_after_ms": round(ms), "host_ok_after": alive,
                "error": error.map(|e| e.message.clone())})
     }
