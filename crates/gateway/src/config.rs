@@ -588,6 +588,40 @@ mod tests {
     }
 
     #[test]
+    fn isolation_is_a_process_by_default_on_linux_and_can_be_tuned_or_turned_off() {
+        let config = parse("{}").unwrap();
+        assert_eq!(config.isolation.process, cfg!(target_os = "linux"));
+        assert!(config.isolation.worker.is_none());
+        assert!(!parse(r#"{"isolation": "none"}"#).unwrap().isolation.process);
+        let isolation = parse(
+            r#"{"isolation": {"mode": "process", "warm": 0, "maxRunning": 8, "maxWaiting": 16}}"#,
+        )
+        .unwrap()
+        .isolation;
+        assert!(isolation.process);
+        assert_eq!(
+            (isolation.warm, isolation.max_running, isolation.max_waiting),
+            (0, 8, 16)
+        );
+        for (text, message) in [
+            (
+                r#"{"isolation": "sandboxed"}"#,
+                "codemode.json: isolation: must be \"process\" (each execution in a jailed worker process) or \"none\" (in the gateway's process)",
+            ),
+            (
+                r#"{"isolation": {"maxRunning": 0}}"#,
+                "codemode.json: isolation.maxRunning: must be a whole number, 1 or more",
+            ),
+            (
+                r#"{"isolation": {"workers": 3}}"#,
+                "codemode.json: isolation.workers: unknown key; expected `mode`, `warm`, `maxRunning` or `maxWaiting`",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), message);
+        }
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let error = parse(r#"{"mcpServers": {"github": {"comand": "npx"}}}"#).unwrap_err();
         assert!(
