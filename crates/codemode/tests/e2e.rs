@@ -60,6 +60,15 @@ fn write_config(dir: &Path, config: &Value) -> PathBuf {
     path
 }
 
+/// `codemode check --json` with `config`.
+fn check_json(config: &Path) -> std::process::Output {
+    Command::new(codemode())
+        .args(["check", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 /// Runs the Python SDK client against a server; what it saw.
 fn drive(target: Value, calls: Value) -> Value {
     let mut spec = target;
@@ -236,11 +245,7 @@ return {
         "the crashed server was started again on its next call"
     );
 
-    let output = Command::new(codemode())
-        .args(["check", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = check_json(&config);
     assert_eq!(
         output.status.code(),
         Some(1),
@@ -663,11 +668,7 @@ fn with_a_warm_cache_serve_answers_before_any_upstream_starts() {
     let config = write_config(&dir, &json!({ "mcpServers": servers }));
 
     // Cold: `check` starts all ten and caches their tool lists.
-    let output = Command::new(codemode())
-        .args(["check", "--json", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let output = check_json(&config);
     assert!(
         output.status.success(),
         "{}",

@@ -71,16 +71,7 @@ pub fn run(data: &Path) -> Result<Report, EvalError> {
 
 /// Runs the evaluation with explicit ranking parameters.
 pub fn run_with(data: &Path, params: &Params) -> Result<Report, EvalError> {
-    let namespaces = crate::tool_lists::load_livemcpbench(&data.join("tools.json"))
-        .map_err(|e| EvalError(e.to_string()))?;
-    let catalog = Catalog::from_tools(namespaces);
-    let names: HashSet<String> = catalog
-        .api
-        .namespaces()
-        .iter()
-        .flat_map(|n| n.tools.iter().map(|t| t.tool.name.clone()))
-        .collect();
-    let tasks = tasks(&data.join("annotations.json"), &names)?;
+    let (catalog, tasks) = load(data)?;
 
     let baseline = Bm25::new(&catalog);
     let mut report = Report {
@@ -124,16 +115,7 @@ pub struct Miss {
 /// The training tasks that search misses at 5, for looking into the ranking. Only the training
 /// half: the test half stays unseen.
 pub fn training_misses(data: &Path, params: &Params) -> Result<Vec<Miss>, EvalError> {
-    let namespaces = crate::tool_lists::load_livemcpbench(&data.join("tools.json"))
-        .map_err(|e| EvalError(e.to_string()))?;
-    let catalog = Catalog::from_tools(namespaces);
-    let names: HashSet<String> = catalog
-        .api
-        .namespaces()
-        .iter()
-        .flat_map(|n| n.tools.iter().map(|t| t.tool.name.clone()))
-        .collect();
-    let tasks = tasks(&data.join("annotations.json"), &names)?;
+    let (catalog, tasks) = load(data)?;
     let mut misses = Vec::new();
     for task in tasks.iter().step_by(2) {
         let hits = search::run(&catalog, &task.question, None, 10, params).hits;
@@ -149,6 +131,21 @@ pub fn training_misses(data: &Path, params: &Params) -> Result<Vec<Miss>, EvalEr
         });
     }
     Ok(misses)
+}
+
+/// The benchmark's catalog and its tasks.
+fn load(data: &Path) -> Result<(Catalog, Vec<Task>), EvalError> {
+    let namespaces = crate::tool_lists::load_livemcpbench(&data.join("tools.json"))
+        .map_err(|e| EvalError(e.to_string()))?;
+    let catalog = Catalog::from_tools(namespaces);
+    let names: HashSet<String> = catalog
+        .api
+        .namespaces()
+        .iter()
+        .flat_map(|n| n.tools.iter().map(|t| t.tool.name.clone()))
+        .collect();
+    let tasks = tasks(&data.join("annotations.json"), &names)?;
+    Ok((catalog, tasks))
 }
 
 fn tasks(path: &Path, names: &HashSet<String>) -> Result<Vec<Task>, EvalError> {

@@ -6,6 +6,8 @@
 #[path = "../../sandbox/tests/hostile.rs"]
 mod hostile;
 
+mod harness;
+
 use std::sync::Arc;
 
 use hostile::common::{RUNNER, TestHost};
@@ -13,16 +15,8 @@ use isolate::{Pool, PoolConfig};
 use sandbox::{CancellationToken, Host};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("worker") {
-        std::process::exit(isolate::worker::main(&args[1..]));
-    }
-    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let filter = harness::worker_or_filter();
+    let runtime = harness::runtime();
     let pool = runtime.block_on(async {
         let program = std::env::current_exe().unwrap();
         Pool::new(PoolConfig::new(program, vec!["worker".into()])).unwrap()
@@ -36,33 +30,29 @@ fn main() {
         })
     });
     let _ = RUNNER.set(runner);
-    type Group = (&'static str, fn() -> Vec<hostile::Case>);
-    let groups: [Group; 7] = [
-        ("infinite_loops", hostile::infinite_loops),
-        ("memory_bombs", hostile::memory_bombs),
-        ("deep_recursion", hostile::deep_recursion),
-        ("floods", hostile::floods),
-        ("escapes", hostile::escapes),
-        ("tampering", hostile::tampering),
-        ("conversions", hostile::conversions),
+    let group = |cases: fn() -> Vec<hostile::Case>| -> harness::Test {
+        Box::new(move || Box::pin(hostile::check_all(cases())))
+    };
+    let tests: Vec<(&str, harness::Test)> = vec![
+        (
+            "infinite_loops (in a worker process)",
+            group(hostile::infinite_loops),
+        ),
+        (
+            "memory_bombs (in a worker process)",
+            group(hostile::memory_bombs),
+        ),
+        (
+            "deep_recursion (in a worker process)",
+            group(hostile::deep_recursion),
+        ),
+        ("floods (in a worker process)", group(hostile::floods)),
+        ("escapes (in a worker process)", group(hostile::escapes)),
+        ("tampering (in a worker process)", group(hostile::tampering)),
+        (
+            "conversions (in a worker process)",
+            group(hostile::conversions),
+        ),
     ];
-    let mut failed = 0;
-    for (name, cases) in groups {
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            runtime.block_on(hostile::check_all(cases()))
-        }));
-        println!(
-            "test {name} (in a worker process) ... {}",
-            if result.is_ok() { "ok" } else { "FAILED" }
-        );
-        failed += usize::from(result.is_err());
-    }
-    println!(
-        "test result: {}. {failed} failed",
-        if failed == 0 { "ok" } else { "FAILED" }
-    );
-    std::process::exit(i32::from(failed > 0));
+    harness::run(&runtime, filter, tests);
 }

@@ -1,6 +1,8 @@
 //! The worker pool with real worker processes: this test binary is its own worker (run with
 //! `worker`, it serves one execution), built with the test-only debug hooks.
 
+mod harness;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -311,58 +313,38 @@ fn memory_holds(pid: u32, needle: &[u8]) -> bool {
     false
 }
 
-type Test = fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
-
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("worker") {
-        std::process::exit(isolate::worker::main(&args[1..]));
-    }
-    let filter = args.iter().find(|a| !a.starts_with('-')).cloned();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let tests: &[(&str, Test)] = &[
-        ("runs_code_and_answers_tool_calls", || {
-            Box::pin(runs_code_and_answers_tool_calls())
-        }),
-        ("a_crashed_worker_ends_only_its_run", || {
-            Box::pin(a_crashed_worker_ends_only_its_run())
-        }),
-        ("the_engine_offers_no_route_to_files_or_sockets", || {
-            Box::pin(the_engine_offers_no_route_to_files_or_sockets())
-        }),
-        ("the_deadline_is_enforced_from_outside", || {
-            Box::pin(the_deadline_is_enforced_from_outside())
-        }),
+    let filter = harness::worker_or_filter();
+    let runtime = harness::runtime();
+    let tests: Vec<(&str, harness::Test)> = vec![
+        (
+            "runs_code_and_answers_tool_calls",
+            Box::new(|| Box::pin(runs_code_and_answers_tool_calls())),
+        ),
+        (
+            "a_crashed_worker_ends_only_its_run",
+            Box::new(|| Box::pin(a_crashed_worker_ends_only_its_run())),
+        ),
+        (
+            "the_engine_offers_no_route_to_files_or_sockets",
+            Box::new(|| Box::pin(the_engine_offers_no_route_to_files_or_sockets())),
+        ),
+        (
+            "the_deadline_is_enforced_from_outside",
+            Box::new(|| Box::pin(the_deadline_is_enforced_from_outside())),
+        ),
         (
             "a_cancelled_run_stops",
-            || Box::pin(a_cancelled_run_stops()),
+            Box::new(|| Box::pin(a_cancelled_run_stops())),
         ),
-        ("many_runs_at_once_complete_and_excess_is_refused", || {
-            Box::pin(many_runs_at_once_complete_and_excess_is_refused())
-        }),
-        ("a_worker_holds_no_secret", || {
-            Box::pin(a_worker_holds_no_secret())
-        }),
+        (
+            "many_runs_at_once_complete_and_excess_is_refused",
+            Box::new(|| Box::pin(many_runs_at_once_complete_and_excess_is_refused())),
+        ),
+        (
+            "a_worker_holds_no_secret",
+            Box::new(|| Box::pin(a_worker_holds_no_secret())),
+        ),
     ];
-    let mut failed = 0;
-    for (name, test) in tests {
-        if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {
-            continue;
-        }
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(test())));
-        println!(
-            "test {name} ... {}",
-            if result.is_ok() { "ok" } else { "FAILED" }
-        );
-        failed += usize::from(result.is_err());
-    }
-    println!(
-        "test result: {}. {failed} failed",
-        if failed == 0 { "ok" } else { "FAILED" }
-    );
-    std::process::exit(i32::from(failed > 0));
+    harness::run(&runtime, filter, tests);
 }
