@@ -262,7 +262,8 @@ impl Pool {
             None => self.spawn().await,
         };
         let outcome = match worker {
-            Ok(worker) => self.run(worker, code, limits, host, cancel, started).await,
+            // On the heap: the run's state is large, and callers' stacks are not.
+            Ok(worker) => Box::pin(self.run(worker, code, limits, host, cancel, started)).await,
             Err(error) => failure(
                 ErrorInfo::new("WorkerError", error.to_string()),
                 Vec::new(),
@@ -499,12 +500,12 @@ impl Output {
             if let Some(line) = self.take_line() {
                 return Ok(Some(line));
             }
-            let mut chunk = [0u8; 64 * 1024];
-            let n = self.stdout.read(&mut chunk).await?;
-            if n == 0 {
+            // Straight into the buffer: a chunk held across the await would sit in every
+            // future that waits on a worker.
+            self.buffer.reserve(64 * 1024);
+            if self.stdout.read_buf(&mut self.buffer).await? == 0 {
                 return Ok(None);
             }
-            self.buffer.extend_from_slice(&chunk[..n]);
         }
     }
 

@@ -181,7 +181,7 @@ impl Inbox {
         if state.closed {
             return false;
         }
-        let mut buffer = [0u8; 64 * 1024];
+        let mut buffer = [0u8; 16 * 1024];
         loop {
             // SAFETY: reading into a buffer we own, of its length.
             let n = unsafe { libc::read(0, buffer.as_mut_ptr().cast(), buffer.len()) };
