@@ -749,3 +749,31 @@ fn with_a_warm_cache_serve_answers_before_any_upstream_starts() {
     let refreshed: Value = serde_json::from_slice(&std::fs::read(&entry).unwrap()).unwrap();
     assert_eq!(refreshed["tools"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn an_upstream_limited_to_two_calls_at_once_never_sees_a_third() {
+    let dir = scratch("upstream-limits");
+    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {
+            "faulty": {"command": python(), "args": [&faulty], "limits": {"maxConcurrent": 2}},
+            "paced": {"command": python(), "args": [&faulty], "limits": {"maxPerSecond": 20}}
+        }}),
+    );
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "execute", "arguments": {"code": "const started = Date.now();\nawait Promise.all(Array.from({ length: 10 }, () => tools.faulty.slow({ ms: 100 })));\nreturn { peak: await tools.faulty.peak({}), ms: Date.now() - started };"}},
+            {"name": "execute", "arguments": {"code": "const started = Date.now();\nawait Promise.all(Array.from({ length: 10 }, () => tools.paced.slow({ ms: 1 })));\nreturn { peak: await tools.paced.peak({}), ms: Date.now() - started };"}},
+        ]),
+    );
+    let limited = &seen["calls"][0]["structured"]["result"];
+    // (The Python SDK wraps a bare return value as `{ result }`.)
+    assert_eq!(limited["peak"]["result"], 2, "{}", seen["calls"][0]["text"]);
+    // Ten 100 ms calls two at a time take five rounds.
+    assert!(limited["ms"].as_f64().unwrap() >= 480.0, "{limited}");
+    let paced = &seen["calls"][1]["structured"]["result"];
+    // Ten calls at 20 a second: the last starts 450 ms after the first.
+    assert!(paced["ms"].as_f64().unwrap() >= 440.0, "{paced}");
+}

@@ -171,6 +171,7 @@ mod tests {
                 cwd: None,
             },
             disabled: false,
+            limits: Default::default(),
         }
     }
 

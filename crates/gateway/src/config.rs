@@ -133,6 +133,18 @@ pub struct Server {
     pub transport: Transport,
     /// Skipped when true (`"disabled": true`, as some clients write it).
     pub disabled: bool,
+    pub limits: UpstreamLimits,
+}
+
+/// How hard the gateway may use one upstream (`mcpServers.<name>.limits`). A call over a limit
+/// waits its turn, within its execution's deadline.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamLimits {
+    /// Calls in flight at once; none: no limit.
+    pub max_concurrent: Option<u32>,
+    /// Calls started per second; none: no limit.
+    pub max_per_second: Option<f64>,
 }
 
 /// How to reach an upstream.
@@ -181,6 +193,8 @@ struct RawServer {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     disabled: bool,
+    #[serde(default)]
+    limits: UpstreamLimits,
 }
 
 impl Config {
@@ -305,11 +319,28 @@ impl Config {
                     Transport::Http { url, headers }
                 }
             };
+            if server.limits.max_concurrent == Some(0) {
+                return Err(invalid(
+                    format!("{key}.limits.maxConcurrent"),
+                    "must be 1 or more".into(),
+                ));
+            }
+            if server
+                .limits
+                .max_per_second
+                .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
+            {
+                return Err(invalid(
+                    format!("{key}.limits.maxPerSecond"),
+                    "must be a number above 0".into(),
+                ));
+            }
             servers.insert(
                 name,
                 Server {
                     transport,
                     disabled: server.disabled,
+                    limits: server.limits,
                 },
             );
         }
@@ -619,6 +650,35 @@ mod tests {
         ] {
             assert_eq!(parse(text).unwrap_err(), message);
         }
+    }
+
+    #[test]
+    fn an_upstream_takes_its_own_limits() {
+        let config = parse(
+            r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxConcurrent": 2, "maxPerSecond": 5.5}}, "b": {"command": "y"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.servers["a"].limits.max_concurrent, Some(2));
+        assert_eq!(config.servers["a"].limits.max_per_second, Some(5.5));
+        assert_eq!(config.servers["b"].limits, UpstreamLimits::default());
+        for (text, message) in [
+            (
+                r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxConcurrent": 0}}}}"#,
+                "codemode.json: mcpServers.a.limits.maxConcurrent: must be 1 or more",
+            ),
+            (
+                r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxPerSecond": 0}}}}"#,
+                "codemode.json: mcpServers.a.limits.maxPerSecond: must be a number above 0",
+            ),
+        ] {
+            assert_eq!(parse(text).unwrap_err(), message);
+        }
+        let error =
+            parse(r#"{"mcpServers": {"a": {"command": "x", "limits": {"qps": 1}}}}"#).unwrap_err();
+        assert!(
+            error.starts_with("codemode.json: mcpServers.a.limits.qps: unknown field `qps`"),
+            "{error}"
+        );
     }
 
     #[test]

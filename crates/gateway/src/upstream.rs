@@ -74,6 +74,10 @@ type Service = RunningService<RoleClient, Handler>;
 pub struct Upstream {
     name: String,
     server: Server,
+    /// `limits.maxConcurrent`: one permit per call in flight.
+    slots: Option<tokio::sync::Semaphore>,
+    /// `limits.maxPerSecond`: the time between call starts, and when the next may start.
+    pace: Option<(Duration, Mutex<tokio::time::Instant>)>,
     timeout: Duration,
     refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
@@ -81,7 +85,19 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(name: String, server: Server, timeout: Duration, refresh: Refresh) -> Self {
+        let slots = server
+            .limits
+            .max_concurrent
+            .map(|n| tokio::sync::Semaphore::new(n as usize));
+        let pace = server.limits.max_per_second.map(|rate| {
+            (
+                Duration::from_secs_f64(1.0 / rate),
+                Mutex::new(tokio::time::Instant::now()),
+            )
+        });
         Upstream {
+            slots,
+            pace,
             name,
             server,
             timeout,
@@ -207,6 +223,25 @@ impl Upstream {
 
     /// Calls `tool` with `args`; the `CallToolResult` as MCP JSON.
     pub async fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
+        // Wait for a turn under the upstream's own limits (the execution's deadline still runs).
+        let _slot = match &self.slots {
+            Some(slots) => Some(slots.acquire().await.map_err(|_| {
+                ToolError::new(
+                    "upstream_unavailable",
+                    format!("the MCP server `{}` is closing", self.name),
+                )
+            })?),
+            None => None,
+        };
+        if let Some((interval, next)) = &self.pace {
+            let at = {
+                let mut next = next.lock().await;
+                let at = (*next).max(tokio::time::Instant::now());
+                *next = at + *interval;
+                at
+            };
+            tokio::time::sleep_until(at).await;
+        }
         let service = self.service(true).await.map_err(|e| {
             ToolError::new(
                 "upstream_unavailable",

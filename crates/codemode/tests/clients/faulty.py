@@ -1,6 +1,7 @@
 """A real MCP server (the official Python SDK) whose tools fail on purpose, for the faults no
 well-behaved server produces on demand: a tool error, a crash in the middle of a call, a call
-that never answers; and a tool list that changes while connected (`grow`). It counts its starts in the file named by FAULTY_STARTS, if set."""
+that never answers; and a tool list that changes while connected (`grow`); calls whose overlap it counts (`slow`,
+`peak`). It counts its starts in the file named by FAULTY_STARTS, if set."""
 
 import asyncio
 import os
@@ -40,6 +41,29 @@ async def grow(ctx: Context) -> str:
     server.add_tool(grown)
     await ctx.session.send_tool_list_changed()
     return "grown"
+
+
+in_flight = 0
+most = 0
+
+
+@server.tool()
+async def slow(ms: int) -> int:
+    """Answers after `ms` milliseconds, counting the calls in flight at once."""
+    global in_flight, most
+    in_flight += 1
+    most = max(most, in_flight)
+    try:
+        await asyncio.sleep(ms / 1000)
+    finally:
+        in_flight -= 1
+    return ms
+
+
+@server.tool()
+def peak() -> int:
+    """The most `slow` calls that were in flight at once."""
+    return most
 
 
 @server.tool()
