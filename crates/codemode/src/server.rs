@@ -5,11 +5,13 @@ use std::sync::Arc;
 use gateway::{Catalog, Gateway};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
+    ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
 use crate::render;
 
@@ -87,7 +89,38 @@ impl CodemodeServer {
             .get("code")
             .and_then(Value::as_str)
             .ok_or("`code` (a string of TypeScript) is required")?;
-        let outcome = self.gateway.execute(code, context.ct.child_token()).await;
+        // With a progress token, each inner call is reported as it is answered, in order, and
+        // all of them before the result.
+        let (progress, forwarder) = match context.meta.get_progress_token() {
+            None => (None, None),
+            Some(token) => {
+                let (tx, mut rx) = mpsc::unbounded_channel::<Option<(String, u32, bool)>>();
+                let peer = context.peer.clone();
+                let forwarder = tokio::spawn(async move {
+                    while let Some(Some((tool, done, ok))) = rx.recv().await {
+                        let word = if ok { "answered" } else { "failed" };
+                        let note = ProgressNotificationParam::new(token.clone(), f64::from(done))
+                            .with_message(format!("{tool} {word} ({done} done)"));
+                        if peer.notify_progress(note).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                let sender = tx.clone();
+                let progress: gateway::Progress = Arc::new(move |tool, done, ok| {
+                    let _ = sender.send(Some((tool.to_string(), done, ok)));
+                });
+                (Some(progress), Some((tx, forwarder)))
+            }
+        };
+        let outcome = self
+            .gateway
+            .execute_with_progress(code, context.ct.child_token(), progress)
+            .await;
+        if let Some((tx, forwarder)) = forwarder {
+            let _ = tx.send(None);
+            let _ = forwarder.await;
+        }
         let text = render::outcome(&outcome, self.gateway.limits().max_output_chars);
         let structured = serde_json::to_value(&outcome).map_err(|e| e.to_string())?;
         let result = if outcome.ok {

@@ -777,3 +777,48 @@ fn an_upstream_limited_to_two_calls_at_once_never_sees_a_third() {
     // Ten calls at 20 a second: the last starts 450 ms after the first.
     assert!(paced["ms"].as_f64().unwrap() >= 440.0, "{paced}");
 }
+
+#[test]
+fn inner_calls_report_progress_in_order() {
+    let dir = scratch("progress");
+    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [&faulty]}}}),
+    );
+    let code = "await tools.faulty.ok({ value: 'a' });\n\
+                try { await tools.faulty.fail({ message: 'no' }); } catch {}\n\
+                await Promise.all([tools.faulty.slow({ ms: 50 }), tools.faulty.slow({ ms: 10 })]);\n\
+                return 'done';";
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "execute", "arguments": {"code": code}, "progress": true},
+            {"name": "execute", "arguments": {"code": "return 1"}},
+        ]),
+    );
+    assert_eq!(seen["calls"][0]["structured"]["result"], "done");
+    let progress: Vec<(f64, String)> = seen["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert_eq!(p["call"], 0);
+            (
+                p["progress"].as_f64().unwrap(),
+                p["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        progress,
+        [
+            (1.0, "faulty.ok answered (1 done)".to_string()),
+            (2.0, "faulty.fail failed (2 done)".to_string()),
+            (3.0, "faulty.slow answered (3 done)".to_string()),
+            (4.0, "faulty.slow answered (4 done)".to_string()),
+        ],
+        "{}",
+        seen["progress"]
+    );
+}

@@ -338,9 +338,21 @@ impl Gateway {
 
     /// Runs a snippet against the current catalog.
     pub async fn execute(self: &Arc<Self>, code: &str, cancel: CancellationToken) -> Outcome {
+        self.execute_with_progress(code, cancel, None).await
+    }
+
+    /// [`execute`](Self::execute), telling `progress` of each inner call as it is answered.
+    pub async fn execute_with_progress(
+        self: &Arc<Self>,
+        code: &str,
+        cancel: CancellationToken,
+        progress: Option<Progress>,
+    ) -> Outcome {
         let host = Arc::new(GatewayHost {
             gateway: self.clone(),
             catalog: self.catalog(),
+            progress,
+            done: Default::default(),
         });
         let span = tracing::info_span!("execute", code_bytes = code.len());
         let limits = &self.limits.sandbox;
@@ -430,11 +442,29 @@ fn listed(name: &str, connected: &Connected, ms: f64) -> (Vec<tsgen::Tool>, Upst
 struct GatewayHost {
     gateway: Arc<Gateway>,
     catalog: Arc<Catalog>,
+    progress: Option<Progress>,
+    /// Calls answered so far.
+    done: std::sync::atomic::AtomicU32,
 }
+
+/// Told of every inner call as it is answered: the tool (`namespace.tool`), how many calls
+/// have been answered so far, and whether this one succeeded.
+pub type Progress = Arc<dyn Fn(&str, u32, bool) + Send + Sync>;
 
 #[async_trait]
 impl Host for GatewayHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let answer = self.answer(namespace, tool, args).await;
+        if let Some(progress) = &self.progress {
+            let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(&format!("{namespace}.{tool}"), done, answer.is_ok());
+        }
+        answer
+    }
+}
+
+impl GatewayHost {
+    async fn answer(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
         let Some((ns, api_tool)) = self.catalog.api.tool(namespace, tool) else {
             return Err(unknown(&self.catalog.api, namespace, tool));
         };
@@ -531,6 +561,8 @@ mod tests {
         let host = GatewayHost {
             gateway: Gateway::offline(Limits::default(), Catalog::from_tools(Vec::new())),
             catalog: Arc::new(catalog),
+            progress: None,
+            done: Default::default(),
         };
         let error = host
             .call("github", "getIssue", json!({"n": "1"}))

@@ -31,4 +31,4 @@ pub mod upstream;
 pub mod validate;
 
 pub use config::{Config, ConfigError, Limits};
-pub use gateway::{Catalog, Gateway, UpstreamStatus};
+pub use gateway::{Catalog, Gateway, Progress, UpstreamStatus};

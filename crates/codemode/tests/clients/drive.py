@@ -2,7 +2,8 @@
 
 Usage: drive.py SPEC, where SPEC is JSON: {"command": ..., "args": [...], "env": {...}} for
 stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "arguments": {...}}]
-(a call {"sleep": seconds} waits instead).
+(a call {"sleep": seconds} waits instead; a call with "progress": true asks for progress, and
+what arrives is in "progress": [{call, progress, message}]).
 Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
 "notifications": [method, ...]}.
 """
@@ -20,7 +21,7 @@ async def main() -> None:
         target = spec["url"]
     else:
         target = StdioServerParameters(command=spec["command"], args=spec.get("args", []), env=spec.get("env"))
-    out = {"calls": [], "notifications": []}
+    out = {"calls": [], "notifications": [], "progress": []}
 
     async def record(message) -> None:
         method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
@@ -36,7 +37,14 @@ async def main() -> None:
             if "sleep" in call:
                 await asyncio.sleep(call["sleep"])
                 continue
-            result = await client.call_tool(call["name"], call.get("arguments", {}))
+            progress = None
+            if call.get("progress"):
+                index = len(out["calls"])
+
+                async def progress(value, total, message, index=index) -> None:
+                    out["progress"].append({"call": index, "progress": value, "message": message})
+
+            result = await client.call_tool(call["name"], call.get("arguments", {}), progress_callback=progress)
             out["calls"].append({
                 "isError": bool(result.is_error),
                 "structured": result.structured_content,
