@@ -822,3 +822,33 @@ fn inner_calls_report_progress_in_order() {
         seen["progress"]
     );
 }
+
+#[test]
+fn a_cancelled_execution_cancels_its_upstream_calls() {
+    let dir = scratch("cancel");
+    let cancelled = dir.join("cancelled");
+    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [&faulty], "env": {"FAULTY_CANCELLED": &cancelled}}}}),
+    );
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "execute", "arguments": {"code": "await Promise.all([tools.faulty.hang({}), tools.faulty.hang({})]); return 'late';"}, "timeout": 1.5},
+            {"sleep": 1.0},
+            {"name": "execute", "arguments": {"code": "return (await tools.faulty.ok({ value: 'after' }))"}},
+        ]),
+    );
+    assert_eq!(seen["calls"][0]["abandoned"], true, "{}", seen["calls"][0]);
+    assert_eq!(
+        seen["calls"][1]["structured"]["result"]["result"],
+        "ok: after"
+    );
+    let notes = std::fs::read_to_string(&cancelled).unwrap_or_default();
+    assert_eq!(
+        notes.lines().count(),
+        2,
+        "the upstream saw both calls cancelled: {notes:?}"
+    );
+}

@@ -3,7 +3,8 @@
 Usage: drive.py SPEC, where SPEC is JSON: {"command": ..., "args": [...], "env": {...}} for
 stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "arguments": {...}}]
 (a call {"sleep": seconds} waits instead; a call with "progress": true asks for progress, and
-what arrives is in "progress": [{call, progress, message}]).
+what arrives is in "progress": [{call, progress, message}]; a call with "timeout": seconds is
+abandoned then, which cancels it, and recorded as {"abandoned": true}).
 Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
 "notifications": [method, ...]}.
 """
@@ -44,7 +45,18 @@ async def main() -> None:
                 async def progress(value, total, message, index=index) -> None:
                     out["progress"].append({"call": index, "progress": value, "message": message})
 
-            result = await client.call_tool(call["name"], call.get("arguments", {}), progress_callback=progress)
+            try:
+                result = await client.call_tool(
+                    call["name"],
+                    call.get("arguments", {}),
+                    read_timeout_seconds=call.get("timeout"),
+                    progress_callback=progress,
+                )
+            except Exception:
+                if "timeout" not in call:
+                    raise
+                out["calls"].append({"abandoned": True})
+                continue
             out["calls"].append({
                 "isError": bool(result.is_error),
                 "structured": result.structured_content,

@@ -68,8 +68,15 @@ def peak() -> int:
 
 @server.tool()
 async def hang() -> str:
-    """Never answers."""
-    await asyncio.sleep(3600)
+    """Never answers; notes in the file named by FAULTY_CANCELLED, if set, that it was cancelled."""
+    try:
+        await asyncio.sleep(3600)
+    except BaseException:
+        cancelled = os.environ.get("FAULTY_CANCELLED")
+        if cancelled:
+            with open(cancelled, "a") as f:
+                f.write("cancelled\n")
+        raise
     return "late"
 
 
