@@ -852,3 +852,38 @@ fn a_cancelled_execution_cancels_its_upstream_calls() {
         "the upstream saw both calls cancelled: {notes:?}"
     );
 }
+
+#[test]
+fn a_denied_tool_throws_and_never_reaches_its_upstream() {
+    let dir = scratch("policy");
+    let starts = dir.join("starts");
+    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"faulty": {"command": python(), "args": [&faulty], "env": {"FAULTY_STARTS": &starts}}},
+            "policy": {"faulty/*": "allow", "faulty/cr*": "deny"}
+        }),
+    );
+    let code = "let denied; try { await tools.faulty.crash({}); } catch (e) { denied = [e.name, e.code, e.message]; }\n\
+                return { denied, after: await tools.faulty.ok({ value: 'x' }) };";
+    let seen = drive(
+        stdio_target(&config),
+        json!([{"name": "execute", "arguments": {"code": code}}]),
+    );
+    let result = &seen["calls"][0]["structured"]["result"];
+    assert_eq!(
+        result["denied"][0], "ToolError",
+        "{}",
+        seen["calls"][0]["text"]
+    );
+    assert_eq!(result["denied"][1], "denied");
+    assert_eq!(
+        result["denied"][2],
+        "faulty.crash is denied by the policy rule `faulty/cr*` (the config's \"policy\"); it was not called"
+    );
+    assert_eq!(result["after"]["result"], "ok: x");
+    // The server never crashed: it was started once.
+    let started = std::fs::read_to_string(&starts).unwrap();
+    assert_eq!(started.lines().count(), 1);
+}

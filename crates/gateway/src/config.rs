@@ -52,6 +52,7 @@ pub struct Config {
     pub limits: Limits,
     pub cache: CacheConfig,
     pub isolation: Isolation,
+    pub policy: crate::policy::Policy,
 }
 
 /// Where executions run.
@@ -175,6 +176,8 @@ struct RawConfig {
     cache: Option<Value>,
     #[serde(default)]
     isolation: Option<Value>,
+    #[serde(default)]
+    policy: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -350,11 +353,14 @@ impl Config {
             parse_cache(raw.cache, path, env).map_err(|(key, message)| invalid(key, message))?;
         let isolation =
             parse_isolation(raw.isolation).map_err(|(key, message)| invalid(key, message))?;
+        let policy = crate::policy::Policy::parse(raw.policy)
+            .map_err(|(key, message)| invalid(key, message))?;
         Ok(Config {
             servers,
             limits,
             cache,
             isolation,
+            policy,
         })
     }
 }

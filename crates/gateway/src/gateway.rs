@@ -135,6 +135,7 @@ impl Executor {
 pub struct Gateway {
     executor: Executor,
     limits: Limits,
+    policy: crate::policy::Policy,
     upstreams: BTreeMap<String, Arc<Upstream>>,
     servers: BTreeMap<String, Server>,
     cache: Option<Cache>,
@@ -208,6 +209,7 @@ impl Gateway {
         let gateway = Arc::new(Gateway {
             executor: Executor::new(&config.isolation),
             limits: config.limits.clone(),
+            policy: config.policy.clone(),
             upstreams,
             servers,
             cache,
@@ -226,6 +228,7 @@ impl Gateway {
         Arc::new(Gateway {
             executor: Executor::InProcess,
             limits,
+            policy: Default::default(),
             upstreams: BTreeMap::new(),
             servers: BTreeMap::new(),
             cache: None,
@@ -468,6 +471,20 @@ impl GatewayHost {
         let Some((ns, api_tool)) = self.catalog.api.tool(namespace, tool) else {
             return Err(unknown(&self.catalog.api, namespace, tool));
         };
+        let (decision, rule) = self.gateway.policy.decide(
+            &ns.name,
+            &api_tool.tool.name,
+            api_tool.tool.annotations.as_ref(),
+        );
+        if decision == crate::policy::Decision::Deny {
+            return Err(ToolError::new(
+                "denied",
+                format!(
+                    "{namespace}.{tool} is denied by the policy rule `{}` (the config's \"policy\"); it was not called",
+                    rule.unwrap_or("*")
+                ),
+            ));
+        }
         if let Some(check) = self
             .catalog
             .checks

@@ -24,6 +24,7 @@ pub mod cache;
 pub mod config;
 pub mod eval;
 mod gateway;
+pub mod policy;
 pub mod search;
 pub mod tool_lists;
 pub mod unwrap;

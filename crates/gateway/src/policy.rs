@@ -1,0 +1,216 @@
+//! Which tool calls a snippet may make: `"policy"` in the config maps patterns over
+//! `namespace/tool` (MCP names, `*` for any run of characters) to `allow` or `deny`.
+//!
+//! ```json
+//! "policy": { "github/delete_*": "deny", "@destructive": "deny", "github/*": "allow", "*": "allow" }
+//! ```
+//!
+//! The most specific rule that matches decides: a pattern with more literal characters beats one
+//! with fewer; any pattern beats an annotation rule, and an annotation rule beats `*`. The
+//! annotation rules read a tool's MCP annotations: `@readOnly` (`readOnlyHint`), `@destructive`
+//! (`destructiveHint`, which MCP presumes true for a tool that is not read-only), `@openWorld`
+//! (`openWorldHint`, presumed true). With no rule, a call is allowed. A denied call throws a
+//! `ToolError` naming the rule, and never reaches the upstream.
+
+use serde_json::{Map, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Policy {
+    /// (pattern as written, decision), in the order written.
+    rules: Vec<(String, Decision)>,
+}
+
+/// The annotation rules and the hints they read, with MCP's presumed value when a tool does not
+/// say.
+const ANNOTATIONS: &[(&str, &str, bool)] = &[
+    ("@readOnly", "readOnlyHint", false),
+    ("@destructive", "destructiveHint", true),
+    ("@openWorld", "openWorldHint", true),
+];
+
+impl Policy {
+    /// Reads `"policy"`; errors name the key.
+    pub fn parse(rules: Map<String, Value>) -> Result<Policy, (String, String)> {
+        let mut policy = Policy::default();
+        for (pattern, decision) in rules {
+            let key = format!("policy.{pattern}");
+            let decision = match decision.as_str() {
+                Some("allow") => Decision::Allow,
+                Some("deny") => Decision::Deny,
+                Some("ask") => {
+                    return Err((
+                        key,
+                        "`ask` needs approvals through MCP elicitation, which codemode does not do yet: use \"allow\" or \"deny\"".into(),
+                    ));
+                }
+                _ => return Err((key, "must be \"allow\" or \"deny\"".into())),
+            };
+            let known = ANNOTATIONS.iter().any(|(name, _, _)| *name == pattern);
+            if pattern.starts_with('@') && !known {
+                return Err((
+                    key,
+                    "unknown annotation rule; expected `@readOnly`, `@destructive` or `@openWorld`"
+                        .into(),
+                ));
+            }
+            if !pattern.starts_with('@') && pattern != "*" && !pattern.contains('/') {
+                return Err((
+                    key,
+                    "a pattern is `namespace/tool` (with `*` for any run of characters), `*`, or an annotation rule".into(),
+                ));
+            }
+            policy.rules.push((pattern, decision));
+        }
+        Ok(policy)
+    }
+
+    /// What the policy says of `namespace/tool` with these MCP annotations, and the rule that
+    /// said it (none: no rule matched, and the call is allowed).
+    pub fn decide(
+        &self,
+        namespace: &str,
+        tool: &str,
+        annotations: Option<&Value>,
+    ) -> (Decision, Option<&str>) {
+        let name = format!("{namespace}/{tool}");
+        let hint = |key: &str, presumed: bool| {
+            annotations
+                .and_then(|a| a.get(key))
+                .and_then(Value::as_bool)
+                .unwrap_or(presumed)
+        };
+        // Rank: a pattern by its literal characters (above every annotation rule), then the
+        // annotation rules, then `*`.
+        let mut best: Option<(usize, &str, Decision)> = None;
+        for (pattern, decision) in &self.rules {
+            let rank = if pattern == "*" {
+                1
+            } else if let Some((_, key, presumed)) =
+                ANNOTATIONS.iter().find(|(rule, _, _)| rule == pattern)
+            {
+                if !hint(key, *presumed) {
+                    continue;
+                }
+                2
+            } else if glob(pattern, &name) {
+                3 + pattern.chars().filter(|c| *c != '*').count()
+            } else {
+                continue;
+            };
+            if best.is_none_or(|(b, _, _)| rank > b) {
+                best = Some((rank, pattern, *decision));
+            }
+        }
+        match best {
+            Some((_, rule, decision)) => (decision, Some(rule)),
+            None => (Decision::Allow, None),
+        }
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` stands for any run of characters.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while j < t.len() {
+        if i < p.len() && p[i] != '*' && p[i] == t[j] {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(rules: Value) -> Policy {
+        Policy::parse(rules.as_object().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn the_most_specific_rule_decides() {
+        let policy = policy(json!({
+            "*": "deny",
+            "github/*": "allow",
+            "github/delete_*": "deny",
+            "@readOnly": "allow",
+        }));
+        let read_only = json!({"readOnlyHint": true});
+        assert_eq!(
+            policy.decide("github", "list_issues", None),
+            (Decision::Allow, Some("github/*"))
+        );
+        assert_eq!(
+            policy.decide("github", "delete_repo", None),
+            (Decision::Deny, Some("github/delete_*"))
+        );
+        assert_eq!(
+            policy.decide("time", "now", Some(&read_only)),
+            (Decision::Allow, Some("@readOnly"))
+        );
+        assert_eq!(
+            policy.decide("time", "set", None),
+            (Decision::Deny, Some("*"))
+        );
+        assert_eq!(
+            Policy::default().decide("a", "b", None),
+            (Decision::Allow, None)
+        );
+    }
+
+    #[test]
+    fn annotation_rules_use_the_hints_mcp_presumes() {
+        let policy = policy(json!({"@destructive": "deny"}));
+        // Not read-only and silent about destruction: presumed destructive.
+        assert_eq!(policy.decide("a", "b", None).0, Decision::Deny);
+        assert_eq!(
+            policy
+                .decide("a", "b", Some(&json!({"destructiveHint": false})))
+                .0,
+            Decision::Allow
+        );
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("github/*", "github/x"));
+        assert!(glob("*/delete_*", "gitlab/delete_branch"));
+        assert!(glob("a*b*c", "aXXbYYc"));
+        assert!(!glob("a*b", "ac"));
+        assert!(glob("*", ""));
+    }
+
+    #[test]
+    fn bad_rules_name_their_key() {
+        for (rules, message) in [
+            (json!({"x/y": "maybe"}), "must be \"allow\" or \"deny\""),
+            (json!({"@dangerous": "deny"}), "unknown annotation rule"),
+            (json!({"delete": "deny"}), "a pattern is `namespace/tool`"),
+            (json!({"x/y": "ask"}), "`ask` needs approvals"),
+        ] {
+            let (key, error) = Policy::parse(rules.as_object().unwrap().clone()).unwrap_err();
+            assert!(key.starts_with("policy."), "{key}");
+            assert!(error.starts_with(message), "{error}");
+        }
+    }
+}
