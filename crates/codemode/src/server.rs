@@ -31,12 +31,24 @@ impl CodemodeServer {
     }
 
     /// The two tools, with `execute`'s description listing the namespaces (and, when the whole
-    /// API is small, its declarations).
+    /// API is small, its declarations), then the upstream tools exposed directly, unchanged.
     pub fn tools(&self) -> Vec<Tool> {
-        vec![
-            search_tool(),
-            execute_tool(&self.gateway.catalog(), self.gateway.limits()),
-        ]
+        let catalog = self.gateway.catalog();
+        let mut tools = vec![search_tool(), execute_tool(&catalog, self.gateway.limits())];
+        for direct in &catalog.direct {
+            let mut definition = match serde_json::to_value(&direct.tool) {
+                Ok(definition) => definition,
+                Err(_) => continue,
+            };
+            definition["name"] = json!(direct.name);
+            match serde_json::from_value::<Tool>(definition) {
+                Ok(tool) => tools.push(tool),
+                Err(error) => {
+                    tracing::warn!(tool = %direct.name, "a direct tool cannot be offered: {error}");
+                }
+            }
+        }
+        tools
     }
 
     async fn search(&self, args: &Value) -> Result<CallToolResult, String> {
@@ -247,12 +259,27 @@ impl ServerHandler for CodemodeServer {
         let result = match request.name.as_ref() {
             "search" => self.search(&args).await,
             "execute" => self.execute(&args, &context).await,
-            other => {
-                return Err(ErrorData::invalid_params(
-                    format!("unknown tool `{other}`: the tools are `search` and `execute`"),
-                    None,
-                ));
-            }
+            other => match self.gateway.call_direct(other, args).await {
+                Some(Ok(raw)) => serde_json::from_value::<CallToolResult>(raw)
+                    .map(|mut result| {
+                        // The result is the upstream's; only its framing follows this session's
+                        // protocol (a complete result, as every result codemode sends is).
+                        result.result_type = Some(rmcp::model::ResultType::COMPLETE);
+                        result
+                    })
+                    .map_err(|e| format!("the upstream's result for `{other}` is unreadable: {e}")),
+                Some(Err(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
+                    error.message,
+                )])),
+                None => {
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "unknown tool `{other}`: the tools are `search`, `execute` and those tools/list shows"
+                        ),
+                        None,
+                    ));
+                }
+            },
         };
         match result {
             Ok(result) => Ok(result.into()),

@@ -887,3 +887,69 @@ fn a_denied_tool_throws_and_never_reaches_its_upstream() {
     let started = std::fs::read_to_string(&starts).unwrap();
     assert_eq!(started.lines().count(), 1);
 }
+
+#[test]
+fn upstreams_can_be_exposed_directly_as_well_as_in_code() {
+    let dir = scratch("expose");
+    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {
+                "faulty": {"command": python(), "args": [&faulty], "expose": "direct"},
+                "time": {"command": installed(root().join(".venv/bin/mcp-server-time")), "expose": "both"}
+            },
+            "policy": {"faulty/fail": "deny"}
+        }),
+    );
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "ok", "arguments": {"value": "direct"}},
+            {"name": "get_current_time", "arguments": {"timezone": "UTC"}},
+            {"name": "fail", "arguments": {"message": "x"}},
+            {"name": "execute", "arguments": {"code": "const t = await tools.time.get_current_time({ timezone: 'UTC' });\nlet missing = ''; try { await tools.faulty.ok({ value: 'x' }); } catch (e) { missing = e.code; }\nreturn [t.timezone, missing];"}},
+        ]),
+    );
+    let names = tool_names(&seen["tools"]);
+    for name in [
+        "search",
+        "execute",
+        "ok",
+        "fail",
+        "hang",
+        "get_current_time",
+        "convert_time",
+    ] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let description = seen["tools"][1]["description"].as_str().unwrap();
+    assert!(description.contains("time (2 tools)"), "{description}");
+    assert!(!description.contains("faulty"), "{description}");
+    assert_eq!(
+        seen["calls"][0]["text"], "ok: direct",
+        "{}",
+        seen["calls"][0]
+    );
+    assert_eq!(seen["calls"][0]["isError"], false);
+    assert_eq!(
+        seen["calls"][1]["structured"]["timezone"], "UTC",
+        "{}",
+        seen["calls"][1]
+    );
+    assert_eq!(seen["calls"][2]["isError"], true);
+    assert!(
+        seen["calls"][2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("denied by the policy rule `faulty/fail`"),
+        "{}",
+        seen["calls"][2]
+    );
+    assert_eq!(
+        seen["calls"][3]["structured"]["result"],
+        json!(["UTC", "unknown_tool"]),
+        "{}",
+        seen["calls"][3]["text"]
+    );
+}

@@ -172,6 +172,7 @@ mod tests {
             },
             disabled: false,
             limits: Default::default(),
+            expose: Default::default(),
         }
     }
 

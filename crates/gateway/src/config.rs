@@ -135,6 +135,29 @@ pub struct Server {
     /// Skipped when true (`"disabled": true`, as some clients write it).
     pub disabled: bool,
     pub limits: UpstreamLimits,
+    pub expose: Expose,
+}
+
+/// How an upstream's tools reach the agent (`mcpServers.<name>.expose`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Expose {
+    /// Only as `tools.<name>.*` inside `execute` (and in `search`).
+    #[default]
+    Code,
+    /// Only as ordinary MCP tools of codemode's own, passed through unchanged.
+    Direct,
+    /// Both.
+    Both,
+}
+
+impl Expose {
+    pub fn in_code(self) -> bool {
+        self != Expose::Direct
+    }
+
+    pub fn direct(self) -> bool {
+        self != Expose::Code
+    }
 }
 
 /// How hard the gateway may use one upstream (`mcpServers.<name>.limits`). A call over a limit
@@ -198,6 +221,7 @@ struct RawServer {
     disabled: bool,
     #[serde(default)]
     limits: UpstreamLimits,
+    expose: Option<String>,
 }
 
 impl Config {
@@ -338,12 +362,24 @@ impl Config {
                     "must be a number above 0".into(),
                 ));
             }
+            let expose = match server.expose.as_deref() {
+                None | Some("code") => Expose::Code,
+                Some("direct") => Expose::Direct,
+                Some("both") => Expose::Both,
+                Some(_) => {
+                    return Err(invalid(
+                        format!("{key}.expose"),
+                        "must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\"".into(),
+                    ));
+                }
+            };
             servers.insert(
                 name,
                 Server {
                     transport,
                     disabled: server.disabled,
                     limits: server.limits,
+                    expose,
                 },
             );
         }
@@ -684,6 +720,21 @@ mod tests {
         assert!(
             error.starts_with("codemode.json: mcpServers.a.limits.qps: unknown field `qps`"),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn an_upstream_is_exposed_in_code_directly_or_both() {
+        let config = parse(
+            r#"{"mcpServers": {"a": {"command": "x"}, "b": {"command": "x", "expose": "direct"}, "c": {"command": "x", "expose": "both"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.servers["a"].expose, Expose::Code);
+        assert_eq!(config.servers["b"].expose, Expose::Direct);
+        assert_eq!(config.servers["c"].expose, Expose::Both);
+        assert_eq!(
+            parse(r#"{"mcpServers": {"a": {"command": "x", "expose": "tools"}}}"#).unwrap_err(),
+            "codemode.json: mcpServers.a.expose: must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\""
         );
     }
 

@@ -22,7 +22,12 @@ use crate::validate::ArgumentCheck;
 /// The tools a gateway offers right now: one immutable snapshot, replaced whole when an
 /// upstream's tool list changes.
 pub struct Catalog {
+    /// Every upstream's tools as it listed them, by configured name.
+    pub listed: BTreeMap<String, Vec<tsgen::Tool>>,
+    /// The tools offered inside `execute` (upstreams exposed as code).
     pub api: tsgen::Api,
+    /// The tools offered to the agent directly, by the name they are offered under.
+    pub direct: Vec<DirectTool>,
     checks: HashMap<(String, String), ArgumentCheck>,
     pub(crate) index: crate::search::Index,
     pub statuses: Vec<UpstreamStatus>,
@@ -30,16 +35,54 @@ pub struct Catalog {
     declarations: OnceLock<(String, usize)>,
 }
 
+/// An upstream tool offered to the agent as an ordinary MCP tool.
+#[derive(Clone, Debug)]
+pub struct DirectTool {
+    /// The name the agent calls: the tool's own, or `server.tool` when another direct tool (or
+    /// codemode's `search` and `execute`) has that name.
+    pub name: String,
+    pub server: String,
+    pub tool: tsgen::Tool,
+}
+
 impl Catalog {
     /// A catalog of tool lists, with no upstream behind them (`--tools FILE.json`).
     pub fn from_tools(namespaces: Vec<(String, Vec<tsgen::Tool>)>) -> Catalog {
-        Catalog::build(namespaces, Vec::new())
+        Catalog::build(namespaces, Vec::new(), &BTreeMap::new())
     }
 
     fn build(
         namespaces: Vec<(String, Vec<tsgen::Tool>)>,
         statuses: Vec<UpstreamStatus>,
+        expose: &BTreeMap<String, crate::config::Expose>,
     ) -> Catalog {
+        let exposed = |name: &str| expose.get(name).copied().unwrap_or_default();
+        let listed: BTreeMap<String, Vec<tsgen::Tool>> = namespaces.iter().cloned().collect();
+        let mut direct: Vec<DirectTool> = Vec::new();
+        let mut taken: std::collections::HashSet<String> =
+            ["search", "execute"].map(String::from).into();
+        for (server, tools) in &namespaces {
+            if !exposed(server).direct() {
+                continue;
+            }
+            for tool in tools {
+                let name = if taken.contains(&tool.name) {
+                    format!("{server}.{}", tool.name)
+                } else {
+                    tool.name.clone()
+                };
+                taken.insert(name.clone());
+                direct.push(DirectTool {
+                    name,
+                    server: server.clone(),
+                    tool: tool.clone(),
+                });
+            }
+        }
+        let namespaces: Vec<(String, Vec<tsgen::Tool>)> = namespaces
+            .into_iter()
+            .filter(|(server, _)| exposed(server).in_code())
+            .collect();
         let api = tsgen::Api::new(namespaces);
         let mut checks = HashMap::new();
         for ns in api.namespaces() {
@@ -52,6 +95,8 @@ impl Catalog {
         }
         let index = crate::search::Index::new(&api);
         Catalog {
+            listed,
+            direct,
             api,
             checks,
             index,
@@ -134,6 +179,7 @@ impl Executor {
 
 pub struct Gateway {
     executor: Executor,
+    expose: BTreeMap<String, crate::config::Expose>,
     limits: Limits,
     policy: crate::policy::Policy,
     upstreams: BTreeMap<String, Arc<Upstream>>,
@@ -179,6 +225,10 @@ impl Gateway {
             })
             .collect();
         let cache = Cache::new(&config.cache);
+        let expose: BTreeMap<String, crate::config::Expose> = servers
+            .iter()
+            .map(|(name, server)| (name.clone(), server.expose))
+            .collect();
         // What the cache knows is served without starting anything.
         let mut namespaces = Vec::new();
         let mut statuses = Vec::new();
@@ -213,7 +263,8 @@ impl Gateway {
             upstreams,
             servers,
             cache,
-            catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses))),
+            catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses, &expose))),
+            expose,
             changed: watch::channel(0).0,
         });
         if !cold.is_empty() {
@@ -227,6 +278,7 @@ impl Gateway {
     pub fn offline(limits: Limits, catalog: Catalog) -> Arc<Gateway> {
         Arc::new(Gateway {
             executor: Executor::InProcess,
+            expose: BTreeMap::new(),
             limits,
             policy: Default::default(),
             upstreams: BTreeMap::new(),
@@ -313,30 +365,45 @@ impl Gateway {
                     if let Some(status) = previous.statuses.iter().find(|s| &s.name == name) {
                         statuses.push(status.clone());
                     }
-                    if let Some(ns) = previous.api.namespaces().iter().find(|n| &n.name == name) {
-                        namespaces.push((
-                            name.clone(),
-                            ns.tools.iter().map(|t| t.tool.clone()).collect(),
-                        ));
+                    if let Some(tools) = previous.listed.get(name) {
+                        namespaces.push((name.clone(), tools.clone()));
                     }
                 }
             }
         }
-        let same = namespaces.len() == previous.api.namespaces().len()
+        let same = namespaces.len() == previous.listed.len()
             && namespaces
                 .iter()
-                .zip(previous.api.namespaces())
-                .all(|((name, tools), ns)| {
-                    *name == ns.name
-                        && tools.len() == ns.tools.len()
-                        && tools.iter().zip(&ns.tools).all(|(a, b)| *a == b.tool)
-                });
-        let catalog = Arc::new(Catalog::build(namespaces, statuses));
+                .all(|(name, tools)| previous.listed.get(name) == Some(tools));
+        let catalog = Arc::new(Catalog::build(namespaces, statuses, &self.expose));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
         tracing::info!(upstreams = ?names, changed = !same, "catalog refreshed");
         if !same {
             self.changed.send_modify(|version| *version += 1);
         }
+    }
+
+    /// Calls the direct tool `name` (see [`DirectTool`]) under the policy: its
+    /// `CallToolResult` as MCP JSON, passed through unchanged. `None` when there is no such tool.
+    pub async fn call_direct(&self, name: &str, args: Value) -> Option<Result<Value, ToolError>> {
+        let catalog = self.catalog();
+        let direct = catalog.direct.iter().find(|t| t.name == name)?;
+        let (decision, rule) = self.policy.decide(
+            &direct.server,
+            &direct.tool.name,
+            direct.tool.annotations.as_ref(),
+        );
+        if decision == crate::policy::Decision::Deny {
+            return Some(Err(ToolError::new(
+                "denied",
+                format!(
+                    "{name} is denied by the policy rule `{}` (the config's \"policy\"); it was not called",
+                    rule.unwrap_or("*")
+                ),
+            )));
+        }
+        let upstream = self.upstreams.get(&direct.server)?;
+        Some(upstream.call(&direct.tool.name, args).await)
     }
 
     /// Runs a snippet against the current catalog.

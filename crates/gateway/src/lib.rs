@@ -32,4 +32,4 @@ pub mod upstream;
 pub mod validate;
 
 pub use config::{Config, ConfigError, Limits};
-pub use gateway::{Catalog, Gateway, Progress, UpstreamStatus};
+pub use gateway::{Catalog, DirectTool, Gateway, Progress, UpstreamStatus};
