@@ -861,8 +861,9 @@ fn a_denied_tool_throws_and_never_reaches_its_upstream() {
     let config = write_config(
         &dir,
         &json!({
-            "mcpServers": {"faulty": {"command": python(), "args": [&faulty], "env": {"FAULTY_STARTS": &starts}}},
-            "policy": {"faulty/*": "allow", "faulty/cr*": "deny"}
+            "mcpServers": {"faulty": {"command": python(), "args": [&faulty], "env": {"FAULTY_STARTS": &starts, "FAULTY_TOKEN": "s3cret-token"}}},
+            "policy": {"faulty/*": "allow", "faulty/cr*": "deny"},
+            "audit": {"path": "audit.jsonl"}
         }),
     );
     let code = "let denied; try { await tools.faulty.crash({}); } catch (e) { denied = [e.name, e.code, e.message]; }\n\
@@ -886,6 +887,45 @@ fn a_denied_tool_throws_and_never_reaches_its_upstream() {
     // The server never crashed: it was started once.
     let started = std::fs::read_to_string(&starts).unwrap();
     assert_eq!(started.lines().count(), 1);
+
+    // The audit log has both calls, then the execution; no arguments (not asked for), no
+    // secret.
+    let log = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    assert!(
+        !log.contains("s3cret-token") && !log.contains("\"value\""),
+        "{log}"
+    );
+    let records: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shape: Vec<(String, String, String, bool)> = records
+        .iter()
+        .map(|r| {
+            assert!(
+                r["time"].as_f64().unwrap() > 1.7e9 && r["ms"].as_f64().is_some(),
+                "{r}"
+            );
+            assert_eq!(r["execution"], 1);
+            (
+                r["event"].as_str().unwrap().to_string(),
+                r["tool"].as_str().unwrap_or("").to_string(),
+                r["decision"].as_str().unwrap_or("").to_string(),
+                r["ok"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let owned =
+        |e: &str, t: &str, d: &str, ok: bool| (e.to_string(), t.to_string(), d.to_string(), ok);
+    assert_eq!(
+        shape,
+        [
+            owned("call", "faulty/crash", "deny", false),
+            owned("call", "faulty/ok", "allow", true),
+            owned("execute", "", "", true),
+        ]
+    );
+    assert_eq!(records[0]["error"], "denied");
 }
 
 #[test]

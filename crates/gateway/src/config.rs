@@ -53,6 +53,8 @@ pub struct Config {
     pub cache: CacheConfig,
     pub isolation: Isolation,
     pub policy: crate::policy::Policy,
+    /// The audit log's path, and whether it records calls' arguments; none: no audit log.
+    pub audit: Option<(PathBuf, bool)>,
 }
 
 /// Where executions run.
@@ -201,6 +203,16 @@ struct RawConfig {
     isolation: Option<Value>,
     #[serde(default)]
     policy: Map<String, Value>,
+    #[serde(default)]
+    audit: Option<RawAudit>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawAudit {
+    path: String,
+    #[serde(default)]
+    arguments: bool,
 }
 
 #[derive(Deserialize)]
@@ -389,6 +401,23 @@ impl Config {
             parse_cache(raw.cache, path, env).map_err(|(key, message)| invalid(key, message))?;
         let isolation =
             parse_isolation(raw.isolation).map_err(|(key, message)| invalid(key, message))?;
+        let audit = match raw.audit {
+            None => None,
+            Some(audit) => {
+                let file = expand_vars(&audit.path, env).map_err(|var| {
+                    invalid(
+                        "audit.path".into(),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?;
+                let file = PathBuf::from(file);
+                let file = match path.parent() {
+                    Some(base) if file.is_relative() => base.join(file),
+                    _ => file,
+                };
+                Some((file, audit.arguments))
+            }
+        };
         let policy = crate::policy::Policy::parse(raw.policy)
             .map_err(|(key, message)| invalid(key, message))?;
         Ok(Config {
@@ -397,6 +426,7 @@ impl Config {
             cache,
             isolation,
             policy,
+            audit,
         })
     }
 }
@@ -735,6 +765,26 @@ mod tests {
         assert_eq!(
             parse(r#"{"mcpServers": {"a": {"command": "x", "expose": "tools"}}}"#).unwrap_err(),
             "codemode.json: mcpServers.a.expose: must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\""
+        );
+    }
+
+    #[test]
+    fn the_audit_log_is_opt_in_and_relative_to_the_config() {
+        assert_eq!(parse("{}").unwrap().audit, None);
+        let config = Config::parse(
+            Path::new("/etc/codemode/codemode.json"),
+            r#"{"audit": {"path": "logs/audit.jsonl", "arguments": true}}"#,
+            &HashMap::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            config.audit,
+            Some((PathBuf::from("/etc/codemode/logs/audit.jsonl"), true))
+        );
+        let error = parse(r#"{"audit": {"file": "x"}}"#).unwrap_err();
+        assert!(
+            error.starts_with("codemode.json: audit.file: unknown field `file`"),
+            "{error}"
         );
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use sandbox::{CancellationToken, Host, Outcome, Sandbox, ToolError};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
@@ -179,6 +179,9 @@ impl Executor {
 
 pub struct Gateway {
     executor: Executor,
+    audit: Option<crate::audit::Audit>,
+    /// Numbers executions, for the audit log.
+    executions: std::sync::atomic::AtomicU64,
     expose: BTreeMap<String, crate::config::Expose>,
     limits: Limits,
     policy: crate::policy::Policy,
@@ -258,6 +261,8 @@ impl Gateway {
         }
         let gateway = Arc::new(Gateway {
             executor: Executor::new(&config.isolation),
+            audit: open_audit(config),
+            executions: Default::default(),
             limits: config.limits.clone(),
             policy: config.policy.clone(),
             upstreams,
@@ -278,6 +283,8 @@ impl Gateway {
     pub fn offline(limits: Limits, catalog: Catalog) -> Arc<Gateway> {
         Arc::new(Gateway {
             executor: Executor::InProcess,
+            audit: None,
+            executions: Default::default(),
             expose: BTreeMap::new(),
             limits,
             policy: Default::default(),
@@ -393,17 +400,40 @@ impl Gateway {
             &direct.tool.name,
             direct.tool.annotations.as_ref(),
         );
-        if decision == crate::policy::Decision::Deny {
-            return Some(Err(ToolError::new(
+        let started = Instant::now();
+        let arguments = self
+            .audit
+            .as_ref()
+            .filter(|audit| audit.arguments)
+            .map(|_| args.clone());
+        let answer = if decision == crate::policy::Decision::Deny {
+            Err(ToolError::new(
                 "denied",
                 format!(
                     "{name} is denied by the policy rule `{}` (the config's \"policy\"); it was not called",
                     rule.unwrap_or("*")
                 ),
-            )));
+            ))
+        } else {
+            let upstream = self.upstreams.get(&direct.server)?;
+            upstream.call(&direct.tool.name, args).await
+        };
+        if let Some(audit) = &self.audit {
+            let mut record = json!({
+                "tool": format!("{}/{}", direct.server, direct.tool.name),
+                "decision": if decision == crate::policy::Decision::Deny { "deny" } else { "allow" },
+                "ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+                "ok": answer.is_ok(),
+            });
+            if let Err(error) = &answer {
+                record["error"] = json!(error.code);
+            }
+            if let Some(arguments) = arguments {
+                record["arguments"] = arguments;
+            }
+            audit.record("direct", record);
         }
-        let upstream = self.upstreams.get(&direct.server)?;
-        Some(upstream.call(&direct.tool.name, args).await)
+        Some(answer)
     }
 
     /// Runs a snippet against the current catalog.
@@ -423,7 +453,12 @@ impl Gateway {
             catalog: self.catalog(),
             progress,
             done: Default::default(),
+            execution: self
+                .executions
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1,
         });
+        let execution = host.execution;
         let span = tracing::info_span!("execute", code_bytes = code.len());
         let limits = &self.limits.sandbox;
         let outcome = match &self.executor {
@@ -447,6 +482,19 @@ impl Gateway {
                 stats: sandbox::Stats::default(),
             },
         };
+        if let Some(audit) = &self.audit {
+            let mut record = json!({
+                "execution": execution,
+                "ms": (outcome.stats.ms * 1e3).round() / 1e3,
+                "ok": outcome.ok,
+                "calls": outcome.stats.tool_calls,
+                "codeBytes": code.len(),
+            });
+            if let Some(error) = &outcome.error {
+                record["error"] = json!(error.name);
+            }
+            audit.record("execute", record);
+        }
         span.in_scope(|| {
             tracing::info!(
                 ok = outcome.ok,
@@ -462,6 +510,19 @@ impl Gateway {
     pub async fn shutdown(&self) {
         for upstream in self.upstreams.values() {
             upstream.close().await;
+        }
+    }
+}
+
+/// The audit log the config asks for; one that cannot be opened is an error in the log, and
+/// no audit.
+fn open_audit(config: &Config) -> Option<crate::audit::Audit> {
+    let (path, arguments) = config.audit.as_ref()?;
+    match crate::audit::Audit::open(path, *arguments) {
+        Ok(audit) => Some(audit),
+        Err(error) => {
+            tracing::error!("cannot open the audit log {}: {error}", path.display());
+            None
         }
     }
 }
@@ -515,6 +576,8 @@ struct GatewayHost {
     progress: Option<Progress>,
     /// Calls answered so far.
     done: std::sync::atomic::AtomicU32,
+    /// This execution's number in the audit log.
+    execution: u64,
 }
 
 /// Told of every inner call as it is answered: the tool (`namespace.tool`), how many calls
@@ -524,7 +587,31 @@ pub type Progress = Arc<dyn Fn(&str, u32, bool) + Send + Sync>;
 #[async_trait]
 impl Host for GatewayHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let started = Instant::now();
+        let audited = self.gateway.audit.as_ref().map(|audit| {
+            let arguments = audit.arguments.then(|| args.clone());
+            (audit, arguments)
+        });
         let answer = self.answer(namespace, tool, args).await;
+        if let Some((audit, arguments)) = audited {
+            let mut record = json!({
+                "execution": self.execution,
+                "tool": match self.catalog.api.tool(namespace, tool) {
+                    Some((ns, t)) => format!("{}/{}", ns.name, t.tool.name),
+                    None => format!("{namespace}/{tool}"),
+                },
+                "decision": if answer.as_ref().is_err_and(|e| e.code == "denied") { "deny" } else { "allow" },
+                "ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+                "ok": answer.is_ok(),
+            });
+            if let Err(error) = &answer {
+                record["error"] = json!(error.code);
+            }
+            if let Some(arguments) = arguments {
+                record["arguments"] = arguments;
+            }
+            audit.record("call", record);
+        }
         if let Some(progress) = &self.progress {
             let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(&format!("{namespace}.{tool}"), done, answer.is_ok());
@@ -647,6 +734,7 @@ mod tests {
             catalog: Arc::new(catalog),
             progress: None,
             done: Default::default(),
+            execution: 1,
         };
         let error = host
             .call("github", "getIssue", json!({"n": "1"}))

@@ -20,6 +20,7 @@
 //!
 //! It knows nothing about the agent-facing server: that is the `codemode` binary's.
 
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod eval;
