@@ -1,17 +1,19 @@
 //! The agent-facing MCP server: two tools, `search` and `execute`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use gateway::{Catalog, Gateway};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities,
-    ServerConfig, Tool,
+    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::render;
 
@@ -23,11 +25,15 @@ and returns only what you need.";
 #[derive(Clone)]
 pub struct CodemodeServer {
     gateway: Arc<Gateway>,
+    waiting: Arc<Waiting>,
 }
 
 impl CodemodeServer {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        CodemodeServer { gateway }
+        CodemodeServer {
+            gateway,
+            waiting: Arc::default(),
+        }
     }
 
     /// The two tools, with `execute`'s description listing the namespaces (and, when the whole
@@ -94,15 +100,33 @@ impl CodemodeServer {
 
     async fn execute(
         &self,
+        request: &CallToolRequestParams,
         args: &Value,
         context: &RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, String> {
+    ) -> Result<CallToolResponse, String> {
+        // A retry that brings the answers to approvals: resume the execution that asked.
+        if let Some(state) = &request.request_state {
+            let mut live = self.waiting.take(state).ok_or(
+                "no execution is waiting on these approvals any more (it ended, or was started by another codemode process); run it again",
+            )?;
+            for (key, answer) in request.input_responses.clone().unwrap_or_default() {
+                if let Some(reply) = live.replies.remove(&key) {
+                    let _ = reply.send(Ok(answer["action"] == "accept"));
+                }
+            }
+            // An approval the client did not answer counts as declined.
+            for (_, reply) in live.replies.drain() {
+                let _ = reply.send(Ok(false));
+            }
+            return self.wait(live, state.clone(), context).await;
+        }
         let code = args
             .get("code")
             .and_then(Value::as_str)
-            .ok_or("`code` (a string of TypeScript) is required")?;
+            .ok_or("`code` (a string of TypeScript) is required")?
+            .to_string();
         // With a progress token, each inner call is reported as it is answered, in order, and
-        // all of them before the result.
+        // (unless the execution waits for approvals) all of them before the result.
         let (progress, forwarder) = match context.meta.get_progress_token() {
             None => (None, None),
             Some(token) => {
@@ -125,22 +149,213 @@ impl CodemodeServer {
                 (Some(progress), Some((tx, forwarder)))
             }
         };
-        let outcome = self
-            .gateway
-            .execute_with_progress(code, context.ct.child_token(), progress)
-            .await;
-        if let Some((tx, forwarder)) = forwarder {
-            let _ = tx.send(None);
-            let _ = forwarder.await;
+        // Approvals go to the client as input requests of this call's result (the 2026-07-28
+        // protocol's way; the client retries the call with the answers, and the execution,
+        // which waited meanwhile, goes on). A client without elicitation cannot be asked.
+        let elicits = context
+            .meta
+            .client_capabilities()
+            .or_else(|| {
+                context
+                    .peer
+                    .peer_info()
+                    .map(|info| info.capabilities.clone())
+            })
+            .is_some_and(|capabilities| capabilities.elicitation.is_some());
+        // A client that made the initialize handshake (before 2026-07-28) is asked with an
+        // `elicitation/create` request of ours, while the call waits.
+        let legacy = context
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.protocol_version.to_string().as_str() < "2026-07-28");
+        let (events, receiver) = mpsc::unbounded_channel::<Event>();
+        let approver: Option<gateway::Approver> = if legacy {
+            elicits.then(|| {
+                let peer = context.peer.clone();
+                let approver: gateway::Approver = Arc::new(move |request| {
+                    let peer = peer.clone();
+                    Box::pin(async move {
+                        let params = serde_json::from_value(elicitation(&request)["params"].take())
+                            .map_err(|e| format!("cannot ask for approval: {e}"))?;
+                        let answer = peer
+                            .create_elicitation(params)
+                            .await
+                            .map_err(|e| format!("the client did not answer: {e}"))?;
+                        let answer = serde_json::to_value(answer).unwrap_or_default();
+                        Ok(answer["action"] == "accept")
+                    })
+                });
+                approver
+            })
+        } else {
+            elicits.then(|| {
+                let events = events.clone();
+                let approver: gateway::Approver = Arc::new(move |request| {
+                    let (reply, replied) = oneshot::channel();
+                    let asked = events.send(Event::Ask { request, reply });
+                    Box::pin(async move {
+                        asked.map_err(|_| "the execution is no longer watched".to_string())?;
+                        replied
+                            .await
+                            .map_err(|_| "the client did not answer in time".to_string())?
+                    })
+                });
+                approver
+            })
+        };
+        let gateway = self.gateway.clone();
+        // The execution outlives this request when it waits for approvals; whichever request
+        // is waiting on it when the client cancels stops it (see `wait`).
+        let cancel = sandbox::CancellationToken::new();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            let outcome = gateway
+                .execute_with(&code, cancel, progress, approver)
+                .await;
+            if let Some((tx, forwarder)) = forwarder {
+                let _ = tx.send(None);
+                let _ = forwarder.await;
+            }
+            let _ = events.send(Event::Done(Box::new(outcome)));
+        });
+        let live = Live {
+            events: receiver,
+            replies: HashMap::new(),
+            stop,
+        };
+        self.wait(live, self.waiting.new_state(), context).await
+    }
+
+    /// Waits for the execution to end, or to need approvals: then the result asks for them, and
+    /// the execution waits under `state` for the client's retry.
+    async fn wait(
+        &self,
+        mut live: Live,
+        state: String,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, String> {
+        let mut asks = Vec::new();
+        let event = tokio::select! {
+            event = live.events.recv() => event,
+            () = context.ct.cancelled() => {
+                live.stop.cancel();
+                // The execution ends at once; its outcome says it was cancelled.
+                live.events.recv().await
+            }
+        };
+        match event {
+            Some(Event::Done(outcome)) => return self.outcome(&outcome).map(Into::into),
+            Some(Event::Ask { request, reply }) => asks.push((request, reply)),
+            None => return Err("the execution ended without an outcome".into()),
         }
-        let text = render::outcome(&outcome, self.gateway.limits().max_output_chars);
-        let structured = serde_json::to_value(&outcome).map_err(|e| e.to_string())?;
+        // Approvals already waiting go out in the same round.
+        while let Ok(event) = live.events.try_recv() {
+            match event {
+                Event::Ask { request, reply } => asks.push((request, reply)),
+                Event::Done(outcome) => return self.outcome(&outcome).map(Into::into),
+            }
+        }
+        let mut requests = rmcp::model::InputRequests::new();
+        for (request, reply) in asks {
+            let key = format!(
+                "approve-{}",
+                self.waiting.next.fetch_add(1, Ordering::Relaxed)
+            );
+            let elicit = serde_json::from_value::<rmcp::model::InputRequest>(elicitation(&request))
+                .map_err(|e| format!("cannot ask for approval: {e}"))?;
+            requests.insert(key.clone(), elicit);
+            live.replies.insert(key, reply);
+        }
+        self.waiting.put(state.clone(), live);
+        Ok(InputRequiredResult::new(Some(requests), Some(state)).into())
+    }
+
+    fn outcome(&self, outcome: &sandbox::Outcome) -> Result<CallToolResult, String> {
+        let text = render::outcome(outcome, self.gateway.limits().max_output_chars);
+        let structured = serde_json::to_value(outcome).map_err(|e| e.to_string())?;
         let result = if outcome.ok {
             CallToolResult::structured(structured)
         } else {
             CallToolResult::structured_error(structured)
         };
         Ok(with_text(result, text))
+    }
+}
+
+/// The `elicitation/create` request that asks the user to approve a call: the tool, its
+/// arguments (cut at 500 characters) and the policy rule that asks.
+fn elicitation(request: &gateway::ApprovalRequest) -> Value {
+    let mut arguments = request.arguments.to_string();
+    if arguments.chars().count() > 500 {
+        arguments = arguments.chars().take(500).collect::<String>() + "…";
+    }
+    let message = format!(
+        "An agent's code wants to call {} with {arguments}. The policy rule `{}` asks you first. Allow this call?",
+        request.tool, request.rule
+    );
+    json!({
+        "method": "elicitation/create",
+        "params": {"mode": "form", "message": message, "requestedSchema": {"type": "object", "properties": {}}}
+    })
+}
+
+/// What a running execution tells the request that waits on it.
+enum Event {
+    Ask {
+        request: gateway::ApprovalRequest,
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+    Done(Box<sandbox::Outcome>),
+}
+
+/// An execution waiting for the client's answers to its approvals.
+struct Live {
+    events: mpsc::UnboundedReceiver<Event>,
+    replies: HashMap<String, oneshot::Sender<Result<bool, String>>>,
+    /// Stops the execution.
+    stop: sandbox::CancellationToken,
+}
+
+/// The executions waiting for approvals, by the request state that names them.
+#[derive(Default)]
+struct Waiting {
+    live: std::sync::Mutex<HashMap<String, Live>>,
+    next: AtomicU64,
+}
+
+impl Waiting {
+    /// A request state no one can guess (128 random bits).
+    fn new_state(&self) -> String {
+        use std::hash::{BuildHasher, Hasher};
+        let random = || {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u64(self.next.fetch_add(1, Ordering::Relaxed));
+            hasher.finish()
+        };
+        format!("{:016x}{:016x}", random(), random())
+    }
+
+    fn take(&self, state: &str) -> Option<Live> {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(state)
+    }
+
+    /// Keeps `live` until the client retries; one that is not retried within ten minutes is
+    /// dropped (its approvals fail, and the execution goes on to its end).
+    fn put(self: &Arc<Self>, state: String, live: Live) {
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(state.clone(), live);
+        let waiting = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            if let Some(waiting) = waiting.upgrade() {
+                waiting.take(&state);
+            }
+        });
     }
 }
 
@@ -257,20 +472,20 @@ impl ServerHandler for CodemodeServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let result = match request.name.as_ref() {
-            "search" => self.search(&args).await,
-            "execute" => self.execute(&args, &context).await,
+            "search" => self.search(&args).await.map(Into::into),
+            "execute" => self.execute(&request, &args, &context).await,
             other => match self.gateway.call_direct(other, args).await {
                 Some(Ok(raw)) => serde_json::from_value::<CallToolResult>(raw)
                     .map(|mut result| {
                         // The result is the upstream's; only its framing follows this session's
                         // protocol (a complete result, as every result codemode sends is).
                         result.result_type = Some(rmcp::model::ResultType::COMPLETE);
-                        result
+                        result.into()
                     })
                     .map_err(|e| format!("the upstream's result for `{other}` is unreadable: {e}")),
-                Some(Err(error)) => Ok(CallToolResult::error(vec![ContentBlock::text(
-                    error.message,
-                )])),
+                Some(Err(error)) => {
+                    Ok(CallToolResult::error(vec![ContentBlock::text(error.message)]).into())
+                }
                 None => {
                     return Err(ErrorData::invalid_params(
                         format!(
@@ -282,7 +497,7 @@ impl ServerHandler for CodemodeServer {
             },
         };
         match result {
-            Ok(result) => Ok(result.into()),
+            Ok(result) => Ok(result),
             Err(message) => Err(ErrorData::invalid_params(message, None)),
         }
     }

@@ -993,3 +993,86 @@ fn upstreams_can_be_exposed_directly_as_well_as_in_code() {
         seen["calls"][3]["text"]
     );
 }
+
+#[test]
+fn a_call_the_policy_asks_about_waits_for_the_user_while_the_rest_runs_on() {
+    let dir = scratch("ask");
+    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"faulty": {"command": python(), "args": [&faulty]}},
+            "policy": {"faulty/ok": "ask", "*": "allow"}
+        }),
+    );
+    // The approval is awaited inside Promise.all, next to a call that needs none.
+    let code = "const [ok, slow] = await Promise.all([\n\
+                  tools.faulty.ok({ value: 'approved' }).then((r) => r, (e) => e.code),\n\
+                  tools.faulty.slow({ ms: 20 }),\n\
+                ]);\n\
+                return { ok, slow };";
+    let run = |answer: Option<&str>, legacy: bool| {
+        let mut target = stdio_target(&config);
+        if let Some(answer) = answer {
+            target["elicit"] = json!(answer);
+        }
+        target["legacy"] = json!(legacy);
+        drive(
+            target,
+            json!([{"name": "execute", "arguments": {"code": code}}]),
+        )
+    };
+
+    // A 2025-era session (initialize handshake) is asked with elicitation/create while the call
+    // waits.
+    let seen = run(Some("accept"), true);
+    assert!(
+        seen["protocol"].as_str().unwrap() < "2026-07-28",
+        "{}",
+        seen["protocol"]
+    );
+    let result = &seen["calls"][0]["structured"]["result"];
+    assert_eq!(
+        result["ok"]["result"], "ok: approved",
+        "{}",
+        seen["calls"][0]["text"]
+    );
+    assert_eq!(seen["elicitations"].as_array().unwrap().len(), 1);
+
+    // A 2026-07-28 session gets the approval as an input request of the result; its retry
+    // resumes the same execution.
+    let seen = run(Some("accept"), false);
+    assert_eq!(seen["protocol"], "2026-07-28");
+    let result = &seen["calls"][0]["structured"]["result"];
+    assert_eq!(
+        result["ok"]["result"], "ok: approved",
+        "{}",
+        seen["calls"][0]["text"]
+    );
+    assert_eq!(result["slow"]["result"], 20);
+    let asked = seen["elicitations"].as_array().unwrap();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let message = asked[0].as_str().unwrap();
+    assert!(
+        message.contains("faulty/ok")
+            && message.contains("approved")
+            && message.contains("`faulty/ok`"),
+        "{message}"
+    );
+
+    let seen = run(Some("decline"), false);
+    let result = &seen["calls"][0]["structured"]["result"];
+    assert_eq!(result["ok"], "declined", "{}", seen["calls"][0]["text"]);
+    assert_eq!(result["slow"]["result"], 20);
+
+    // A client without elicitation: the call fails and says how to allow it.
+    let seen = run(None, false);
+    let result = &seen["calls"][0]["structured"]["result"];
+    assert_eq!(
+        result["ok"], "approval_unavailable",
+        "{}",
+        seen["calls"][0]["text"]
+    );
+    let text = seen["calls"][0]["text"].as_str().unwrap();
+    assert!(text.contains("ok"), "{text}");
+}

@@ -406,11 +406,16 @@ impl Gateway {
             .as_ref()
             .filter(|audit| audit.arguments)
             .map(|_| args.clone());
-        let answer = if decision == crate::policy::Decision::Deny {
+        let answer = if decision != crate::policy::Decision::Allow {
             Err(ToolError::new(
                 "denied",
                 format!(
-                    "{name} is denied by the policy rule `{}` (the config's \"policy\"); it was not called",
+                    "{name} is {} by the policy rule `{}` (the config's \"policy\"; a direct tool cannot wait for approval); it was not called",
+                    if decision == crate::policy::Decision::Deny {
+                        "denied"
+                    } else {
+                        "to be asked about"
+                    },
                     rule.unwrap_or("*")
                 ),
             ))
@@ -421,7 +426,11 @@ impl Gateway {
         if let Some(audit) = &self.audit {
             let mut record = json!({
                 "tool": format!("{}/{}", direct.server, direct.tool.name),
-                "decision": if decision == crate::policy::Decision::Deny { "deny" } else { "allow" },
+                "decision": match decision {
+                    crate::policy::Decision::Allow => "allow",
+                    crate::policy::Decision::Deny => "deny",
+                    crate::policy::Decision::Ask => "ask",
+                },
                 "ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
                 "ok": answer.is_ok(),
             });
@@ -448,10 +457,23 @@ impl Gateway {
         cancel: CancellationToken,
         progress: Option<Progress>,
     ) -> Outcome {
+        self.execute_with(code, cancel, progress, None).await
+    }
+
+    /// [`execute`](Self::execute) with progress reports and an `approver` for the calls the
+    /// policy says to ask about (none: such calls fail, saying the client cannot be asked).
+    pub async fn execute_with(
+        self: &Arc<Self>,
+        code: &str,
+        cancel: CancellationToken,
+        progress: Option<Progress>,
+        approver: Option<Approver>,
+    ) -> Outcome {
         let host = Arc::new(GatewayHost {
             gateway: self.clone(),
             catalog: self.catalog(),
             progress,
+            approver,
             done: Default::default(),
             execution: self
                 .executions
@@ -574,11 +596,29 @@ struct GatewayHost {
     gateway: Arc<Gateway>,
     catalog: Arc<Catalog>,
     progress: Option<Progress>,
+    approver: Option<Approver>,
     /// Calls answered so far.
     done: std::sync::atomic::AtomicU32,
     /// This execution's number in the audit log.
     execution: u64,
 }
+
+/// What an approval asks: the tool (`namespace/tool` in MCP names), its arguments, and the
+/// policy rule that asks.
+#[derive(Clone, Debug)]
+pub struct ApprovalRequest {
+    pub tool: String,
+    pub arguments: Value,
+    pub rule: String,
+}
+
+/// Asks the client whether a call may go ahead: `Ok(true)` accept, `Ok(false)` decline, `Err`
+/// why it could not be asked.
+pub type Approver = Arc<
+    dyn Fn(ApprovalRequest) -> futures::future::BoxFuture<'static, Result<bool, String>>
+        + Send
+        + Sync,
+>;
 
 /// Told of every inner call as it is answered: the tool (`namespace.tool`), how many calls
 /// have been answered so far, and whether this one succeeded.
@@ -592,6 +632,13 @@ impl Host for GatewayHost {
             let arguments = audit.arguments.then(|| args.clone());
             (audit, arguments)
         });
+        let decision = self.catalog.api.tool(namespace, tool).map(|(ns, t)| {
+            let annotations = t.tool.annotations.as_ref();
+            self.gateway
+                .policy
+                .decide(&ns.name, &t.tool.name, annotations)
+                .0
+        });
         let answer = self.answer(namespace, tool, args).await;
         if let Some((audit, arguments)) = audited {
             let mut record = json!({
@@ -600,7 +647,13 @@ impl Host for GatewayHost {
                     Some((ns, t)) => format!("{}/{}", ns.name, t.tool.name),
                     None => format!("{namespace}/{tool}"),
                 },
-                "decision": if answer.as_ref().is_err_and(|e| e.code == "denied") { "deny" } else { "allow" },
+                "decision": match (decision, answer.as_ref().map_err(|e| e.code.as_str())) {
+                    (Some(crate::policy::Decision::Deny), _) => "deny",
+                    (Some(crate::policy::Decision::Ask), Err("declined")) => "ask: declined",
+                    (Some(crate::policy::Decision::Ask), Err("approval_unavailable")) => "ask: could not ask",
+                    (Some(crate::policy::Decision::Ask), _) => "ask: accepted",
+                    _ => "allow",
+                },
                 "ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
                 "ok": answer.is_ok(),
             });
@@ -630,14 +683,52 @@ impl GatewayHost {
             &api_tool.tool.name,
             api_tool.tool.annotations.as_ref(),
         );
-        if decision == crate::policy::Decision::Deny {
-            return Err(ToolError::new(
-                "denied",
-                format!(
-                    "{namespace}.{tool} is denied by the policy rule `{}` (the config's \"policy\"); it was not called",
-                    rule.unwrap_or("*")
-                ),
-            ));
+        let rule = rule.unwrap_or("*");
+        match decision {
+            crate::policy::Decision::Allow => {}
+            crate::policy::Decision::Deny => {
+                return Err(ToolError::new(
+                    "denied",
+                    format!(
+                        "{namespace}.{tool} is denied by the policy rule `{rule}` (the config's \"policy\"); it was not called"
+                    ),
+                ));
+            }
+            crate::policy::Decision::Ask => {
+                let Some(approver) = &self.approver else {
+                    return Err(ToolError::new(
+                        "approval_unavailable",
+                        format!(
+                            "{namespace}.{tool} needs approval (policy rule `{rule}`), and this client cannot be asked (it has no MCP elicitation); it was not called. To allow it without asking, set \"policy\": {{\"{}/{}\": \"allow\"}} in codemode's config",
+                            ns.name, api_tool.tool.name
+                        ),
+                    ));
+                };
+                let request = ApprovalRequest {
+                    tool: format!("{}/{}", ns.name, api_tool.tool.name),
+                    arguments: args.clone(),
+                    rule: rule.to_string(),
+                };
+                match approver(request).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        return Err(ToolError::new(
+                            "declined",
+                            format!(
+                                "{namespace}.{tool} was declined by the user; it was not called"
+                            ),
+                        ));
+                    }
+                    Err(why) => {
+                        return Err(ToolError::new(
+                            "approval_unavailable",
+                            format!(
+                                "{namespace}.{tool} needs approval (policy rule `{rule}`), and asking failed: {why}; it was not called"
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         if let Some(check) = self
             .catalog
@@ -733,6 +824,7 @@ mod tests {
             gateway: Gateway::offline(Limits::default(), Catalog::from_tools(Vec::new())),
             catalog: Arc::new(catalog),
             progress: None,
+            approver: None,
             done: Default::default(),
             execution: 1,
         };

@@ -33,4 +33,6 @@ pub mod upstream;
 pub mod validate;
 
 pub use config::{Config, ConfigError, Limits};
-pub use gateway::{Catalog, DirectTool, Gateway, Progress, UpstreamStatus};
+pub use gateway::{
+    ApprovalRequest, Approver, Catalog, DirectTool, Gateway, Progress, UpstreamStatus,
+};

@@ -1,5 +1,5 @@
 //! Which tool calls a snippet may make: `"policy"` in the config maps patterns over
-//! `namespace/tool` (MCP names, `*` for any run of characters) to `allow` or `deny`.
+//! `namespace/tool` (MCP names, `*` for any run of characters) to `allow`, `ask` or `deny`.
 //!
 //! ```json
 //! "policy": { "github/delete_*": "deny", "@destructive": "deny", "github/*": "allow", "*": "allow" }
@@ -10,7 +10,8 @@
 //! annotation rules read a tool's MCP annotations: `@readOnly` (`readOnlyHint`), `@destructive`
 //! (`destructiveHint`, which MCP presumes true for a tool that is not read-only), `@openWorld`
 //! (`openWorldHint`, presumed true). With no rule, a call is allowed. A denied call throws a
-//! `ToolError` naming the rule, and never reaches the upstream.
+//! `ToolError` naming the rule, and never reaches the upstream; a call to ask about waits for the
+//! client's answer (MCP elicitation), while the rest of the snippet runs on.
 
 use serde_json::{Map, Value};
 
@@ -18,6 +19,8 @@ use serde_json::{Map, Value};
 pub enum Decision {
     Allow,
     Deny,
+    /// Ask the client (its user) first; only this call waits.
+    Ask,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,13 +46,8 @@ impl Policy {
             let decision = match decision.as_str() {
                 Some("allow") => Decision::Allow,
                 Some("deny") => Decision::Deny,
-                Some("ask") => {
-                    return Err((
-                        key,
-                        "`ask` needs approvals through MCP elicitation, which codemode does not do yet: use \"allow\" or \"deny\"".into(),
-                    ));
-                }
-                _ => return Err((key, "must be \"allow\" or \"deny\"".into())),
+                Some("ask") => Decision::Ask,
+                _ => return Err((key, "must be \"allow\", \"ask\" or \"deny\"".into())),
             };
             let known = ANNOTATIONS.iter().any(|(name, _, _)| *name == pattern);
             if pattern.starts_with('@') && !known {
@@ -203,10 +201,12 @@ mod tests {
     #[test]
     fn bad_rules_name_their_key() {
         for (rules, message) in [
-            (json!({"x/y": "maybe"}), "must be \"allow\" or \"deny\""),
+            (
+                json!({"x/y": "maybe"}),
+                "must be \"allow\", \"ask\" or \"deny\"",
+            ),
             (json!({"@dangerous": "deny"}), "unknown annotation rule"),
             (json!({"delete": "deny"}), "a pattern is `namespace/tool`"),
-            (json!({"x/y": "ask"}), "`ask` needs approvals"),
         ] {
             let (key, error) = Policy::parse(rules.as_object().unwrap().clone()).unwrap_err();
             assert!(key.starts_with("policy."), "{key}");

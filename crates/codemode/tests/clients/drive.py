@@ -4,7 +4,10 @@ Usage: drive.py SPEC, where SPEC is JSON: {"command": ..., "args": [...], "env":
 stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "arguments": {...}}]
 (a call {"sleep": seconds} waits instead; a call with "progress": true asks for progress, and
 what arrives is in "progress": [{call, progress, message}]; a call with "timeout": seconds is
-abandoned then, which cancels it, and recorded as {"abandoned": true}).
+abandoned then, which cancels it, and recorded as {"abandoned": true}). With "elicit": "accept"
+or "decline" in SPEC the client answers elicitation requests so (and lists their messages in
+"elicitations"); without it, it has no elicitation capability. "legacy": true makes the
+initialize handshake (a 2025-era session) instead of the 2026 discovery.
 Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
 "notifications": [method, ...]}.
 """
@@ -13,7 +16,7 @@ import asyncio
 import json
 import sys
 
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
 
 
 async def main() -> None:
@@ -22,14 +25,22 @@ async def main() -> None:
         target = spec["url"]
     else:
         target = StdioServerParameters(command=spec["command"], args=spec.get("args", []), env=spec.get("env"))
-    out = {"calls": [], "notifications": [], "progress": []}
+    out = {"calls": [], "notifications": [], "progress": [], "elicitations": []}
+    answer = spec.get("elicit")
+
+    async def elicit(context, params):
+        out["elicitations"].append(params.message)
+        return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
 
     async def record(message) -> None:
         method = getattr(message, "method", None) or getattr(getattr(message, "root", None), "method", None)
         if method:
             out["notifications"].append(method)
 
-    async with Client(target, message_handler=record) as client:
+    options = {"elicitation_callback": elicit} if answer else {}
+    if spec.get("legacy"):
+        options["mode"] = "legacy"
+    async with Client(target, message_handler=record, **options) as client:
         out["protocol"] = str(client.protocol_version)
         out["server"] = client.server_info.name if client.server_info else None
         listed = await client.list_tools()
