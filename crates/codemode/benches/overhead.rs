@@ -24,9 +24,19 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-fn shop_config() -> Config {
-    let text = json!({"mcpServers": {"shop": {"command": env!("CARGO_BIN_EXE_codemode"), "args": ["example-shop"]}}}).to_string();
-    Config::parse(Path::new("bench.json"), &text, &Default::default()).expect("a config")
+/// The example shop as the one upstream; executions in process, or in codemode's jailed
+/// workers. The catalog cache is off, so that the upstream starts at once.
+fn shop_config(isolated: bool) -> Config {
+    let text = json!({
+        "mcpServers": {"shop": {"command": env!("CARGO_BIN_EXE_codemode"), "args": ["example-shop"]}},
+        "isolation": if isolated { "process" } else { "none" },
+        "cache": false
+    })
+    .to_string();
+    let mut config =
+        Config::parse(Path::new("bench.json"), &text, &Default::default()).expect("a config");
+    config.isolation.worker = Some((env!("CARGO_BIN_EXE_codemode").into(), vec!["worker".into()]));
+    config
 }
 
 /// The same call, made directly by an rmcp client to the upstream.
@@ -51,11 +61,12 @@ fn direct_call(bencher: divan::Bencher) {
     });
 }
 
-/// One execute (fresh sandbox, transpile, argument check, the call, unwrapping, the outcome).
-#[divan::bench(sample_count = 200)]
-fn execute_one_call(bencher: divan::Bencher) {
+/// One execute (fresh sandbox, transpile, argument check, the call, unwrapping, the outcome),
+/// in process and in a jailed worker (a warm pool: the bench runs one at a time).
+#[divan::bench(sample_count = 200, args = [false, true])]
+fn execute_one_call(bencher: divan::Bencher, isolated: bool) {
     let rt = runtime();
-    let gateway = rt.block_on(Gateway::connect(&shop_config()));
+    let gateway = rt.block_on(Gateway::connect(&shop_config(isolated)));
     bencher.bench_local(|| {
         let outcome = rt.block_on(gateway.execute(
             "return await tools.shop.get_customers({ ids: [1] });",
