@@ -248,7 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check { json } => {
             let gateway = connect_all(cli.config.as_deref()).await?;
-            let code = check(&gateway, json)?;
+            let code = check(&gateway, json).await?;
             gateway.shutdown().await;
             Ok(code)
         }
@@ -435,8 +435,9 @@ async fn serve(
     Ok(())
 }
 
-fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
+async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
     let catalog = gateway.catalog();
+    let isolation = gateway.isolation().await;
     let classic: Vec<serde_json::Value> = catalog
         .api
         .namespaces()
@@ -458,6 +459,10 @@ fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
                 "servers": catalog.statuses,
                 "tools": catalog.api.tool_count(),
                 "tokens": {"classic": classic_tokens, "codemode": codemode_tokens},
+                "isolation": match &isolation {
+                    Ok((mode, refused)) => serde_json::json!({"mode": mode, "refused": refused}),
+                    Err(error) => serde_json::json!({"error": error}),
+                },
             }))?
         );
     } else {
@@ -483,6 +488,22 @@ fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
             "\n{} tools. A classic tool listing costs {classic_tokens} tokens; codemode's two tools cost {codemode_tokens}.",
             catalog.api.tool_count()
         );
+        match &isolation {
+            Ok(("in process", _)) => {
+                println!("Executions run in process (\"isolation\": \"none\").")
+            }
+            Ok((mode, refused)) if refused.is_empty() => println!(
+                "Executions run in {mode}: network namespace, rlimits, Landlock, no_new_privs and seccomp all applied."
+            ),
+            Ok((mode, refused)) => println!(
+                "Executions run in {mode}; the kernel refused: {} (the rest applies).",
+                refused.join("; ")
+            ),
+            Err(error) => println!("FAIL  executions cannot run: {error}"),
+        }
+    }
+    if isolation.is_err() {
+        return Ok(ExitCode::from(1));
     }
     if !all_ok && catalog.statuses.iter().all(|s| !s.ok) && !catalog.statuses.is_empty() {
         bail!("no MCP server could be reached");

@@ -675,6 +675,12 @@ fn with_a_warm_cache_serve_answers_before_any_upstream_starts() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(started(&markers).len(), 10);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["isolation"]["mode"], "jailed worker processes",
+        "{report}"
+    );
+    assert!(report["isolation"]["refused"].is_array(), "{report}");
     for name in started(&markers) {
         std::fs::remove_file(markers.join(name)).unwrap();
     }

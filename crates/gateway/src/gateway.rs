@@ -390,6 +390,20 @@ impl Gateway {
         }
     }
 
+    /// Where executions run, in words, and what of the jail the kernel refused (`Err`:
+    /// isolation was asked for and does not work).
+    pub async fn isolation(&self) -> Result<(&'static str, Vec<String>), String> {
+        match &self.executor {
+            Executor::InProcess => Ok(("in process", Vec::new())),
+            Executor::Broken(why) => Err(why.clone()),
+            Executor::Isolated(pool) => pool
+                .refused()
+                .await
+                .map(|refused| ("jailed worker processes", refused))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
     /// Calls the direct tool `name` (see [`DirectTool`]) under the policy: its
     /// `CallToolResult` as MCP JSON, passed through unchanged. `None` when there is no such tool.
     pub async fn call_direct(&self, name: &str, args: Value) -> Option<Result<Value, ToolError>> {

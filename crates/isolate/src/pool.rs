@@ -66,6 +66,8 @@ pub struct Pool {
     /// An empty folder, the workers' working directory.
     dir: PathBuf,
     reported: AtomicBool,
+    /// What the kernel refused the last worker that started (see [`Pool::refused`]).
+    refused: Mutex<Option<Vec<String>>>,
 }
 
 struct Worker {
@@ -106,9 +108,30 @@ impl Pool {
             starting: AtomicUsize::new(0),
             dir,
             reported: AtomicBool::new(false),
+            refused: Mutex::new(None),
         });
         pool.refill();
         Ok(pool)
+    }
+
+    /// The isolation mechanisms the kernel refused a worker (empty: all applied), starting one
+    /// to find out if none has started yet.
+    pub async fn refused(&self) -> Result<Vec<String>, StartError> {
+        let known = self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(refused) = known {
+            return Ok(refused);
+        }
+        self.start_worker().await?;
+        Ok(self
+            .refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default())
     }
 
     /// Workers started and waiting now.
@@ -199,6 +222,7 @@ impl Pool {
         };
         match serde_json::from_str::<FromWorker>(&first) {
             Ok(FromWorker::Ready { refused }) => {
+                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(refused.clone());
                 if !refused.is_empty() && !self.reported.swap(true, Ordering::Relaxed) {
                     for what in &refused {
                         tracing::warn!(
