@@ -41,6 +41,27 @@ impl Audit {
         })
     }
 
+    /// Appends the record of a call (`event` "call" or "direct"): `fields`, then how long since
+    /// `started`, its outcome, and its arguments when they are kept.
+    pub fn call(
+        &self,
+        event: &str,
+        mut fields: Value,
+        started: std::time::Instant,
+        answer: &Result<Value, sandbox::ToolError>,
+        arguments: Option<Value>,
+    ) {
+        fields["ms"] = json!((started.elapsed().as_secs_f64() * 1e6).round() / 1e3);
+        fields["ok"] = json!(answer.is_ok());
+        if let Err(error) = answer {
+            fields["error"] = json!(error.code);
+        }
+        if let Some(arguments) = arguments.filter(|_| self.arguments) {
+            fields["arguments"] = arguments;
+        }
+        self.record(event, fields);
+    }
+
     /// Appends one record, with its time and `event`. A failed write is logged, not fatal.
     pub fn record(&self, event: &str, fields: Value) {
         let mut line = Map::new();

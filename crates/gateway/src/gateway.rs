@@ -438,23 +438,15 @@ impl Gateway {
             upstream.call(&direct.tool.name, args).await
         };
         if let Some(audit) = &self.audit {
-            let mut record = json!({
+            let record = json!({
                 "tool": format!("{}/{}", direct.server, direct.tool.name),
                 "decision": match decision {
                     crate::policy::Decision::Allow => "allow",
                     crate::policy::Decision::Deny => "deny",
                     crate::policy::Decision::Ask => "ask",
                 },
-                "ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-                "ok": answer.is_ok(),
             });
-            if let Err(error) = &answer {
-                record["error"] = json!(error.code);
-            }
-            if let Some(arguments) = arguments {
-                record["arguments"] = arguments;
-            }
-            audit.record("direct", record);
+            audit.call("direct", record, started, &answer, arguments);
         }
         Some(answer)
     }
@@ -655,7 +647,7 @@ impl Host for GatewayHost {
         });
         let answer = self.answer(namespace, tool, args).await;
         if let Some((audit, arguments)) = audited {
-            let mut record = json!({
+            let record = json!({
                 "execution": self.execution,
                 "tool": match self.catalog.api.tool(namespace, tool) {
                     Some((ns, t)) => format!("{}/{}", ns.name, t.tool.name),
@@ -668,16 +660,8 @@ impl Host for GatewayHost {
                     (Some(crate::policy::Decision::Ask), _) => "ask: accepted",
                     _ => "allow",
                 },
-                "ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-                "ok": answer.is_ok(),
             });
-            if let Err(error) = &answer {
-                record["error"] = json!(error.code);
-            }
-            if let Some(arguments) = arguments {
-                record["arguments"] = arguments;
-            }
-            audit.record("call", record);
+            audit.call("call", record, started, &answer, arguments);
         }
         if let Some(progress) = &self.progress {
             let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
