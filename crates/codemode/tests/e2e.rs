@@ -60,6 +60,11 @@ fn write_config(dir: &Path, config: &Value) -> PathBuf {
     path
 }
 
+/// The Python SDK server whose tools misbehave on purpose (`tests/clients/faulty.py`).
+fn faulty_server() -> PathBuf {
+    root().join("crates/codemode/tests/clients/faulty.py")
+}
+
 /// `codemode check --json` with `config`.
 fn check_json(config: &Path) -> std::process::Output {
     Command::new(codemode())
@@ -202,7 +207,7 @@ fn faults_in_upstreams_end_only_their_own_calls() {
         &dir,
         &json!({
             "mcpServers": {
-                "faulty": {"command": python(), "args": [root().join("crates/codemode/tests/clients/faulty.py")], "env": {"FAULTY_STARTS": starts}},
+                "faulty": {"command": python(), "args": [faulty_server()], "env": {"FAULTY_STARTS": starts}},
                 "everything": {"command": "node", "args": [node_server("server-everything")]},
                 "broken": {"command": "/nonexistent/mcp-server"}
             },
@@ -499,7 +504,7 @@ fn a_changed_tool_list_reaches_the_catalog_and_the_client() {
     let dir = scratch("list-changed");
     let config = write_config(
         &dir,
-        &json!({"mcpServers": {"faulty": {"command": python(), "args": [root().join("crates/codemode/tests/clients/faulty.py")]}}}),
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}}}),
     );
     // The notification is handled in the background (the catalog is listed again): the next
     // execution after it sees the new tool.
@@ -759,7 +764,7 @@ fn with_a_warm_cache_serve_answers_before_any_upstream_starts() {
 #[test]
 fn an_upstream_limited_to_two_calls_at_once_never_sees_a_third() {
     let dir = scratch("upstream-limits");
-    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let faulty = faulty_server();
     let config = write_config(
         &dir,
         &json!({"mcpServers": {
@@ -787,7 +792,7 @@ fn an_upstream_limited_to_two_calls_at_once_never_sees_a_third() {
 #[test]
 fn inner_calls_report_progress_in_order() {
     let dir = scratch("progress");
-    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let faulty = faulty_server();
     let config = write_config(
         &dir,
         &json!({"mcpServers": {"faulty": {"command": python(), "args": [&faulty]}}}),
@@ -833,7 +838,7 @@ fn inner_calls_report_progress_in_order() {
 fn a_cancelled_execution_cancels_its_upstream_calls() {
     let dir = scratch("cancel");
     let cancelled = dir.join("cancelled");
-    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let faulty = faulty_server();
     let config = write_config(
         &dir,
         &json!({"mcpServers": {"faulty": {"command": python(), "args": [&faulty], "env": {"FAULTY_CANCELLED": &cancelled}}}}),
@@ -863,7 +868,7 @@ fn a_cancelled_execution_cancels_its_upstream_calls() {
 fn a_denied_tool_throws_and_never_reaches_its_upstream() {
     let dir = scratch("policy");
     let starts = dir.join("starts");
-    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let faulty = faulty_server();
     let config = write_config(
         &dir,
         &json!({
@@ -937,7 +942,7 @@ fn a_denied_tool_throws_and_never_reaches_its_upstream() {
 #[test]
 fn upstreams_can_be_exposed_directly_as_well_as_in_code() {
     let dir = scratch("expose");
-    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let faulty = faulty_server();
     let config = write_config(
         &dir,
         &json!({
@@ -1003,7 +1008,7 @@ fn upstreams_can_be_exposed_directly_as_well_as_in_code() {
 #[test]
 fn a_call_the_policy_asks_about_waits_for_the_user_while_the_rest_runs_on() {
     let dir = scratch("ask");
-    let faulty = root().join("crates/codemode/tests/clients/faulty.py");
+    let faulty = faulty_server();
     let config = write_config(
         &dir,
         &json!({
