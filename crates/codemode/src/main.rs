@@ -42,11 +42,24 @@ struct Cli {
 const CONFIG_HELP: &str = "A config looks like this (`${VAR}` is read from the environment):
   {
     \"mcpServers\": {
-      \"github\": { \"command\": \"npx\", \"args\": [\"-y\", \"some-github-server\"], \"env\": { \"TOKEN\": \"${GITHUB_TOKEN}\" } },
-      \"tracker\": { \"url\": \"https://tracker.example/mcp\", \"headers\": { \"Authorization\": \"Bearer ${TRACKER_TOKEN}\" } }
+      \"github\": {
+        \"command\": \"npx\", \"args\": [\"-y\", \"some-github-server\"],
+        \"env\": { \"TOKEN\": \"${GITHUB_TOKEN}\" },
+        \"limits\": { \"maxConcurrent\": 4, \"maxPerSecond\": 10 }
+      },
+      \"tracker\": {
+        \"url\": \"https://tracker.example/mcp\",
+        \"headers\": { \"Authorization\": \"Bearer ${TRACKER_TOKEN}\" },
+        \"expose\": \"both\"
+      }
     },
-    \"limits\": { \"timeoutMs\": 30000, \"memoryMb\": 64, \"maxToolCalls\": 1000, \"maxOutputChars\": 24000 }
+    \"limits\": { \"timeoutMs\": 30000, \"memoryMb\": 64, \"maxOutputChars\": 24000 },
+    \"policy\": { \"github/delete_*\": \"deny\", \"github/create_*\": \"ask\", \"*\": \"allow\" },
+    \"isolation\": \"process\",
+    \"cache\": { \"maxAgeHours\": 24 },
+    \"audit\": { \"path\": \"audit.jsonl\" }
   }
+Only `mcpServers` is needed; the README explains every key.
 Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.";
 
 #[derive(Subcommand)]
@@ -93,8 +106,8 @@ enum Command {
         #[arg(long = "tools", value_name = "FILE.json", num_args = 1..)]
         tools: Vec<PathBuf>,
     },
-    /// Connect to each server and report its status, protocol version, tool count, and the
-    /// tokens a classic tool listing costs next to codemode's two tools.
+    /// Start each server and report its status, protocol version, tool count, the tokens a
+    /// classic tool listing costs next to codemode's two tools, and where executions run.
     Check {
         /// Print the report as JSON.
         #[arg(long)]

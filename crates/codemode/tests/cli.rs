@@ -102,9 +102,17 @@ fn help_names_every_command() {
         assert!(text.contains(command), "--help mentions {command}:\n{text}");
     }
     assert!(
-        !text.contains("example-shop"),
-        "the example's server stays hidden"
+        !text.contains("example-shop") && !text.contains("worker"),
+        "the example's server and the worker stay hidden"
     );
+    // The config shown is one codemode takes.
+    let start = text.find("  {\n").expect("a config in --help");
+    let end = start + text[start..].find("\n  }\n").expect("its end") + 4;
+    let env = [("GITHUB_TOKEN", "t"), ("TRACKER_TOKEN", "t")]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into();
+    let config = gateway::Config::parse(Path::new("help.json"), &text[start..end], &env);
+    assert!(config.is_ok(), "{:?}\n{}", config.err(), &text[start..end]);
     let output = codemode(&["frobnicate"]);
     assert_eq!(output.status.code(), Some(2));
 }
