@@ -1087,3 +1087,48 @@ fn a_call_the_policy_asks_about_waits_for_the_user_while_the_rest_runs_on() {
     let text = seen["calls"][0]["text"].as_str().unwrap();
     assert!(text.contains("ok"), "{text}");
 }
+
+#[test]
+fn approvals_can_have_their_own_time_budget() {
+    let dir = scratch("approval-budget");
+    let faulty = faulty_server();
+    // The user takes 1.5 s to answer; the execution's deadline is 1 s.
+    let outcome = |budget: Option<u64>| {
+        let mut limits = json!({"timeoutMs": 1000});
+        if let Some(budget) = budget {
+            limits["approvalTimeoutMs"] = json!(budget);
+        }
+        let config = write_config(
+            &dir,
+            &json!({
+                "mcpServers": {"faulty": {"command": python(), "args": [&faulty]}},
+                "policy": {"faulty/ok": "ask"},
+                "limits": limits
+            }),
+        );
+        let mut target = stdio_target(&config);
+        target["elicit"] = json!("accept");
+        target["elicit_delay"] = json!(1.5);
+        let seen = drive(
+            target,
+            json!([{"name": "execute", "arguments": {"code": "return await tools.faulty.ok({ value: 'late' })"}}]),
+        );
+        seen["calls"][0]["structured"].clone()
+    };
+    // Within the deadline, the wait counts: the run times out.
+    let late = outcome(None);
+    assert_eq!(late["error"]["limit"], "timeoutMs", "{late}");
+    // With its own budget, the deadline stands still while the approval waits.
+    let approved = outcome(Some(5000));
+    assert_eq!(approved["result"]["result"], "ok: late", "{approved}");
+    // A budget the user overruns fails the call (with a ToolError, uncaught here).
+    let overrun = outcome(Some(500));
+    assert_eq!(overrun["ok"], false, "{overrun}");
+    assert!(
+        overrun["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("approvalTimeoutMs"),
+        "{overrun}"
+    );
+}

@@ -117,6 +117,9 @@ pub struct Limits {
     /// Up to this many tokens of declarations, the whole API goes into `execute`'s
     /// description, so the agent needs no search.
     pub inline_api_tokens: usize,
+    /// How long one approval may wait for its answer, in milliseconds; while it waits, the
+    /// execution's deadline stands still. None: approvals wait within the deadline.
+    pub approval_timeout_ms: Option<u64>,
 }
 
 impl Default for Limits {
@@ -126,6 +129,7 @@ impl Default for Limits {
             call_timeout_ms: 60_000,
             max_output_chars: 24_000,
             inline_api_tokens: 2_000,
+            approval_timeout_ms: None,
         }
     }
 }
@@ -452,6 +456,9 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
     if let Some(value) = take("inlineApiTokens") {
         limits.inline_api_tokens = number("inlineApiTokens", value)? as usize;
     }
+    if let Some(value) = take("approvalTimeoutMs") {
+        limits.approval_timeout_ms = Some(number("approvalTimeoutMs", value)?);
+    }
     limits.sandbox = serde_path_to_error::deserialize(Value::Object(fields)).map_err(|error| {
         let message = error.inner().to_string();
         let key = error.path().to_string();
@@ -464,7 +471,7 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
             key,
             message.replace(
                 "expected one of",
-                "expected one of `callTimeoutMs`, `maxOutputChars`, `inlineApiTokens`,",
+                "expected one of `callTimeoutMs`, `maxOutputChars`, `inlineApiTokens`, `approvalTimeoutMs`,",
             ),
         )
     })?;

@@ -480,6 +480,7 @@ impl Gateway {
             catalog: self.catalog(),
             progress,
             approver,
+            pauses: sandbox::Pauses::new(),
             done: Default::default(),
             execution: self
                 .executions
@@ -491,13 +492,15 @@ impl Gateway {
         let limits = &self.limits.sandbox;
         let outcome = match &self.executor {
             Executor::InProcess => {
+                let pauses = host.pauses.clone();
                 Sandbox::new(limits.clone())
-                    .execute_with_cancel(code, host, cancel)
+                    .execute_with_pauses(code, host, cancel, pauses)
                     .instrument(span.clone())
                     .await
             }
             Executor::Isolated(pool) => {
-                pool.execute(code, limits, host, cancel)
+                let pauses = host.pauses.clone();
+                pool.execute_with_pauses(code, limits, host, cancel, pauses)
                     .instrument(span.clone())
                     .await
             }
@@ -603,6 +606,8 @@ struct GatewayHost {
     catalog: Arc<Catalog>,
     progress: Option<Progress>,
     approver: Option<Approver>,
+    /// Stops the execution's deadline while an approval waits (with `approvalTimeoutMs`).
+    pauses: sandbox::Pauses,
     /// Calls answered so far.
     done: std::sync::atomic::AtomicU32,
     /// This execution's number in the audit log.
@@ -707,7 +712,22 @@ impl GatewayHost {
                     arguments: args.clone(),
                     rule: rule.to_string(),
                 };
-                match approver(request).await {
+                // With its own budget, an approval stops the execution's clock while it waits.
+                let asked = approver(request);
+                let answer = match self.gateway.limits.approval_timeout_ms {
+                    None => asked.await,
+                    Some(budget) => {
+                        let _pause = self.pauses.pause();
+                        tokio::time::timeout(Duration::from_millis(budget), asked)
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(format!(
+                                    "no answer within {budget} ms (limits.approvalTimeoutMs)"
+                                ))
+                            })
+                    }
+                };
+                match answer {
                     Ok(true) => {}
                     Ok(false) => {
                         return Err(ToolError::new(
@@ -823,6 +843,7 @@ mod tests {
             catalog: Arc::new(catalog),
             progress: None,
             approver: None,
+            pauses: sandbox::Pauses::new(),
             done: Default::default(),
             execution: 1,
         };

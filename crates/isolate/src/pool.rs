@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
 use sandbox::{
-    CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Stats, ToolError,
+    CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Pauses, Stats,
+    ToolError,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -250,6 +251,20 @@ impl Pool {
         host: Arc<dyn Host>,
         cancel: CancellationToken,
     ) -> Outcome {
+        self.execute_with_pauses(code, limits, host, cancel, Pauses::new())
+            .await
+    }
+
+    /// Like [`execute`](Self::execute); while the host holds a pause of `pauses`, the deadline
+    /// stands still, in the worker and here.
+    pub async fn execute_with_pauses(
+        self: &Arc<Self>,
+        code: &str,
+        limits: &Limits,
+        host: Arc<dyn Host>,
+        cancel: CancellationToken,
+        pauses: Pauses,
+    ) -> Outcome {
         let started = Instant::now();
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -287,7 +302,10 @@ impl Pool {
         };
         let outcome = match worker {
             // On the heap: the run's state is large, and callers' stacks are not.
-            Ok(worker) => Box::pin(self.run(worker, code, limits, host, cancel, started)).await,
+            Ok(worker) => {
+                let control = Control { cancel, pauses };
+                Box::pin(self.run(worker, code, limits, host, control, started)).await
+            }
             Err(error) => failure(
                 ErrorInfo::new("WorkerError", error.to_string()),
                 Vec::new(),
@@ -306,10 +324,12 @@ impl Pool {
         code: &str,
         limits: &Limits,
         host: Arc<dyn Host>,
-        cancel: CancellationToken,
+        control: Control,
         started: Instant,
     ) -> Outcome {
+        let Control { cancel, pauses } = control;
         let mut calls: Vec<(CallRecord, Instant)> = Vec::new();
+        let mut paused = pauses.subscribe();
         let run = ToWorker::Run {
             code: code.to_string(),
             limits: limits.clone(),
@@ -327,8 +347,10 @@ impl Pool {
         // Host calls run here, concurrently; when the run ends, however it ends, the ones still
         // in flight are dropped with it (as in process).
         let mut in_flight = FuturesUnordered::new();
-        let mut hard_deadline =
-            started + Duration::from_millis(limits.timeout_ms) + self.config.grace;
+        let hard_deadline = |pauses: &Pauses| {
+            started + Duration::from_millis(limits.timeout_ms) + self.config.grace + pauses.paused()
+        };
+        let mut cancelled_at: Option<Instant> = None;
         let mut cancelled = false;
         let mut answered = false;
         loop {
@@ -351,7 +373,16 @@ impl Pool {
                         answered = true;
                         None
                     }
-                    () = tokio::time::sleep_until(hard_deadline.into()) => {
+                    () = tokio::time::sleep_until(
+                        // While paused, the deadline is looked at again every 50 ms.
+                        if pauses.is_paused() { Instant::now() + Duration::from_millis(50) } else {
+                            cancelled_at.map_or(hard_deadline(&pauses), |at| at.min(hard_deadline(&pauses)))
+                        }.into()
+                    ) => {
+                        let due = cancelled_at.map_or(hard_deadline(&pauses), |at| at.min(hard_deadline(&pauses)));
+                        if pauses.is_paused() || Instant::now() < due {
+                            continue;
+                        }
                         let error = if cancelled {
                             ErrorInfo::new("Cancelled", "the execution was cancelled")
                         } else {
@@ -365,7 +396,12 @@ impl Pool {
                     () = cancel.cancelled(), if !cancelled => {
                         cancelled = true;
                         let _ = write(&mut worker.stdin, &ToWorker::Cancel).await;
-                        hard_deadline = hard_deadline.min(Instant::now() + self.config.grace);
+                        cancelled_at = Some(Instant::now() + self.config.grace);
+                        None
+                    }
+                    Ok(()) = paused.changed() => {
+                        let now = *paused.borrow_and_update();
+                        let _ = write(&mut worker.stdin, &ToWorker::Paused { paused: now }).await;
                         None
                     }
                 },
@@ -491,6 +527,12 @@ impl Drop for Pool {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir(&self.dir);
     }
+}
+
+/// What the embedder steers a run with: cancellation, and pauses of its deadline.
+struct Control {
+    cancel: CancellationToken,
+    pauses: Pauses,
 }
 
 /// How long a quiet pool watches a worker's output for its next message (see [`Pool::run`]).

@@ -19,6 +19,8 @@ pub enum ToWorker {
     },
     /// Stop the run: the embedder cancelled it.
     Cancel,
+    /// The deadline's clock stops (`true`: the parent waits for a person) or runs again.
+    Paused { paused: bool },
 }
 
 /// A tool call's answer.

@@ -150,6 +150,7 @@ struct Inbox {
     input: Input,
     state: Mutex<InboxState>,
     cancel: CancellationToken,
+    pauses: sandbox::Pauses,
 }
 
 #[derive(Default)]
@@ -163,6 +164,8 @@ struct InboxState {
     /// Calls waiting for their answers.
     pending: HashMap<u64, oneshot::Sender<Answer>>,
     closed: bool,
+    /// Held while the parent says the deadline stands still.
+    pause: Option<sandbox::Pause>,
 }
 
 impl Inbox {
@@ -171,6 +174,7 @@ impl Inbox {
             input,
             state: Mutex::new(InboxState::default()),
             cancel: CancellationToken::new(),
+            pauses: sandbox::Pauses::new(),
         }
     }
 
@@ -216,6 +220,9 @@ impl Inbox {
                     }
                 }
                 Ok(ToWorker::Cancel) => self.cancel.cancel(),
+                Ok(ToWorker::Paused { paused }) => {
+                    state.pause = paused.then(|| self.pauses.pause());
+                }
                 Ok(ToWorker::Run { code, limits }) => {
                     state.run = Some((code, limits));
                     if let Some(waiter) = state.run_waiter.take() {
@@ -291,7 +298,7 @@ async fn serve(inbox: Arc<Inbox>) -> i32 {
         inbox: inbox.clone(),
     });
     let outcome = Sandbox::new(limits)
-        .execute_with_cancel(&code, host, inbox.cancel.clone())
+        .execute_with_pauses(&code, host, inbox.cancel.clone(), inbox.pauses.clone())
         .await;
     send(&FromWorker::Done {
         outcome: Box::new(outcome),

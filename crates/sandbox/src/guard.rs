@@ -36,6 +36,8 @@ const SLACK_AFTER_TRIP: usize = 1 << 20;
 pub(crate) struct Guard {
     stop: AtomicU8,
     deadline: Instant,
+    /// Time the host paused the deadline for (see [`crate::Pauses`]).
+    pauses: Option<crate::Pauses>,
     cancel: CancellationToken,
     memory_limit: usize,
     memory_used: AtomicUsize,
@@ -47,6 +49,7 @@ impl Guard {
         Guard {
             stop: AtomicU8::new(0),
             deadline,
+            pauses: None,
             cancel,
             memory_limit,
             memory_used: AtomicUsize::new(0),
@@ -86,15 +89,30 @@ impl Guard {
             self.trip(Stop::Cancelled);
             return true;
         }
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= self.deadline && Instant::now() >= self.deadline() {
             self.trip(Stop::Limit(Limit::Timeout));
             return true;
         }
         false
     }
 
+    /// The deadline, moved by the time the host paused it.
     pub(crate) fn deadline(&self) -> Instant {
-        self.deadline
+        match &self.pauses {
+            Some(pauses) => self.deadline + pauses.paused(),
+            None => self.deadline,
+        }
+    }
+
+    /// Whether the deadline stands still now.
+    pub(crate) fn paused(&self) -> bool {
+        self.pauses.as_ref().is_some_and(crate::Pauses::is_paused)
+    }
+
+    /// Lets the host pause the deadline through `pauses`.
+    pub(crate) fn with_pauses(mut self, pauses: Option<crate::Pauses>) -> Self {
+        self.pauses = pauses;
+        self
     }
 
     pub(crate) fn cancel_token(&self) -> &CancellationToken {

@@ -71,6 +71,7 @@ mod guard;
 mod host;
 mod limits;
 mod outcome;
+mod pause;
 mod run;
 mod stack;
 mod transpile;
@@ -80,6 +81,7 @@ use std::sync::Arc;
 pub use host::{Host, NoTools, ToolError};
 pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
+pub use pause::{Pause, Pauses};
 pub use tokio_util::sync::CancellationToken;
 
 /// Runs snippets under one set of [`Limits`]. Cheap to clone; holds no runtime between runs.
@@ -104,7 +106,7 @@ impl Sandbox {
     /// Never panics on any input: every failure, the snippet's or a limit's, is an
     /// [`Outcome`] with `ok: false` and an [`ErrorInfo`].
     pub async fn execute(&self, code: &str, host: Arc<dyn Host>) -> Outcome {
-        run::execute(&self.limits, code, host, CancellationToken::new()).await
+        run::execute(&self.limits, code, host, CancellationToken::new(), None).await
     }
 
     /// Like [`execute`](Self::execute), and stops as soon as `cancel` is cancelled: running
@@ -116,6 +118,18 @@ impl Sandbox {
         host: Arc<dyn Host>,
         cancel: CancellationToken,
     ) -> Outcome {
-        run::execute(&self.limits, code, host, cancel).await
+        run::execute(&self.limits, code, host, cancel, None).await
+    }
+
+    /// Like [`execute_with_cancel`](Self::execute_with_cancel); while the host holds a pause of
+    /// `pauses` (waiting for a person, say), the deadline stands still.
+    pub async fn execute_with_pauses(
+        &self,
+        code: &str,
+        host: Arc<dyn Host>,
+        cancel: CancellationToken,
+        pauses: Pauses,
+    ) -> Outcome {
+        run::execute(&self.limits, code, host, cancel, Some(pauses)).await
     }
 }

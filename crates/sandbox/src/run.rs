@@ -48,13 +48,12 @@ pub(crate) async fn execute(
     code: &str,
     host: Arc<dyn Host>,
     cancel: CancellationToken,
+    pauses: Option<crate::Pauses>,
 ) -> Outcome {
     let started = Instant::now();
-    let guard = Arc::new(Guard::new(
-        started + limits.timeout(),
-        limits.memory_bytes(),
-        cancel,
-    ));
+    let guard = Arc::new(
+        Guard::new(started + limits.timeout(), limits.memory_bytes(), cancel).with_pauses(pauses),
+    );
     let mut report = Report::default();
 
     if code.len() > limits.max_code_bytes {
@@ -200,9 +199,14 @@ impl Run {
 
     async fn drive(&mut self, host: &Arc<dyn Host>) {
         let mut in_flight: FuturesUnordered<CallFuture> = FuturesUnordered::new();
-        let deadline = tokio::time::Instant::from_std(self.guard.deadline());
         let cancel = self.guard.cancel_token().clone();
         loop {
+            // While the host pauses the deadline, it is looked at again every 50 ms.
+            let deadline = tokio::time::Instant::from_std(if self.guard.paused() {
+                std::time::Instant::now() + std::time::Duration::from_millis(50)
+            } else {
+                self.guard.deadline()
+            });
             self.run_jobs();
             if self.guard.stopped().is_some() {
                 break;
@@ -220,7 +224,9 @@ impl Run {
                 biased;
                 () = cancel.cancelled() => self.guard.trip(Stop::Cancelled),
                 () = tokio::time::sleep_until(deadline) => {
-                    self.guard.trip(Stop::Limit(Limit::Timeout));
+                    if !self.guard.paused() && std::time::Instant::now() >= self.guard.deadline() {
+                        self.guard.trip(Stop::Limit(Limit::Timeout));
+                    }
                 }
                 Some((id, answer)) = in_flight.next() => {
                     self.deliver(id, answer);

@@ -363,3 +363,60 @@ fn execute_can_be_spawned() {
     let sandbox = Sandbox::default();
     spawnable(async move { sandbox.execute("return 1", Arc::new(NoTools)).await });
 }
+
+/// A host that waits for a person: the time it holds a pause does not count against the
+/// deadline, and the time it does not hold one still does.
+struct Approving {
+    pauses: sandbox::Pauses,
+}
+
+#[async_trait::async_trait]
+impl sandbox::Host for Approving {
+    async fn call(
+        &self,
+        _namespace: &str,
+        tool: &str,
+        _args: serde_json::Value,
+    ) -> Result<serde_json::Value, sandbox::ToolError> {
+        let _pause = (tool == "approved").then(|| self.pauses.pause());
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Ok(serde_json::json!(tool))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_deadline_stands_still() {
+    let limits = sandbox::Limits {
+        timeout_ms: 200,
+        ..sandbox::Limits::default()
+    };
+    let pauses = sandbox::Pauses::new();
+    let host = std::sync::Arc::new(Approving {
+        pauses: pauses.clone(),
+    });
+    let outcome = sandbox::Sandbox::new(limits.clone())
+        .execute_with_pauses(
+            "return await tools.t.approved({})",
+            host.clone(),
+            Default::default(),
+            pauses,
+        )
+        .await;
+    assert_eq!(
+        outcome.result,
+        Some(serde_json::json!("approved")),
+        "{outcome:?}"
+    );
+    let outcome = sandbox::Sandbox::new(limits)
+        .execute_with_pauses(
+            "return await tools.t.unpaused({})",
+            host,
+            Default::default(),
+            sandbox::Pauses::new(),
+        )
+        .await;
+    assert_eq!(
+        outcome.error.and_then(|e| e.limit),
+        Some(sandbox::Limit::Timeout)
+    );
+}

@@ -7,7 +7,8 @@ what arrives is in "progress": [{call, progress, message}]; a call with "timeout
 abandoned then, which cancels it, and recorded as {"abandoned": true}). With "elicit": "accept"
 or "decline" in SPEC the client answers elicitation requests so (and lists their messages in
 "elicitations"); without it, it has no elicitation capability. "legacy": true makes the
-initialize handshake (a 2025-era session) instead of the 2026 discovery.
+initialize handshake (a 2025-era session) instead of the 2026 discovery; "elicit_delay": seconds
+makes the user take that long to answer.
 Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
 "notifications": [method, ...]}.
 """
@@ -30,6 +31,7 @@ async def main() -> None:
 
     async def elicit(context, params):
         out["elicitations"].append(params.message)
+        await asyncio.sleep(spec.get("elicit_delay", 0))
         return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
 
     async def record(message) -> None:
