@@ -183,6 +183,13 @@ pub struct UnknownNamespace {
     pub known: String,
 }
 
+impl Index {
+    /// The document of tool `t` of namespace `n`.
+    fn id(&self, n: usize, t: usize) -> u32 {
+        self.starts[n] + t as u32
+    }
+}
+
 /// The best `limit` tools for `query`. A query `namespace: words` whose prefix names a namespace
 /// searches that namespace only.
 pub fn search(catalog: &Catalog, query: &str, limit: usize) -> Results {
@@ -362,7 +369,7 @@ pub(crate) fn run(
     scored.sort_by(order);
     if terms.len() > 1 && params.cover > 0.0 {
         let top = scored.len().min(RERANK);
-        rerank(&mut scored[..top], api, &expanded, params.cover);
+        rerank(&mut scored[..top], index, &expanded, params.cover);
         scored[..top].sort_by(order);
     }
     let options = tsgen::Compact::default();
@@ -408,7 +415,7 @@ pub(crate) fn run(
 /// The share of the query's words, weighted by rarity, that a tool holds (itself or by a
 /// synonym) in any field. An exact or near name counts as all of it.
 fn held(index: &Index, n: usize, t: usize, terms: &[String]) -> f64 {
-    let id = index.starts[n] + t as u32;
+    let id = index.id(n, t);
     let holds = |word: &str| {
         index
             .postings
@@ -467,12 +474,13 @@ const GENERIC: &[&str] = &[
 /// too, and did not help on the evaluation's training half.)
 fn rerank(
     scored: &mut [(f64, usize, usize)],
-    api: &tsgen::Api,
+    index: &Index,
     expanded: &[(String, f64)],
     cover: f64,
 ) {
     for (score, n, t) in scored.iter_mut() {
-        let name = tokens(&api.namespaces()[*n].tools[*t].tool.name);
+        // The name's words, as the index keeps them.
+        let name = &index.documents[index.id(*n, *t) as usize].name;
         let content: Vec<&String> = name
             .iter()
             .filter(|w| !GENERIC.contains(&w.as_str()))
