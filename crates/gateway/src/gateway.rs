@@ -643,14 +643,8 @@ impl Host for GatewayHost {
             let arguments = audit.arguments.then(|| args.clone());
             (audit, arguments)
         });
-        let decision = self.catalog.api.tool(namespace, tool).map(|(ns, t)| {
-            let annotations = t.tool.annotations.as_ref();
-            self.gateway
-                .policy
-                .decide(&ns.name, &t.tool.name, annotations)
-                .0
-        });
-        let answer = self.answer(namespace, tool, args).await;
+        let mut decision = None;
+        let answer = self.answer(namespace, tool, args, &mut decision).await;
         if let Some((audit, arguments)) = audited {
             let record = json!({
                 "execution": self.execution,
@@ -677,7 +671,15 @@ impl Host for GatewayHost {
 }
 
 impl GatewayHost {
-    async fn answer(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+    /// Answers one call; `decided` is set to the policy's decision once there is one (for the
+    /// audit log).
+    async fn answer(
+        &self,
+        namespace: &str,
+        tool: &str,
+        args: Value,
+        decided: &mut Option<crate::policy::Decision>,
+    ) -> Result<Value, ToolError> {
         let Some((ns, api_tool)) = self.catalog.api.tool(namespace, tool) else {
             return Err(unknown(&self.catalog.api, namespace, tool));
         };
@@ -686,6 +688,7 @@ impl GatewayHost {
             &api_tool.tool.name,
             api_tool.tool.annotations.as_ref(),
         );
+        *decided = Some(decision);
         let rule = rule.unwrap_or("*");
         match decision {
             crate::policy::Decision::Allow => {}
