@@ -213,8 +213,7 @@ impl Pool {
         });
         let mut lines = Output {
             stdout,
-            buffer: Vec::new(),
-            searched: 0,
+            lines: Default::default(),
         };
         let first = lines.next_line().await.map_err(|e| failed(e.to_string()))?;
         let Some(first) = first else {
@@ -555,8 +554,7 @@ fn record(calls: &mut [(CallRecord, Instant)], slot: usize, answer: &Answer) {
 /// A worker's stdout, read line by line: asynchronously, or by watching it for a moment.
 struct Output {
     stdout: ChildStdout,
-    buffer: Vec<u8>,
-    searched: usize,
+    lines: crate::protocol::Lines,
 }
 
 impl Output {
@@ -568,8 +566,8 @@ impl Output {
             }
             // Straight into the buffer: a chunk held across the await would sit in every
             // future that waits on a worker.
-            self.buffer.reserve(64 * 1024);
-            if self.stdout.read_buf(&mut self.buffer).await? == 0 {
+            self.lines.bytes.reserve(64 * 1024);
+            if self.stdout.read_buf(&mut self.lines.bytes).await? == 0 {
                 return Ok(None);
             }
         }
@@ -588,7 +586,7 @@ impl Output {
             // SAFETY: a non-blocking read (tokio made the pipe non-blocking) into our buffer.
             let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
             if n > 0 {
-                self.buffer.extend_from_slice(&chunk[..n as usize]);
+                self.lines.bytes.extend_from_slice(&chunk[..n as usize]);
                 continue;
             }
             if n == 0 {
@@ -601,18 +599,9 @@ impl Output {
         }
     }
 
-    /// The first whole line of the buffer; only bytes not searched before are searched (a
-    /// large message arrives in many reads).
     fn take_line(&mut self) -> Option<String> {
-        let from = self.searched.min(self.buffer.len());
-        let Some(offset) = self.buffer[from..].iter().position(|b| *b == b'\n') else {
-            self.searched = self.buffer.len();
-            return None;
-        };
-        let end = from + offset;
-        self.searched = 0;
-        let line: Vec<u8> = self.buffer.drain(..=end).collect();
-        Some(String::from_utf8_lossy(&line[..end]).into_owned())
+        let line = self.lines.take()?;
+        Some(String::from_utf8_lossy(&line).into_owned())
     }
 }
 

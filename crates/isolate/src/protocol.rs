@@ -48,3 +48,47 @@ pub enum FromWorker {
     /// The run ended.
     Done { outcome: Box<Outcome> },
 }
+
+/// Bytes read from a pipe, taken back one whole line at a time. Only bytes not searched before
+/// are searched for a line's end: a large message arrives in many reads.
+#[derive(Debug, Default)]
+pub struct Lines {
+    /// What was read and not taken yet.
+    pub bytes: Vec<u8>,
+    /// How many of `bytes` hold no line end.
+    searched: usize,
+}
+
+impl Lines {
+    /// The first whole line, without its line end.
+    pub fn take(&mut self) -> Option<Vec<u8>> {
+        let from = self.searched.min(self.bytes.len());
+        let Some(offset) = self.bytes[from..].iter().position(|b| *b == b'\n') else {
+            self.searched = self.bytes.len();
+            return None;
+        };
+        let end = from + offset;
+        self.searched = 0;
+        let mut line: Vec<u8> = self.bytes.drain(..=end).collect();
+        line.pop();
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_come_back_whole_however_they_arrive() {
+        let mut lines = Lines::default();
+        lines.bytes.extend_from_slice(b"{\"a\"");
+        assert_eq!(lines.take(), None);
+        lines.bytes.extend_from_slice(b":1}\n{\"b\":2}\n{");
+        assert_eq!(lines.take().as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(lines.take().as_deref(), Some(&b"{\"b\":2}"[..]));
+        assert_eq!(lines.take(), None);
+        lines.bytes.extend_from_slice(b"}\n");
+        assert_eq!(lines.take().as_deref(), Some(&b"{}"[..]));
+    }
+}

@@ -156,8 +156,7 @@ struct Inbox {
 #[derive(Default)]
 struct InboxState {
     /// Bytes read that do not make a whole line yet, and how many of them hold no line end.
-    partial: Vec<u8>,
-    searched: usize,
+    partial: crate::protocol::Lines,
     /// The run, until `serve` takes it.
     run: Option<(String, sandbox::Limits)>,
     run_waiter: Option<oneshot::Sender<()>>,
@@ -190,7 +189,7 @@ impl Inbox {
             // SAFETY: reading into a buffer we own, of its length.
             let n = unsafe { libc::read(0, buffer.as_mut_ptr().cast(), buffer.len()) };
             if n > 0 {
-                state.partial.extend_from_slice(&buffer[..n as usize]);
+                state.partial.bytes.extend_from_slice(&buffer[..n as usize]);
                 continue;
             }
             let error = std::io::Error::last_os_error();
@@ -202,17 +201,7 @@ impl Inbox {
             }
             break;
         }
-        // Only the bytes not searched before can hold a new line's end (a large answer
-        // arrives in many reads).
-        loop {
-            let from = state.searched.min(state.partial.len());
-            let Some(offset) = state.partial[from..].iter().position(|b| *b == b'\n') else {
-                state.searched = state.partial.len();
-                break;
-            };
-            let end = from + offset;
-            state.searched = 0;
-            let line: Vec<u8> = state.partial.drain(..=end).collect();
+        while let Some(line) = state.partial.take() {
             match serde_json::from_slice::<ToWorker>(&line) {
                 Ok(ToWorker::Answer { id, answer }) => {
                     if let Some(waiting) = state.pending.remove(&id) {
