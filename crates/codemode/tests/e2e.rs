@@ -1132,3 +1132,52 @@ fn approvals_can_have_their_own_time_budget() {
         "{overrun}"
     );
 }
+
+#[test]
+fn starting_an_upstream_does_not_spend_the_snippets_deadline() {
+    let dir = scratch("start-budget");
+    // A server that takes 1.5 s to start (as an `npx -y` download or a slow import would),
+    // with an execution deadline of 1 s.
+    let launch = format!(
+        "sleep 1.5 && exec '{}' '{}'",
+        python(),
+        faulty_server().display()
+    );
+    let outcome = |start_timeout: Option<u64>| {
+        let mut limits = json!({"timeoutMs": 1000});
+        if let Some(ms) = start_timeout {
+            limits["startTimeoutMs"] = json!(ms);
+        }
+        let config = write_config(
+            &dir,
+            &json!({
+                "mcpServers": {"slow": {"command": "sh", "args": ["-c", &launch]}},
+                "limits": limits
+            }),
+        );
+        if start_timeout.is_none() {
+            // Warm the catalog cache, so that `serve` starts the server only on the first
+            // call (the start timeout is not part of how the server is reached).
+            assert!(check_json(&config).status.success());
+        }
+        let seen = drive(
+            stdio_target(&config),
+            json!([{"name": "execute", "arguments": {"code": "return await tools.slow.ok({ value: 'started' })"}}]),
+        );
+        seen["calls"][0]["structured"].clone()
+    };
+    let started = outcome(None);
+    assert_eq!(started["result"]["result"], "ok: started", "{started}");
+    assert!(
+        started["calls"][0]["ms"].as_f64().unwrap() >= 1500.0,
+        "{started}"
+    );
+    // A start has its own budget, and past it the call fails (with a ToolError, uncaught here).
+    let late = outcome(Some(500));
+    assert_eq!(late["ok"], false, "{late}");
+    let message = late["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("not started within 500 ms (limits.startTimeoutMs)"),
+        "{late}"
+    );
+}

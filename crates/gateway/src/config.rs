@@ -112,6 +112,10 @@ pub struct Limits {
     pub sandbox: sandbox::Limits,
     /// How long one upstream tool call may take, in milliseconds.
     pub call_timeout_ms: u64,
+    /// How long starting an upstream (spawn or connect, and the MCP handshake) may take, in
+    /// milliseconds. A call that waits for its upstream to start does not spend the
+    /// execution's deadline meanwhile.
+    pub start_timeout_ms: u64,
     /// The size of the text an `execute` or `search` result is cut to, in characters.
     pub max_output_chars: usize,
     /// Up to this many tokens of declarations, the whole API goes into `execute`'s
@@ -127,6 +131,7 @@ impl Default for Limits {
         Limits {
             sandbox: sandbox::Limits::default(),
             call_timeout_ms: 60_000,
+            start_timeout_ms: 60_000,
             max_output_chars: 24_000,
             inline_api_tokens: 2_000,
             approval_timeout_ms: None,
@@ -450,6 +455,9 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
     if let Some(value) = take("callTimeoutMs") {
         limits.call_timeout_ms = number("callTimeoutMs", value)?;
     }
+    if let Some(value) = take("startTimeoutMs") {
+        limits.start_timeout_ms = number("startTimeoutMs", value)?;
+    }
     if let Some(value) = take("maxOutputChars") {
         limits.max_output_chars = number("maxOutputChars", value)? as usize;
     }
@@ -471,7 +479,7 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
             key,
             message.replace(
                 "expected one of",
-                "expected one of `callTimeoutMs`, `maxOutputChars`, `inlineApiTokens`, `approvalTimeoutMs`,",
+                "expected one of `callTimeoutMs`, `startTimeoutMs`, `maxOutputChars`, `inlineApiTokens`, `approvalTimeoutMs`,",
             ),
         )
     })?;
@@ -815,7 +823,7 @@ mod tests {
             "codemode.json: mcpServers.github.env.T: the environment variable NOPE is not set"
         );
         let error = parse(r#"{"limits": {"timeout": 5}}"#).unwrap_err();
-        assert!(error.starts_with("codemode.json: limits.timeout: unknown field `timeout`, expected one of `callTimeoutMs`"), "{error}");
+        assert!(error.starts_with("codemode.json: limits.timeout: unknown field `timeout`, expected one of `callTimeoutMs`, `startTimeoutMs`"), "{error}");
         let error = parse(r#"{"limits": {"maxOutputChars": "big"}}"#).unwrap_err();
         assert_eq!(
             error,

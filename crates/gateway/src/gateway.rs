@@ -213,6 +213,7 @@ impl Gateway {
             let _ = refresh_tx.send(name.to_string());
         });
         let timeout = Duration::from_millis(config.limits.call_timeout_ms);
+        let start_timeout = Duration::from_millis(config.limits.start_timeout_ms);
         let servers: BTreeMap<String, Server> = config
             .servers
             .iter()
@@ -222,8 +223,13 @@ impl Gateway {
         let upstreams = servers
             .iter()
             .map(|(name, server)| {
-                let upstream =
-                    Upstream::new(name.clone(), server.clone(), timeout, refresh.clone());
+                let upstream = Upstream::new(
+                    name.clone(),
+                    server.clone(),
+                    timeout,
+                    start_timeout,
+                    refresh.clone(),
+                );
                 (name.clone(), Arc::new(upstream))
             })
             .collect();
@@ -435,7 +441,7 @@ impl Gateway {
             ))
         } else {
             let upstream = self.upstreams.get(&direct.server)?;
-            upstream.call(&direct.tool.name, args).await
+            upstream.call(&direct.tool.name, args, None).await
         };
         if let Some(audit) = &self.audit {
             let record = json!({
@@ -606,7 +612,8 @@ struct GatewayHost {
     catalog: Arc<Catalog>,
     progress: Option<Progress>,
     approver: Option<Approver>,
-    /// Stops the execution's deadline while an approval waits (with `approvalTimeoutMs`).
+    /// Stops the execution's deadline while an approval waits (with `approvalTimeoutMs`) and
+    /// while a call waits for its upstream to start.
     pauses: sandbox::Pauses,
     /// Calls answered so far.
     done: std::sync::atomic::AtomicU32,
@@ -773,7 +780,7 @@ impl GatewayHost {
         let span = tracing::info_span!("call", tool = %format!("{namespace}.{tool}"));
         let started = Instant::now();
         let result = upstream
-            .call(&api_tool.tool.name, args)
+            .call(&api_tool.tool.name, args, Some(&self.pauses))
             .instrument(span.clone())
             .await;
         let answer = result.and_then(|raw| unwrap_result(&raw));

@@ -2,7 +2,9 @@
 //!
 //! A stdio server is a child process; its stderr goes to our log (never to our stdout, which
 //! may be an MCP transport). An HTTP server gets its configured headers on every request.
-//! A connection that has died is opened again on the next call; every call has a timeout.
+//! A connection that has died is opened again on the next call; every call has a timeout, and
+//! so has every start. A call that waits for a start holds a [`sandbox::Pause`]: starting a
+//! server (an `npx -y` download, a Python SDK import) is not the snippet's time.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -36,8 +38,10 @@ pub enum UpstreamError {
     Handshake(String),
     #[error("listing tools failed: {0}")]
     ListTools(String),
-    #[error("no answer within {0} ms")]
+    #[error("no answer within {0} ms (limits.callTimeoutMs)")]
     Timeout(u64),
+    #[error("not started within {0} ms (limits.startTimeoutMs)")]
+    StartTimeout(u64),
 }
 
 /// What an upstream said about itself when it connected.
@@ -79,12 +83,20 @@ pub struct Upstream {
     /// `limits.maxPerSecond`: the time between call starts, and when the next may start.
     pace: Option<(Duration, Mutex<tokio::time::Instant>)>,
     timeout: Duration,
+    start_timeout: Duration,
     refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
 }
 
 impl Upstream {
-    pub fn new(name: String, server: Server, timeout: Duration, refresh: Refresh) -> Self {
+    /// An upstream not yet started; `timeout` bounds each call, `start_timeout` each start.
+    pub fn new(
+        name: String,
+        server: Server,
+        timeout: Duration,
+        start_timeout: Duration,
+        refresh: Refresh,
+    ) -> Self {
         let slots = server
             .limits
             .max_concurrent
@@ -101,6 +113,7 @@ impl Upstream {
             name,
             server,
             timeout,
+            start_timeout,
             refresh,
             connection: Mutex::new(None),
         }
@@ -112,7 +125,7 @@ impl Upstream {
 
     /// Connects (again, if the connection died) and lists the tools.
     pub async fn connect(&self) -> Result<Connected, UpstreamError> {
-        let service = self.service(false).await?;
+        let service = self.service(false, None).await?;
         let tools = tokio::time::timeout(self.timeout, service.list_all_tools())
             .await
             .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))?
@@ -137,8 +150,22 @@ impl Upstream {
     }
 
     /// The live connection, opened if there is none or the old one closed. A connection opened
-    /// for a call (`for_call`) asks for a refresh of the catalog.
-    async fn service(&self, for_call: bool) -> Result<Arc<Service>, UpstreamError> {
+    /// for a call (`for_call`) asks for a refresh of the catalog. While there is none (this
+    /// call starts it, or waits for another that does), `pauses` stands still.
+    async fn service(
+        &self,
+        for_call: bool,
+        pauses: Option<&sandbox::Pauses>,
+    ) -> Result<Arc<Service>, UpstreamError> {
+        let live = self
+            .connection
+            .try_lock()
+            .ok()
+            .and_then(|slot| slot.as_ref().filter(|s| !s.is_closed()).cloned());
+        if let Some(service) = live {
+            return Ok(service);
+        }
+        let _pause = pauses.map(sandbox::Pauses::pause);
         let mut slot = self.connection.lock().await;
         if let Some(service) = slot.as_ref()
             && !service.is_closed()
@@ -149,9 +176,11 @@ impl Upstream {
             tracing::warn!(server = %self.name, "the connection closed; starting it again");
         }
         let service = Arc::new(
-            tokio::time::timeout(self.timeout, self.open())
+            tokio::time::timeout(self.start_timeout, self.open())
                 .await
-                .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))??,
+                .map_err(
+                    |_| UpstreamError::StartTimeout(self.start_timeout.as_millis() as u64),
+                )??,
         );
         *slot = Some(service.clone());
         if for_call {
@@ -221,8 +250,14 @@ impl Upstream {
         }
     }
 
-    /// Calls `tool` with `args`; the `CallToolResult` as MCP JSON.
-    pub async fn call(&self, tool: &str, args: Value) -> Result<Value, ToolError> {
+    /// Calls `tool` with `args`; the `CallToolResult` as MCP JSON. While the call waits for
+    /// the upstream to start, `pauses` (the calling execution's) stands still.
+    pub async fn call(
+        &self,
+        tool: &str,
+        args: Value,
+        pauses: Option<&sandbox::Pauses>,
+    ) -> Result<Value, ToolError> {
         // Wait for a turn under the upstream's own limits (the execution's deadline still runs).
         let _slot = match &self.slots {
             Some(slots) => Some(slots.acquire().await.map_err(|_| {
@@ -242,7 +277,7 @@ impl Upstream {
             };
             tokio::time::sleep_until(at).await;
         }
-        let service = self.service(true).await.map_err(|e| {
+        let service = self.service(true, pauses).await.map_err(|e| {
             ToolError::new(
                 "upstream_unavailable",
                 format!("the MCP server `{}` is not available: {e}", self.name),
