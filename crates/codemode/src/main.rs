@@ -189,6 +189,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { http, allow_hosts } => {
             let gateway = connect(cli.config.as_deref()).await?;
+            if matches!(gateway.isolation().await, Ok(("in process", _))) {
+                tracing::warn!(
+                    "\"isolation\": \"none\" trusts the code: executions run in this process, where a few built-ins (sorting or reversing huge arrays, BigInt printing) do not stop at the deadline and an engine bug would take the server with it; use \"isolation\": \"process\" for code you do not trust"
+                );
+            }
             serve(gateway, http, allow_hosts).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -73,7 +73,8 @@ pub fn main(args: &[String]) -> i32 {
     };
     let mut refused = jail::before_threads(args.parent, args.limits);
     // Every thread and file the worker will have, made before the seccomp filter forbids more:
-    // one thread, whose event loop waits on stdin (non-blocking, in epoll) and on timers.
+    // the main thread, whose event loop waits on stdin (non-blocking, in epoll) and on timers,
+    // and the transpiler's.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
@@ -95,6 +96,12 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
     };
+    // The transpiler runs on a thread of its own, with a stack that holds the deepest code it
+    // lets through: it must exist before the filter forbids new threads.
+    if let Err(error) = sandbox::prepare() {
+        eprintln!("error: {error}");
+        return 1;
+    }
     refused.extend(jail::seccomp());
     // A first, trusted run makes every one-time cost (the bridge's bytecode, the transpiler's
     // and the engine's first allocations) before the worker says it is ready, under the jail.

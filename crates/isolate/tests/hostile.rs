@@ -53,6 +53,10 @@ fn main() {
             "conversions (in a worker process)",
             group(hostile::conversions),
         ),
+        (
+            "the host boundary (in a worker process)",
+            group(hostile::host_boundary),
+        ),
     ];
     harness::run(&runtime, filter, tests);
 }

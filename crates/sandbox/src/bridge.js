@@ -14,6 +14,7 @@
   const NativeError = Error;
   const mapForEach = Map.prototype.forEach;
   const setForEach = Set.prototype.forEach;
+  const stringSlice = String.prototype.slice;
   const constant = (value) => ({ __proto__: null, value, writable: false, enumerable: false, configurable: false });
   const field = (value, enumerable) => ({ __proto__: null, value, writable: true, enumerable, configurable: true });
 
@@ -95,8 +96,15 @@
     return undefined;
   };
 
+  // For the host, which copies no more of a snippet's string than it needs: a string of at
+  // most `max` UTF-16 units as it is, a longer one cut there, anything else undefined.
+  const clip = (value, max) => {
+    if (typeof value !== "string") return undefined;
+    return value.length <= max ? value : apply(stringSlice, value, [0, max]);
+  };
+
   define(globalThis, "tools", constant(tools));
   define(globalThis, "ToolError", constant(ToolError));
   define(globalThis, "console", field(console, false));
-  return { __proto__: null, makeToolError, entriesOf };
+  return { __proto__: null, makeToolError, entriesOf, clip };
 })

@@ -13,6 +13,7 @@ use rquickjs::{Ctx, Exception, Function, Object, Persistent, Promise, Value, qjs
 use serde_json::Value as Json;
 
 use crate::convert::{ConvertError, Converter, TooDeep};
+use crate::crossing::{Clip, MAX_NAME_CHARS, escaped_len};
 use crate::guard::{Guard, Stop};
 use crate::limits::{Limit, Limits};
 
@@ -42,6 +43,33 @@ pub(crate) struct Shared {
     pub(crate) logs: Vec<String>,
     pub(crate) log_bytes: usize,
     pub(crate) entries_of: Option<Handle<Function<'static>>>,
+    pub(crate) clip: Option<Handle<Function<'static>>>,
+}
+
+impl Shared {
+    /// The bridge's helpers, for `Context::with`.
+    pub(crate) fn helpers(&self) -> Helpers {
+        Helpers {
+            entries_of: self.entries_of.as_ref().map(|h| h.0.clone()),
+            clip: self.clip.as_ref().map(|h| h.0.clone()),
+        }
+    }
+}
+
+/// The bridge functions the host reads values with, kept outside a context.
+#[derive(Clone)]
+pub(crate) struct Helpers {
+    entries_of: Option<Persistent<Function<'static>>>,
+    clip: Option<Persistent<Function<'static>>>,
+}
+
+impl Helpers {
+    /// Restored in `ctx`; `None` once the run has lost them (it is stopping).
+    pub(crate) fn restore<'js>(&self, ctx: &Ctx<'js>) -> Option<(Function<'js>, Clip<'js>)> {
+        let entries_of = self.entries_of.clone()?.restore(ctx).ok()?;
+        let clip = self.clip.clone()?.restore(ctx).ok()?;
+        Some((entries_of, Clip(clip)))
+    }
 }
 
 pub(crate) struct NewCall {
@@ -77,7 +105,10 @@ pub(crate) fn install<'js>(
     let host_log = host_log(ctx, shared.clone(), guard.clone(), limits.clone())?;
     let helpers: Object = setup.call((host_call, host_log))?;
     let entries_of: Function = helpers.get("entriesOf")?;
-    lock(shared).entries_of = Some(Handle(Persistent::save(ctx, entries_of)));
+    let clip: Function = helpers.get("clip")?;
+    let mut shared = lock(shared);
+    shared.entries_of = Some(Handle(Persistent::save(ctx, entries_of)));
+    shared.clip = Some(Handle(Persistent::save(ctx, clip)));
     Ok(Installed {
         make_tool_error: helpers.get("makeToolError")?,
     })
@@ -163,14 +194,39 @@ fn host_call<'js>(
     Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>,
-              namespace: String,
-              tool: String,
+              namespace: Value<'js>,
+              tool: Value<'js>,
               args: Value<'js>,
               site: Value<'js>|
               -> rquickjs::Result<Promise<'js>> {
             if guard.stopped().is_some() {
                 return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
             }
+            let helpers = lock(&shared).helpers();
+            let Some((_, clip)) = helpers.restore(&ctx) else {
+                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
+            };
+            // Names no longer than any tool's are all the host ever copies.
+            let name = |value: Value<'js>| -> rquickjs::Result<String> {
+                match clip.text(&ctx, value, MAX_NAME_CHARS) {
+                    Some(clipped) if !clipped.cut => Ok(clipped.text),
+                    Some(clipped) => {
+                        let start: String = clipped.text.chars().take(40).collect();
+                        Err(Exception::throw_type(
+                            &ctx,
+                            &format!(
+                                "there is no tool or namespace named \"{start}…\": names are at most {MAX_NAME_CHARS} characters"
+                            ),
+                        ))
+                    }
+                    None => Err(Exception::throw_type(
+                        &ctx,
+                        "a tool's name must be a string",
+                    )),
+                }
+            };
+            let namespace = name(namespace)?;
+            let tool = name(tool)?;
             if lock(&shared).calls_made >= limits.max_tool_calls {
                 guard.trip(Stop::Limit(Limit::ToolCalls));
                 let error = limits.broken(Limit::ToolCalls);
@@ -188,7 +244,23 @@ fn host_call<'js>(
                 let Some(text) = ctx.json_stringify(args)? else {
                     return Err(Exception::throw_type(&ctx, &not_json()));
                 };
-                let text = text.to_string()?;
+                // A string longer than the limit in UTF-16 units is longer in bytes too.
+                let too_large = || {
+                    guard.trip(Stop::Limit(Limit::CallSize));
+                    let error = limits.broken(Limit::CallSize);
+                    Exception::throw_range(&ctx, &error.message)
+                };
+                let text = match clip.text(&ctx, text.into_value(), limits.max_call_bytes) {
+                    Some(clipped)
+                        if !clipped.cut && clipped.text.len() <= limits.max_call_bytes =>
+                    {
+                        clipped.text
+                    }
+                    Some(_) => return Err(too_large()),
+                    None => {
+                        return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
+                    }
+                };
                 serde_json::from_str(&text).map_err(|error| {
                     Exception::throw_type(&ctx, &format!("{}: {error}", not_json()))
                 })?
@@ -224,14 +296,14 @@ fn host_log<'js>(
             if guard.stopped().is_some() {
                 return Ok(());
             }
-            let (entries_of, room) = {
+            let (helpers, room) = {
                 let shared = lock(&shared);
                 if shared.logs.len() >= limits.max_log_lines as usize {
                     guard.trip(Stop::Limit(Limit::LogLines));
                     return Ok(());
                 }
                 (
-                    shared.entries_of.as_ref().map(|h| h.0.clone()),
+                    shared.helpers(),
                     limits.max_log_bytes.saturating_sub(shared.log_bytes),
                 )
             };
@@ -244,37 +316,53 @@ fn host_log<'js>(
                 if i > 0 {
                     line.push(' ');
                 }
-                let left = (room + 1).saturating_sub(line.len());
-                line.push_str(&render(&ctx, entries_of.clone(), value, left));
-                if line.len() > room {
+                let left = (room + 1).saturating_sub(escaped_len(&line));
+                line.push_str(&render(&ctx, &helpers, value, left));
+                if escaped_len(&line) > room {
                     break;
                 }
             }
-            let mut shared = lock(&shared);
-            if shared.log_bytes + line.len() > limits.max_log_bytes {
-                guard.trip(Stop::Limit(Limit::LogSize));
-                return Ok(());
-            }
-            shared.log_bytes += line.len();
-            shared.logs.push(line);
+            push_log(&shared, &guard, &limits, line);
             Ok(())
         },
     )
 }
 
+/// Captures one log line (a console line, an error thrown in a job), within the log limits:
+/// its size counts as JSON escapes it.
+pub(crate) fn push_log(shared: &Mutex<Shared>, guard: &Guard, limits: &Limits, line: String) {
+    let mut shared = lock(shared);
+    if shared.logs.len() >= limits.max_log_lines as usize {
+        guard.trip(Stop::Limit(Limit::LogLines));
+        return;
+    }
+    let size = escaped_len(&line);
+    if shared.log_bytes + size > limits.max_log_bytes {
+        guard.trip(Stop::Limit(Limit::LogSize));
+        return;
+    }
+    shared.log_bytes += size;
+    shared.logs.push(line);
+}
+
+/// A value as a log line shows it, at most about `max` bytes (escaped) of it.
 pub(crate) fn render<'js>(
     ctx: &Ctx<'js>,
-    entries_of: Option<Persistent<Function<'static>>>,
+    helpers: &Helpers,
     value: Value<'js>,
     max: usize,
 ) -> String {
-    if let Some(text) = value.as_string().and_then(|s| s.to_string().ok()) {
-        return text;
-    }
-    let Some(entries_of) = entries_of.and_then(|h| h.restore(ctx).ok()) else {
+    let Some((entries_of, clip)) = helpers.restore(ctx) else {
         return "[value]".into();
     };
-    let mut converter = Converter::new(&entries_of, LOG_DEPTH, TooDeep::Mark, max);
+    if value.is_string() {
+        // Each character escapes to at least one byte: `max + 1` of them are past `max`.
+        return clip
+            .text(ctx, value, max.saturating_add(1))
+            .map(|clipped| clipped.text)
+            .unwrap_or_default();
+    }
+    let mut converter = Converter::new(&entries_of, &clip, LOG_DEPTH, TooDeep::Mark, max);
     match converter.convert(value) {
         Ok(Some(json)) => json.to_string(),
         Ok(None) => "undefined".into(),

@@ -4,12 +4,15 @@
 //! The walk reads the value through QuickJS's C API, never through `JSON` or anything else the
 //! snippet could have replaced. It does run the snippet's own code where JavaScript would
 //! (getters, `toJSON`, proxy traps): the interrupt handler still bounds that by the deadline.
-//! The walk is bounded in depth (so the host's stack is safe) and in output size.
+//! The walk is bounded in depth (so the host's stack is safe) and in output size, counted as
+//! JSON escapes it; no string is copied out of the engine past what the budget has room for.
 
 use rquickjs::convert::Coerced;
 use rquickjs::function::Function;
 use rquickjs::{Object, Type, Value};
 use serde_json::{Map, Number, Value as Json};
+
+use crate::crossing::{Clip, MAX_NAME_CHARS, escaped_len};
 
 /// Why a value could not be converted.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +35,7 @@ pub(crate) enum TooDeep {
 
 pub(crate) struct Converter<'a, 'js> {
     entries_of: &'a Function<'js>,
+    clip: &'a Clip<'js>,
     max_depth: usize,
     too_deep: TooDeep,
     budget: usize,
@@ -41,12 +45,14 @@ pub(crate) struct Converter<'a, 'js> {
 impl<'a, 'js> Converter<'a, 'js> {
     pub(crate) fn new(
         entries_of: &'a Function<'js>,
+        clip: &'a Clip<'js>,
         max_depth: usize,
         too_deep: TooDeep,
         budget: usize,
     ) -> Self {
         Converter {
             entries_of,
+            clip,
             max_depth,
             too_deep,
             budget,
@@ -68,8 +74,23 @@ impl<'a, 'js> Converter<'a, 'js> {
     }
 
     fn text(&mut self, text: String) -> Result<Option<Json>, ConvertError> {
-        self.spend(text.len() + 2)?;
+        self.spend(escaped_len(&text) + 2)?;
         Ok(Some(Json::String(text)))
+    }
+
+    /// A string of the snippet's, read no further than the budget reaches (each character
+    /// costs at least a byte), or at most `max` characters.
+    fn string(&self, value: Value<'js>, max: usize) -> Result<String, ConvertError> {
+        let ctx = value.ctx().clone();
+        let room = self.budget.saturating_add(1).min(max);
+        let clipped = self
+            .clip
+            .text(&ctx, value, room)
+            .ok_or(ConvertError::Threw)?;
+        if clipped.cut && room > self.budget {
+            return Err(ConvertError::TooLarge);
+        }
+        Ok(clipped.text)
     }
 
     /// `None` means "undefined": omitted from objects, `null` in arrays.
@@ -94,12 +115,7 @@ impl<'a, 'js> Converter<'a, 'js> {
                 Ok(Some(number(float)))
             }
             Type::String => {
-                let text = value
-                    .as_string()
-                    .map(|s| s.to_string())
-                    .transpose()
-                    .map_err(|_| ConvertError::Threw)?
-                    .unwrap_or_default();
+                let text = self.string(value, usize::MAX)?;
                 self.text(text)
             }
             Type::BigInt => {
@@ -110,7 +126,9 @@ impl<'a, 'js> Converter<'a, 'js> {
                 let description = value
                     .as_symbol()
                     .and_then(|s| s.description().ok())
-                    .and_then(|d| d.as_string().and_then(|s| s.to_string().ok()))
+                    .filter(Value::is_string)
+                    .map(|d| self.string(d, MAX_NAME_CHARS))
+                    .transpose()?
                     .unwrap_or_default();
                 self.text(format!("[Symbol: {description}]"))
             }
@@ -118,7 +136,9 @@ impl<'a, 'js> Converter<'a, 'js> {
                 let name = value
                     .as_object()
                     .and_then(|f| f.get::<_, Value>("name").ok())
-                    .and_then(|n| n.as_string().and_then(|s| s.to_string().ok()))
+                    .filter(Value::is_string)
+                    .map(|n| self.string(n, MAX_NAME_CHARS))
+                    .transpose()?
                     .filter(|n| !n.is_empty());
                 self.text(match name {
                     Some(name) => format!("[Function: {name}]"),
@@ -174,11 +194,8 @@ impl<'a, 'js> Converter<'a, 'js> {
             return Ok(self.value(replaced, depth)?.unwrap_or(Json::Null));
         }
 
-        let keys: Vec<String> = object
-            .keys::<String>()
-            .collect::<Result<_, _>>()
-            .map_err(|_| ConvertError::Threw)?;
-        if keys.is_empty() {
+        let mut keys = object.keys::<rquickjs::Atom>().peekable();
+        if keys.peek().is_none() {
             let entries: Value = self
                 .entries_of
                 .call((object.clone(),))
@@ -190,10 +207,13 @@ impl<'a, 'js> Converter<'a, 'js> {
         self.spend(2)?;
         let mut fields = Map::new();
         for key in keys {
-            let value: Value = object.get(&key).map_err(|_| ConvertError::Threw)?;
+            let key = key.map_err(|_| ConvertError::Threw)?;
+            let value: Value = object.get(key.clone()).map_err(|_| ConvertError::Threw)?;
             if let Some(value) = self.value(value, depth)? {
-                self.spend(key.len() + 4)?;
-                fields.insert(key, value);
+                let name = key.to_js_string().map_err(|_| ConvertError::Threw)?;
+                let name = self.string(name.into_value(), usize::MAX)?;
+                self.spend(escaped_len(&name) + 4)?;
+                fields.insert(name, value);
             }
         }
         Ok(Json::Object(fields))

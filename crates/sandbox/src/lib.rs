@@ -67,9 +67,12 @@
 
 mod bridge;
 mod convert;
+mod crossing;
+mod enums;
 mod guard;
 mod host;
 mod limits;
+mod nesting;
 mod outcome;
 mod pause;
 mod run;
@@ -83,6 +86,7 @@ pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 pub use pause::{Pause, Pauses};
 pub use tokio_util::sync::CancellationToken;
+pub use transpile::prepare;
 
 /// Runs snippets under one set of [`Limits`]. Cheap to clone; holds no runtime between runs.
 #[derive(Clone, Debug, Default)]

@@ -25,9 +25,11 @@ pub struct Limits {
     pub max_tool_calls: u32,
     /// Size of the returned value, serialised as JSON, in bytes.
     pub max_result_bytes: usize,
+    /// Size of one tool call's arguments, serialised as JSON, in bytes.
+    pub max_call_bytes: usize,
     /// Number of `console.*` lines captured.
     pub max_log_lines: u32,
-    /// Total size of captured log lines, in bytes.
+    /// Total size of captured log lines, in bytes (as JSON escapes them).
     pub max_log_bytes: usize,
     /// Size of the snippet's source code, in bytes.
     pub max_code_bytes: usize,
@@ -44,6 +46,7 @@ impl Default for Limits {
             stack_kb: 512,
             max_tool_calls: 1_000,
             max_result_bytes: 1 << 20,
+            max_call_bytes: 1 << 20,
             max_log_lines: 1_000,
             max_log_bytes: 256 << 10,
             max_code_bytes: 1 << 20,
@@ -88,6 +91,7 @@ impl Limits {
             Limit::Stack => self.stack_kb.min(MAX_STACK_KB).to_string(),
             Limit::ToolCalls => self.max_tool_calls.to_string(),
             Limit::ResultSize => self.max_result_bytes.to_string(),
+            Limit::CallSize => self.max_call_bytes.to_string(),
             Limit::LogLines => self.max_log_lines.to_string(),
             Limit::LogSize => self.max_log_bytes.to_string(),
             Limit::CodeSize => self.max_code_bytes.to_string(),
@@ -115,10 +119,12 @@ pub enum Limit {
     LogSize,
     #[serde(rename = "maxCodeBytes")]
     CodeSize,
+    #[serde(rename = "maxCallBytes")]
+    CallSize,
 }
 
 impl Limit {
-    pub(crate) const ALL: [Limit; 8] = [
+    pub(crate) const ALL: [Limit; 9] = [
         Limit::Timeout,
         Limit::Memory,
         Limit::Stack,
@@ -127,6 +133,7 @@ impl Limit {
         Limit::LogLines,
         Limit::LogSize,
         Limit::CodeSize,
+        Limit::CallSize,
     ];
 
     /// The config key of this limit, e.g. `timeoutMs`.
@@ -140,6 +147,7 @@ impl Limit {
             Limit::LogLines => "maxLogLines",
             Limit::LogSize => "maxLogBytes",
             Limit::CodeSize => "maxCodeBytes",
+            Limit::CallSize => "maxCallBytes",
         }
     }
 
@@ -154,6 +162,7 @@ impl Limit {
             Limit::LogLines => "the execution logged too many lines",
             Limit::LogSize => "the execution logged too much text",
             Limit::CodeSize => "the code is too large",
+            Limit::CallSize => "a tool call's arguments are too large",
         }
     }
 
@@ -168,6 +177,7 @@ impl Limit {
             Limit::ToolCalls => "batch the work, or split it over several executions",
             Limit::LogLines | Limit::LogSize => "log less, or return a summary instead",
             Limit::CodeSize => "send a shorter snippet",
+            Limit::CallSize => "send less in one call, or split the work over several calls",
         }
     }
 }

@@ -21,8 +21,9 @@ use rquickjs::{Runtime, Value};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::{self, Handle, Settle, Shared, lock, render};
+use crate::bridge::{self, Handle, Settle, Shared, lock, push_log, render};
 use crate::convert::{ConvertError, Converter, TooDeep};
+use crate::crossing::{Clip, MAX_MESSAGE_CHARS, MAX_NAME_CHARS, MAX_STACK_CHARS};
 use crate::guard::{CountingAllocator, Guard, Stop};
 use crate::host::{Host, ToolError};
 use crate::limits::{Limit, Limits};
@@ -60,8 +61,12 @@ pub(crate) async fn execute(
         report.error = Some(limits.broken(Limit::CodeSize));
         return report.finish(started, &guard, limits);
     }
-    let script = match transpile::to_script(code) {
+    let script = match transpile::to_script(code, limits.memory_bytes()) {
         Ok(script) => script,
+        Err(error) if error.out_of_memory => {
+            report.error = Some(limits.broken(Limit::Memory));
+            return report.finish(started, &guard, limits);
+        }
         Err(error) => {
             let mut info = ErrorInfo::new("SyntaxError", error.message);
             info.line = error.line;
@@ -145,6 +150,7 @@ impl Drop for Run {
         let mut shared = lock(&self.shared);
         shared.new_calls.clear();
         shared.entries_of = None;
+        shared.clip = None;
     }
 }
 
@@ -248,9 +254,8 @@ impl Run {
                     // A job that threw outside any promise (`queueMicrotask`), or was stopped.
                     if self.guard.stopped().is_none() {
                         let message = failed.0.with(|ctx| self.describe(&ctx, ctx.catch()));
-                        let mut logs = lock(&self.shared);
-                        logs.logs
-                            .push(format!("[error] uncaught in a job: {}", message.message));
+                        let line = format!("[error] uncaught in a job: {}", message.message);
+                        push_log(&self.shared, &self.guard, &self.limits, line);
                     }
                 }
             }
@@ -369,7 +374,7 @@ impl Run {
         let Some(main) = self.main.as_ref().map(|h| h.0.clone()) else {
             return;
         };
-        let entries_of = lock(&self.shared).entries_of.as_ref().map(|h| h.0.clone());
+        let helpers = lock(&self.shared).helpers();
         let (result, error) = self.context.with(|ctx| {
             let Ok(main) = main.restore(&ctx) else {
                 return (None, Some(internal("the snippet's promise was lost")));
@@ -388,11 +393,12 @@ impl Run {
                         Some(Ok(value)) => value,
                         _ => return (None, Some(internal("the snippet's result was lost"))),
                     };
-                    let Some(entries_of) = entries_of.and_then(|h| h.restore(&ctx).ok()) else {
+                    let Some((entries_of, clip)) = helpers.restore(&ctx) else {
                         return (None, Some(internal("the bridge was lost")));
                     };
                     let mut converter = Converter::new(
                         &entries_of,
+                        &clip,
                         RESULT_DEPTH,
                         TooDeep::Fail,
                         self.limits.max_result_bytes.saturating_add(1),
@@ -440,28 +446,32 @@ impl Run {
     }
 
     /// An error value as [`ErrorInfo`], positions in the generated script left as they are.
+    /// Only the start of each string is read (see `crossing.rs`).
     fn describe<'js>(&self, ctx: &Ctx<'js>, thrown: Value<'js>) -> ErrorInfo {
+        let helpers = lock(&self.shared).helpers();
+        let Some((_, clip)) = helpers.restore(ctx) else {
+            return ErrorInfo::new("Error", "Uncaught [value]");
+        };
         let Some(error) = thrown.as_object().filter(|o| o.is_error()) else {
-            let rendered = match thrown.as_string().and_then(|s| s.to_string().ok()) {
+            let rendered = match clip.marked(ctx, thrown.clone(), MAX_MESSAGE_CHARS) {
                 Some(text) => Json::String(text).to_string(),
                 None => self.render(ctx, thrown, 200),
             };
             return ErrorInfo::new("Error", format!("Uncaught {rendered}"));
         };
-        let text = |key: &str| {
-            error
-                .get::<_, Value>(key)
-                .ok()
-                .and_then(|v| v.as_string().and_then(|s| s.to_string().ok()))
-        };
+        let text = |key: &str, max: usize| field(ctx, &clip, error, key, max);
         let mut info = ErrorInfo::new(
-            text("name").unwrap_or_else(|| "Error".into()),
-            text("message").unwrap_or_default(),
+            text("name", MAX_NAME_CHARS).unwrap_or_else(|| "Error".into()),
+            text("message", MAX_MESSAGE_CHARS).unwrap_or_default(),
         );
-        info.stack = text("stack");
+        info.stack = error
+            .get::<_, Value>("stack")
+            .ok()
+            .and_then(|stack| clip.text(ctx, stack, MAX_STACK_CHARS))
+            .map(|clipped| clipped.text);
         if info.name == "ToolError" {
-            info.tool = text("tool");
-            info.code = text("code");
+            info.tool = text("tool", MAX_NAME_CHARS * 2 + 1);
+            info.code = text("code", MAX_NAME_CHARS);
         }
         info
     }
@@ -474,7 +484,7 @@ impl Run {
             return self.limits.broken(Limit::Stack);
         }
         if let Some(raw) = info.stack.take() {
-            let mapped = stack::map(&raw, code);
+            let mapped = stack::map(&raw, code, self.limits.memory_bytes());
             info.line = mapped.line;
             info.column = mapped.column;
             info.stack = mapped.stack;
@@ -484,9 +494,21 @@ impl Run {
 
     /// A value rendered compactly for a message, at most about `max` bytes.
     fn render<'js>(&self, ctx: &Ctx<'js>, value: Value<'js>, max: usize) -> String {
-        let entries_of = lock(&self.shared).entries_of.as_ref().map(|h| h.0.clone());
-        render(ctx, entries_of, value, max)
+        let helpers = lock(&self.shared).helpers();
+        render(ctx, &helpers, value, max)
     }
+}
+
+/// The string property `key` of an error, its first `max` characters marked when cut.
+fn field<'js>(
+    ctx: &Ctx<'js>,
+    clip: &Clip<'js>,
+    error: &rquickjs::Object<'js>,
+    key: &str,
+    max: usize,
+) -> Option<String> {
+    let value = error.get::<_, Value>(key).ok()?;
+    clip.marked(ctx, value, max)
 }
 
 fn snippet_options() -> EvalOptions {

@@ -2,7 +2,8 @@
 //!
 //! QuickJS-ng writes one frame a line, `    at NAME (FILE:LINE:COLUMN)`. Frames in the bridge,
 //! in native code and in the wrapper around the snippet are the sandbox's business, not the
-//! agent's: only the snippet's own frames are kept, at the positions the agent wrote.
+//! agent's: only the snippet's own frames are kept, at the positions the agent wrote, and at
+//! most [`MAX_FRAMES`] of them (a snippet can write anything into `e.stack`).
 
 use crate::transpile::{PositionMap, SNIPPET_FILE};
 
@@ -14,16 +15,27 @@ pub(crate) struct Mapped {
     pub stack: Option<String>,
 }
 
-pub(crate) fn map(raw: &str, code: &str) -> Mapped {
-    let mut positions: Option<PositionMap> = None;
+/// The most frames read from a stack, and kept of it.
+pub(crate) const MAX_FRAMES: usize = 64;
+
+/// Maps the frames of `raw`; the snippet's syntax tree may use `memory` bytes.
+pub(crate) fn map(raw: &str, code: &str, memory: usize) -> Mapped {
     let mut first = None;
     let mut frames = String::new();
-    for frame in raw.lines().filter_map(parse_frame) {
-        if frame.file != SNIPPET_FILE {
-            continue;
-        }
-        let map = positions.get_or_insert_with(|| PositionMap::new(code));
-        let Some((line, column)) = map.lookup(frame.line, frame.column) else {
+    let snippet_frames: Vec<Frame<'_>> = raw
+        .lines()
+        .take(MAX_FRAMES)
+        .filter_map(parse_frame)
+        .filter(|frame| frame.file == SNIPPET_FILE)
+        .collect();
+    let points: Vec<(u32, u32)> = snippet_frames.iter().map(|f| (f.line, f.column)).collect();
+    let positions = if points.is_empty() {
+        Vec::new()
+    } else {
+        PositionMap::new(code, memory).positions(&points)
+    };
+    for (frame, position) in snippet_frames.into_iter().zip(positions) {
+        let Some((line, column)) = position else {
             continue;
         };
         first.get_or_insert((line, column));
@@ -88,7 +100,7 @@ mod tests {
     #[test]
     fn only_snippet_frames_are_kept_at_snippet_positions() {
         let code = "function f(): never {\n  throw new Error('boom')\n}\nconst x: number = 1;\nf()";
-        let script = to_script(code).unwrap();
+        let script = to_script(code, usize::MAX).unwrap();
         let lines: Vec<&str> = script.lines().collect();
         let throw_line = lines.iter().position(|l| l.contains("throw")).unwrap();
         let throw_column = lines[throw_line].find("throw").unwrap();
@@ -100,7 +112,7 @@ mod tests {
             call_line + 1,
             lines.len(),
         );
-        let mapped = map(&raw, code);
+        let mapped = map(&raw, code, usize::MAX);
         assert_eq!((mapped.line, mapped.column), (Some(2), Some(3)));
         assert_eq!(
             mapped.stack.as_deref(),

@@ -12,8 +12,16 @@
 //!
 //! The source map is only built when an error needs a position (the rare path): transpiling is
 //! deterministic, so doing it again with a map yields the same code.
+//!
+//! oxc's parser and passes recurse once per nesting level and have no guard: on a thread's
+//! ordinary stack, a few thousand nested brackets would overflow it and abort the process. So
+//! the nesting is bounded first (`nesting.rs`), and all of it runs on one thread of ours whose
+//! stack holds those bounds several times over. What oxc computes of TypeScript enums is bounded
+//! before it does (`enums.rs`).
 
 use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::mpsc;
 
 use oxc::allocator::Allocator;
 use oxc::ast::ast::Statement;
@@ -32,17 +40,82 @@ const SUFFIX: &str = "\n})()";
 /// Lines the prefix adds before the generated code.
 const PREFIX_LINES: u32 = 1;
 
+/// The transpiler thread's stack. The deepest code the nesting bounds let through needs about
+/// 17 MiB of it in a debug build (4,000 levels of the costliest construct, a nested
+/// `function`, at 4.2 KiB each), less in a release build; only what is used is ever touched.
+const STACK_BYTES: usize = 64 << 20;
+
 /// A snippet that failed to compile, with its position in the agent's code (1-based).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CompileError {
     pub message: String,
     pub line: Option<u32>,
     pub column: Option<u32>,
+    /// The syntax tree outgrew the run's memory limit.
+    pub out_of_memory: bool,
 }
 
-/// Turns the agent's TypeScript into the script QuickJS evaluates.
-pub(crate) fn to_script(code: &str) -> Result<String, CompileError> {
-    let js = transpile(code, false)?.0;
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts the transpiler's thread, if it is not running yet. A process that forbids new
+/// threads later (a jailed worker) calls this before it does.
+pub fn prepare() -> Result<(), String> {
+    // One job there and back: the thread has done its own start-up (its name, its signal
+    // stack) by the time this returns.
+    on_thread(|| ())
+}
+
+fn thread() -> Result<&'static mpsc::Sender<Job>, String> {
+    static THREAD: OnceLock<Result<mpsc::Sender<Job>, String>> = OnceLock::new();
+    THREAD
+        .get_or_init(|| {
+            let (jobs, inbox) = mpsc::channel::<Job>();
+            std::thread::Builder::new()
+                .name("codemode-transpiler".into())
+                .stack_size(STACK_BYTES)
+                .spawn(move || {
+                    for job in inbox {
+                        // A panic in oxc fails that job (its caller sees no answer), not the
+                        // thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .map_err(|error| format!("cannot start the transpiler's thread: {error}"))?;
+            Ok(jobs)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Runs `work` on the transpiler's thread and waits for it.
+fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    let (answer, answered) = mpsc::sync_channel(1);
+    thread()?
+        .send(Box::new(move || {
+            let _ = answer.send(work());
+        }))
+        .map_err(|_| "the transpiler's thread has stopped".to_string())?;
+    answered
+        .recv()
+        .map_err(|_| "the transpiler failed on this code".to_string())
+}
+
+/// Turns the agent's TypeScript into the script QuickJS evaluates; the syntax tree may use at
+/// most `memory` bytes.
+pub(crate) fn to_script(code: &str, memory: usize) -> Result<String, CompileError> {
+    let owned = code.to_string();
+    let js = on_thread(move || transpile(&owned, false, memory).map(|(js, _)| js))
+        .unwrap_or_else(|message| Err(CompileError::new(message)))?;
+    // The engine reads the script as a C string: a raw NUL (kept as it is in a template's or a
+    // regex's text) would end it there.
+    if js.contains('\0') {
+        let offset = code.find('\0').unwrap_or(0);
+        return Err(at_span(
+            code,
+            Span::new(offset as u32, offset as u32),
+            "a raw NUL character cannot stand in a template or a regular expression here: write it as \\0 or \\u0000".into(),
+        ));
+    }
     let mut script = String::with_capacity(PREFIX.len() + js.len() + SUFFIX.len());
     script.push_str(PREFIX);
     script.push_str(&js);
@@ -50,35 +123,62 @@ pub(crate) fn to_script(code: &str) -> Result<String, CompileError> {
     Ok(script)
 }
 
+impl CompileError {
+    fn new(message: String) -> Self {
+        CompileError {
+            message,
+            line: None,
+            column: None,
+            out_of_memory: false,
+        }
+    }
+}
+
+type SourceMap = oxc_sourcemap::SourceMap<'static>;
+
 /// Maps 1-based (line, column) positions in the script from [`to_script`] back to the snippet.
 pub(crate) struct PositionMap {
-    map: Option<oxc_sourcemap::SourceMap<'static>>,
+    map: Option<SourceMap>,
 }
 
 impl PositionMap {
-    /// Builds the map for `code`, which must have transpiled before.
-    pub(crate) fn new(code: &str) -> Self {
-        PositionMap {
-            map: transpile(code, true).ok().and_then(|(_, map)| map),
-        }
+    /// Builds the map for `code`, which must have transpiled before (and so fits `memory`).
+    pub(crate) fn new(code: &str, memory: usize) -> Self {
+        let owned = code.to_string();
+        let map = on_thread(move || transpile(&owned, true, memory).ok().and_then(|(_, m)| m))
+            .ok()
+            .flatten();
+        PositionMap { map }
     }
 
-    /// The snippet's (line, column) for a script position, both 1-based; `None` for positions
-    /// in the wrapper or anywhere the map has nothing for.
-    pub(crate) fn lookup(&self, line: u32, column: u32) -> Option<(u32, u32)> {
-        let map = self.map.as_ref()?;
-        let line = line.checked_sub(PREFIX_LINES + 1)?;
-        let column = column.saturating_sub(1);
+    /// The snippet's (line, column) for each script position, all 1-based; `None` for
+    /// positions in the wrapper or anywhere the map has nothing for. The lookup table is built
+    /// once for all of them.
+    pub(crate) fn positions(&self, points: &[(u32, u32)]) -> Vec<Option<(u32, u32)>> {
+        let Some(map) = self.map.as_ref() else {
+            return vec![None; points.len()];
+        };
         let table = map.generate_lookup_table();
-        let token = map.lookup_token_approx(&table, line, column)?;
-        Some((token.get_src_line() + 1, token.get_src_col() + 1))
+        points
+            .iter()
+            .map(|&(line, column)| {
+                let line = line.checked_sub(PREFIX_LINES + 1)?;
+                let column = column.saturating_sub(1);
+                let token = map.lookup_token_approx(&table, line, column)?;
+                Some((token.get_src_line() + 1, token.get_src_col() + 1))
+            })
+            .collect()
     }
 }
 
 fn transpile(
     code: &str,
     with_map: bool,
-) -> Result<(String, Option<oxc_sourcemap::SourceMap<'static>>), CompileError> {
+    memory: usize,
+) -> Result<(String, Option<SourceMap>), CompileError> {
+    if let Err(deep) = crate::nesting::scan(code) {
+        return Err(too_deep(code, &deep));
+    }
     let allocator = Allocator::default();
     let options = ParseOptions {
         allow_return_outside_function: true,
@@ -91,10 +191,29 @@ fn transpile(
         return Err(diagnostic_error(code, error));
     }
     let mut program = parsed.program;
+    if allocator.used_bytes() > memory {
+        return Err(CompileError {
+            out_of_memory: true,
+            ..CompileError::new("the syntax tree outgrew the memory limit".into())
+        });
+    }
+    if let Err(deep) = crate::nesting::ast_depth(&program) {
+        return Err(too_deep(code, &deep));
+    }
     if let Some(error) = module_syntax(code, &program.body) {
         return Err(error);
     }
 
+    if let Err(crate::enums::TooLarge(offset)) = crate::enums::check(&program) {
+        return Err(at_span(
+            code,
+            Span::new(offset as u32, offset as u32),
+            format!(
+                "the enum members up to here could hold over {} characters once computed: build long strings at run time instead (in a const object)",
+                crate::enums::MAX_ENUM_CHARS
+            ),
+        ));
+    }
     let scoping = SemanticBuilder::new()
         .with_enum_eval(true)
         .build(&program)
@@ -159,20 +278,30 @@ fn diagnostic_error(code: &str, diagnostic: &OxcDiagnostic) -> CompileError {
             let start = label.offset();
             at_span(code, Span::new(start, start), message)
         }
-        None => CompileError {
-            message,
-            line: None,
-            column: None,
-        },
+        None => CompileError::new(message),
     }
+}
+
+fn too_deep(code: &str, deep: &crate::nesting::TooDeep) -> CompileError {
+    let offset = u32::try_from(deep.offset).unwrap_or(u32::MAX);
+    at_span(
+        code,
+        Span::new(offset, offset),
+        format!(
+            "the code nests too deeply here (over {} levels of brackets, operators chained in \
+             one expression, or statements inside statements): split it into smaller \
+             expressions, functions or statements",
+            deep.limit
+        ),
+    )
 }
 
 fn at_span(code: &str, span: Span, message: String) -> CompileError {
     let (line, column) = line_column(code, span.start as usize);
     CompileError {
-        message,
         line: Some(line),
         column: Some(column),
+        ..CompileError::new(message)
     }
 }
 
@@ -192,9 +321,13 @@ pub(crate) fn line_column(code: &str, offset: usize) -> (u32, u32) {
 mod tests {
     use super::*;
 
+    fn to_script_(code: &str) -> Result<String, CompileError> {
+        to_script(code, usize::MAX)
+    }
+
     #[test]
     fn strips_types_and_wraps_the_body() {
-        let script = to_script("const x: number = 1;\nreturn x as number;").unwrap();
+        let script = to_script_("const x: number = 1;\nreturn x as number;").unwrap();
         assert!(script.starts_with(PREFIX), "{script}");
         assert!(script.ends_with(SUFFIX), "{script}");
         assert!(script.contains("const x = 1;"), "{script}");
@@ -203,13 +336,13 @@ mod tests {
 
     #[test]
     fn enums_become_javascript() {
-        let script = to_script("enum Color { Red, Green }\nreturn Color.Green;").unwrap();
+        let script = to_script_("enum Color { Red, Green }\nreturn Color.Green;").unwrap();
         assert!(script.contains("Color[Color[\"Green\"] = 1]"), "{script}");
     }
 
     #[test]
     fn syntax_errors_point_into_the_snippet() {
-        let error = to_script("const a = 1;\nconst b = ;\n").unwrap_err();
+        let error = to_script_("const a = 1;\nconst b = ;\n").unwrap_err();
         assert_eq!((error.line, error.column), (Some(2), Some(11)));
         assert!(
             error.message.contains("Unexpected token"),
@@ -220,40 +353,39 @@ mod tests {
 
     #[test]
     fn imports_are_refused_but_type_imports_are_stripped() {
-        let error = to_script("\nimport fs from 'fs';").unwrap_err();
+        let error = to_script_("\nimport fs from 'fs';").unwrap_err();
         assert_eq!((error.line, error.column), (Some(2), Some(1)));
         assert!(
             error
                 .message
                 .contains("import declarations are not available")
         );
-        let script = to_script("import type { A } from './a';\nreturn 1;").unwrap();
+        let script = to_script_("import type { A } from './a';\nreturn 1;").unwrap();
         assert!(!script.contains("export"), "{script}");
         for export in [
             "export const a = 1;",
             "export default 1;",
             "export { a } from 'a';",
         ] {
-            let error = to_script(export).unwrap_err();
+            let error = to_script_(export).unwrap_err();
             assert!(
                 error.message.contains("export declarations"),
                 "{}",
                 error.message
             );
         }
-        assert!(to_script("export interface A { a: string }\nreturn 1;").is_ok());
+        assert!(to_script_("export interface A { a: string }\nreturn 1;").is_ok());
     }
 
     #[test]
     fn positions_map_back_to_the_snippet() {
         let code = "interface A { a: string }\n\nconst f = (a: A): string =>\n  a.a;\nthrow new Error('x');";
-        let script = to_script(code).unwrap();
+        let script = to_script_(code).unwrap();
         let throw_line = script.lines().position(|l| l.contains("throw")).unwrap() as u32 + 1;
-        let map = PositionMap::new(code);
-        assert_eq!(map.lookup(throw_line, 1), Some((5, 1)));
+        let map = PositionMap::new(code, usize::MAX);
         assert_eq!(
-            map.lookup(1, 1),
-            None,
+            map.positions(&[(throw_line, 1), (1, 1)]),
+            [Some((5, 1)), None],
             "the wrapper has no snippet position"
         );
     }

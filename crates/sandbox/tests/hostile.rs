@@ -21,6 +21,8 @@ enum Expect {
     Limit(Limit),
     /// An error with this name whose message contains this text.
     Error(&'static str, &'static str),
+    /// Any error (the case's check says more).
+    Failed,
 }
 
 pub(crate) struct Case {
@@ -637,6 +639,186 @@ pub(crate) fn conversions() -> Vec<Case> {
     ]
 }
 
+/// Code made at run time, for a case (which holds its code for the whole test run).
+fn made(code: String) -> &'static str {
+    Box::leak(code.into_boxed_str())
+}
+
+/// The most an outcome of this group may weigh, serialised: the logs the default limits allow
+/// (256 KiB), and little else; every string the snippet made huge is cut before the host
+/// copies it.
+const BOUNDED_OUTCOME_BYTES: usize = (256 + 64) << 10;
+
+fn bounded(outcome: &Outcome, _host: &TestHost) {
+    let size = serde_json::to_string(outcome).unwrap().len();
+    assert!(size <= BOUNDED_OUTCOME_BYTES, "the outcome is {size} bytes");
+}
+
+/// What crosses from a snippet to the host is bounded before the host copies or processes it;
+/// the transpiler is bounded before it recurses or computes.
+pub(crate) fn host_boundary() -> Vec<Case> {
+    let nested = |open: &str, close: &str, n: usize, inner: &str| {
+        made(format!(
+            "return {}{inner}{};",
+            open.repeat(n),
+            close.repeat(n)
+        ))
+    };
+    let too_deep = Error("SyntaxError", "nests too deeply");
+    let doubling: String = (1..30)
+        .map(|i| format!(", M{i} = M{} + M{}", i - 1, i - 1))
+        .collect();
+    let cases = vec![
+        case("1,350 nested parentheses", nested("(", ")", 1_350, "1"), too_deep),
+        case(
+            "1,150 nested object literals",
+            nested("{a:", "}", 1_150, "1"),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "20,000 nested object literals",
+            nested("{a:", "}", 20_000, "1"),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "a 2,000-deep TypeScript type",
+            made(format!("let a: {}number{} = [] as any; return 1;", "Array<".repeat(2_000), ">".repeat(2_000))),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "10,000 negations",
+            made(format!("return {}true;", "!".repeat(10_000))),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "a 20,000-term sum (a loop to parse, a deep tree to walk)",
+            made(format!("return {}1;", "1 + ".repeat(20_000))),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "a 20,000-step member chain",
+            made(format!("const a: any = {{}}; return a{}", "?.b".repeat(20_000))),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "5,000 nested arrow functions",
+            made(format!("return {}1;", "() => ".repeat(5_000))),
+            Error("SyntaxError", "nests too deeply"),
+        ),
+        case(
+            "ordinary nesting is fine",
+            nested("(", ")", 200, "[{ a: !(1 + 2 > 3) }]"),
+            Returns(json!([{ "a": true }])),
+        ),
+        case(
+            "enum members that double each other are not computed",
+            made(format!("enum E {{ M0 = 'xxxxxxxxxxxxxxxx'{doubling} }}\nreturn E.M29.length;")),
+            Error("SyntaxError", "enum members"),
+        ),
+        case(
+            "small string enums still compute",
+            "enum E { A = 'a', B = A + 'b', C = B + B }\nreturn [E.C, E.B];",
+            Returns(json!(["abab", "ab"])),
+        ),
+        case(
+            "a 60-million-character error message",
+            "throw new Error('\\x01'.repeat(6e7))",
+            Error("Error", "[cut at 8192 characters]"),
+        )
+        .limits(|l| l.memory_mb = 256)
+        .check(bounded),
+        case(
+            "a thrown 10-million-character string",
+            "throw '\\x01'.repeat(1e7)",
+            Error("Error", "[cut at 8192 characters]"),
+        )
+        .limits(|l| l.memory_mb = 64)
+        .check(bounded),
+        case(
+            "a huge error name and ToolError fields",
+            "const e = new ToolError('m', 't', 'c'); Object.defineProperty(e, 'name', { value: 'N'.repeat(1e7) }); throw e",
+            Expect::Failed,
+        )
+        .limits(|l| l.memory_mb = 64)
+        .check(|outcome, host| {
+            bounded(outcome, host);
+            let error = outcome.error.as_ref().unwrap();
+            assert!(error.name.starts_with("NNNN") && error.name.ends_with("[cut at 256 characters]"));
+            assert_eq!(error.message, "m");
+        }),
+        case(
+            "errors thrown in jobs count against the log limits",
+            "for (let i = 0; i < 1e4; i++) queueMicrotask(() => { throw new Error('x'.repeat(1000)) }); await tools.t.echo({});",
+            Broke(Limit::LogSize),
+        )
+        .limits(|l| l.memory_mb = 64)
+        .check(bounded),
+        case(
+            "errors thrown in jobs count as log lines",
+            "for (let i = 0; i < 1e4; i++) queueMicrotask(() => { throw 1 }); await tools.t.echo({});",
+            Broke(Limit::LogLines),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "log size counts control characters as they are escaped",
+            "console.log('\\x01'.repeat(100000))",
+            Broke(Limit::LogSize),
+        )
+        .check(bounded),
+        case(
+            "a 14-million-character tool name",
+            "try { await tools.t['x'.repeat(14e6)]({}) } catch (e) { return [e.name, e.message.length < 200] }",
+            Returns(json!(["TypeError", true])),
+        )
+        .limits(|l| l.memory_mb = 64)
+        .check(bounded),
+        case(
+            "a huge namespace name",
+            "try { await tools['n'.repeat(1e6)].x({}) } catch (e) { return e.message.slice(0, 30) }",
+            Returns(json!("there is no tool or namespace ")),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "arguments over maxCallBytes",
+            "await tools.t.echo({ s: 'x'.repeat(2e6) })",
+            Broke(Limit::CallSize),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "60,000 forged snippet frames in a stack",
+            "const e = new Error('forged'); e.stack = '    at f (snippet.ts:2:1)\\n'.repeat(60000); throw e",
+            Error("Error", "forged"),
+        )
+        .check(|outcome, host| {
+            bounded(outcome, host);
+            let frames = outcome.error.as_ref().unwrap().stack.as_deref().unwrap_or("");
+            assert!(frames.lines().count() <= 64, "{} frames", frames.lines().count());
+        }),
+        case(
+            "a 10-million-character result",
+            "return 'x'.repeat(1e7)",
+            Broke(Limit::ResultSize),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "a result key of 10 million characters",
+            "return { ['k'.repeat(1e7)]: 1 }",
+            Broke(Limit::ResultSize),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "a raw NUL in a template",
+            "const a = 1;\nreturn `a\u{0}b`;",
+            Error("SyntaxError", "raw NUL"),
+        )
+        .check(|outcome, _| {
+            let error = outcome.error.as_ref().unwrap();
+            assert_eq!((error.line, error.column), (Some(2), Some(10)));
+        }),
+    ];
+    cases
+}
+
 /// The standard globals of a QuickJS-ng context (ES2024 and the few web-platform names
 /// QuickJS-ng adds), which the bridge adds to.
 const STANDARD_GLOBALS: &str = "const STANDARD = ['Object', 'Function', 'Array', 'Number', 'parseFloat', 'parseInt', 'Infinity', 'NaN', \
@@ -714,6 +896,7 @@ fn verdict(case: &Case, outcome: &Outcome, host: &TestHost) -> Result<(), String
         {
             Ok(())
         }
+        Expect::Failed if !outcome.ok && error.is_some() => Ok(()),
         _ => Err("unexpected outcome".into()),
     }
 }
@@ -771,6 +954,11 @@ async fn values_json_cannot_hold_come_back_as_documented() {
     check_all(conversions()).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_crosses_to_the_host_is_bounded() {
+    check_all(host_boundary()).await;
+}
+
 #[test]
 fn the_corpus_is_large_enough() {
     let total = infinite_loops().len()
@@ -779,6 +967,7 @@ fn the_corpus_is_large_enough() {
         + floods().len()
         + escapes().len()
         + tampering().len()
-        + conversions().len();
+        + conversions().len()
+        + host_boundary().len();
     assert!(total >= 60, "{total} cases");
 }
