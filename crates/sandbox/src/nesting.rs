@@ -66,8 +66,10 @@ struct Level {
     count: usize,
 }
 
-/// Checks that the parser's recursion stays under [`MAX_SCAN_DEPTH`] anywhere in `code`.
-pub(crate) fn scan(code: &str) -> Result<(), TooDeep> {
+/// Checks that the parser's recursion stays under [`MAX_SCAN_DEPTH`] anywhere in `code`;
+/// the deepest it gets.
+pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
+    let mut deepest = 0;
     let bytes = code.as_bytes();
     let mut levels = vec![Level {
         opener: None,
@@ -290,8 +292,9 @@ pub(crate) fn scan(code: &str) -> Result<(), TooDeep> {
                 limit: MAX_SCAN_DEPTH,
             });
         }
+        deepest = deepest.max(total);
     }
-    Ok(())
+    Ok(deepest)
 }
 
 /// Reserved words that nest what follows or take an expression; each counts as a level, and a
@@ -438,10 +441,11 @@ fn template_text(bytes: &[u8], i: usize) -> (usize, bool) {
     (bytes.len(), false)
 }
 
-/// Checks that `program` is at most [`MAX_AST_DEPTH`] nodes deep.
-pub(crate) fn ast_depth(program: &Program<'_>) -> Result<(), TooDeep> {
+/// Checks that `program` is at most `limit` nodes deep.
+pub(crate) fn ast_depth(program: &Program<'_>, limit: usize) -> Result<(), TooDeep> {
     struct Depth {
         depth: usize,
+        limit: usize,
     }
     /// Unwinds out of the walk at the first node past the bound (`resume_unwind` does not run
     /// the panic hook: nothing is printed).
@@ -449,7 +453,7 @@ pub(crate) fn ast_depth(program: &Program<'_>) -> Result<(), TooDeep> {
     impl<'a> Visit<'a> for Depth {
         fn enter_node(&mut self, kind: AstKind<'a>) {
             self.depth += 1;
-            if self.depth > MAX_AST_DEPTH {
+            if self.depth > self.limit {
                 std::panic::resume_unwind(Box::new(Stop(kind.span().start as usize)));
             }
         }
@@ -458,14 +462,14 @@ pub(crate) fn ast_depth(program: &Program<'_>) -> Result<(), TooDeep> {
         }
     }
     let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Depth { depth: 0 }.visit_program(program);
+        Depth { depth: 0, limit }.visit_program(program);
     }));
     match walked {
         Ok(()) => Ok(()),
         Err(payload) => match payload.downcast::<Stop>() {
             Ok(stop) => Err(TooDeep {
                 offset: stop.0,
-                limit: MAX_AST_DEPTH,
+                limit,
             }),
             Err(other) => std::panic::resume_unwind(other),
         },

@@ -53,6 +53,33 @@ pub(crate) struct CompileError {
     pub column: Option<u32>,
     /// The syntax tree outgrew the run's memory limit.
     pub out_of_memory: bool,
+    /// Deeper than a transpile on the caller's thread may go (not an error on ours).
+    deeper: bool,
+}
+
+/// Code the scan finds at most this deep is transpiled on the caller's thread, whose stack
+/// holds that much (the sandbox needs more for QuickJS anyway): the hop to our thread costs
+/// more than transpiling a small snippet.
+const INLINE_SCAN_DEPTH: usize = 100;
+/// The tree depth an inline transpile may walk; deeper goes to our thread.
+const INLINE_AST_DEPTH: usize = 200;
+
+/// Transpiles `code` where its nesting fits: inline when it is shallow, else on our thread.
+fn transpile_anywhere(
+    code: &str,
+    with_map: bool,
+    memory: usize,
+) -> Result<(String, Option<SourceMap>), CompileError> {
+    let deepest = crate::nesting::scan(code).map_err(|deep| too_deep(code, &deep))?;
+    if deepest <= INLINE_SCAN_DEPTH {
+        match transpile(code, with_map, memory, INLINE_AST_DEPTH) {
+            Err(error) if error.deeper => {}
+            done => return done,
+        }
+    }
+    let owned = code.to_string();
+    on_thread(move || transpile(&owned, with_map, memory, crate::nesting::MAX_AST_DEPTH))
+        .unwrap_or_else(|message| Err(CompileError::new(message)))
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -103,9 +130,7 @@ fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Re
 /// Turns the agent's TypeScript into the script QuickJS evaluates; the syntax tree may use at
 /// most `memory` bytes.
 pub(crate) fn to_script(code: &str, memory: usize) -> Result<String, CompileError> {
-    let owned = code.to_string();
-    let js = on_thread(move || transpile(&owned, false, memory).map(|(js, _)| js))
-        .unwrap_or_else(|message| Err(CompileError::new(message)))?;
+    let js = transpile_anywhere(code, false, memory)?.0;
     // The engine reads the script as a C string: a raw NUL (kept as it is in a template's or a
     // regex's text) would end it there.
     if js.contains('\0') {
@@ -130,6 +155,7 @@ impl CompileError {
             line: None,
             column: None,
             out_of_memory: false,
+            deeper: false,
         }
     }
 }
@@ -144,10 +170,9 @@ pub(crate) struct PositionMap {
 impl PositionMap {
     /// Builds the map for `code`, which must have transpiled before (and so fits `memory`).
     pub(crate) fn new(code: &str, memory: usize) -> Self {
-        let owned = code.to_string();
-        let map = on_thread(move || transpile(&owned, true, memory).ok().and_then(|(_, m)| m))
+        let map = transpile_anywhere(code, true, memory)
             .ok()
-            .flatten();
+            .and_then(|(_, map)| map);
         PositionMap { map }
     }
 
@@ -171,14 +196,14 @@ impl PositionMap {
     }
 }
 
+/// Transpiles code that [`crate::nesting::scan`] let through, walking a tree at most
+/// `max_depth` deep.
 fn transpile(
     code: &str,
     with_map: bool,
     memory: usize,
+    max_depth: usize,
 ) -> Result<(String, Option<SourceMap>), CompileError> {
-    if let Err(deep) = crate::nesting::scan(code) {
-        return Err(too_deep(code, &deep));
-    }
     let allocator = Allocator::default();
     let options = ParseOptions {
         allow_return_outside_function: true,
@@ -197,8 +222,10 @@ fn transpile(
             ..CompileError::new("the syntax tree outgrew the memory limit".into())
         });
     }
-    if let Err(deep) = crate::nesting::ast_depth(&program) {
-        return Err(too_deep(code, &deep));
+    if let Err(deep) = crate::nesting::ast_depth(&program, max_depth) {
+        let mut error = too_deep(code, &deep);
+        error.deeper = max_depth < crate::nesting::MAX_AST_DEPTH;
+        return Err(error);
     }
     if let Some(error) = module_syntax(code, &program.body) {
         return Err(error);
