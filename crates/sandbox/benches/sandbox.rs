@@ -52,3 +52,12 @@ fn data_crunch(bencher: divan::Bencher) {
     let rt = runtime();
     bencher.bench_local(|| execute(&rt, workloads::W4));
 }
+
+/// The way back: a result of 10,000 objects with a short string each, converted to JSON
+/// (every string crosses the host boundary).
+#[divan::bench(sample_count = 30)]
+fn result_of_many_strings(bencher: divan::Bencher) {
+    let rt = runtime();
+    let code = "return Array.from({ length: 10000 }, (_, i) => ({ id: i, name: 'item ' + i }))";
+    bencher.bench_local(|| execute(&rt, code));
+}
