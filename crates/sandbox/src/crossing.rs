@@ -28,13 +28,16 @@ pub(crate) struct Clipped {
 
 impl<'js> Clip<'js> {
     /// The first `max` characters (UTF-16 units) of `value`, when it is a string; `None` for
-    /// anything else, or when the engine refuses (the run is stopping).
+    /// anything else, or when the engine refuses (the run is stopping). A string that fits is
+    /// read as it is; only a longer one is cut, by a call into the engine.
     pub(crate) fn text(&self, ctx: &Ctx<'js>, value: Value<'js>, max: usize) -> Option<Clipped> {
-        if !value.is_string() {
-            return None;
+        let length = string_length(ctx, &value)?;
+        if length <= max as u64 {
+            let text = value.as_string()?.to_string().ok()?;
+            return Some(Clipped { text, cut: false });
         }
         let max_arg = u32::try_from(max).unwrap_or(u32::MAX);
-        let clipped: Value = match self.0.call((value.clone(), max_arg)) {
+        let clipped: Value = match self.0.call((value, max_arg)) {
             Ok(clipped) => clipped,
             Err(_) => {
                 let _ = ctx.catch();
@@ -42,9 +45,7 @@ impl<'js> Clip<'js> {
             }
         };
         let text = clipped.as_string()?.to_string().ok()?;
-        // `clip` returns the very same string when it is short enough.
-        let cut = clipped != value;
-        Some(Clipped { text, cut })
+        Some(Clipped { text, cut: true })
     }
 
     /// Like [`text`](Self::text), with a marker at the end of a string that was cut.
@@ -57,6 +58,21 @@ impl<'js> Clip<'js> {
             }
         })
     }
+}
+
+/// The length of a string in UTF-16 units; `None` for anything else. The engine answers a
+/// string's `length` itself, from the string, never through a prototype a snippet could
+/// have changed.
+fn string_length<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Option<u64> {
+    if !value.is_string() {
+        return None;
+    }
+    let mut length = 0i64;
+    // SAFETY: `value` is a live string of `ctx`'s runtime, and `length` a valid pointer to a
+    // local; for a string, `JS_GetLength` reads the length the string carries.
+    let status =
+        unsafe { rquickjs::qjs::JS_GetLength(ctx.as_raw().as_ptr(), value.as_raw(), &mut length) };
+    u64::try_from(length).ok().filter(|_| status == 0)
 }
 
 /// The size of `text` inside a JSON string, as `serde_json` writes it (without the quotes).
