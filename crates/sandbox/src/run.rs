@@ -455,7 +455,7 @@ impl Run {
         let Some(error) = thrown.as_object().filter(|o| o.is_error()) else {
             let rendered = match clip.marked(ctx, thrown.clone(), MAX_MESSAGE_CHARS) {
                 Some(text) => Json::String(text).to_string(),
-                None => self.render(ctx, thrown, 200),
+                None => render(ctx, &helpers, thrown, 200),
             };
             return ErrorInfo::new("Error", format!("Uncaught {rendered}"));
         };
@@ -490,12 +490,6 @@ impl Run {
             info.stack = mapped.stack;
         }
         info
-    }
-
-    /// A value rendered compactly for a message, at most about `max` bytes.
-    fn render<'js>(&self, ctx: &Ctx<'js>, value: Value<'js>, max: usize) -> String {
-        let helpers = lock(&self.shared).helpers();
-        render(ctx, &helpers, value, max)
     }
 }
 
