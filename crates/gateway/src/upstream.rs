@@ -157,20 +157,15 @@ impl Upstream {
         for_call: bool,
         pauses: Option<&sandbox::Pauses>,
     ) -> Result<Arc<Service>, UpstreamError> {
-        let live = self
-            .connection
-            .try_lock()
-            .ok()
-            .and_then(|slot| slot.as_ref().filter(|s| !s.is_closed()).cloned());
-        if let Some(service) = live {
+        let live = |slot: &Option<Arc<Service>>| slot.as_ref().filter(|s| !s.is_closed()).cloned();
+        // Without waiting for the lock, which a start holds.
+        if let Some(service) = self.connection.try_lock().ok().and_then(|slot| live(&slot)) {
             return Ok(service);
         }
         let _pause = pauses.map(sandbox::Pauses::pause);
         let mut slot = self.connection.lock().await;
-        if let Some(service) = slot.as_ref()
-            && !service.is_closed()
-        {
-            return Ok(service.clone());
+        if let Some(service) = live(&slot) {
+            return Ok(service);
         }
         if slot.take().is_some() {
             tracing::warn!(server = %self.name, "the connection closed; starting it again");
