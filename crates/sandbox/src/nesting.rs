@@ -66,16 +66,76 @@ struct Level {
     count: usize,
 }
 
+/// The open levels, and how deep they make the parser go: each level, and every counted token
+/// of each level's current expression.
+struct Depth {
+    levels: Vec<Level>,
+    total: usize,
+    deepest: usize,
+}
+
+impl Depth {
+    fn new() -> Self {
+        Depth {
+            levels: vec![Level {
+                opener: None,
+                count: 0,
+            }],
+            total: 0,
+            deepest: 0,
+        }
+    }
+
+    fn top(&self) -> &Level {
+        &self.levels[self.levels.len() - 1]
+    }
+
+    fn grow(&mut self, by: usize, offset: usize) -> Result<(), TooDeep> {
+        self.total += by;
+        if self.total > MAX_SCAN_DEPTH {
+            return Err(TooDeep {
+                offset,
+                limit: MAX_SCAN_DEPTH,
+            });
+        }
+        self.deepest = self.deepest.max(self.total);
+        Ok(())
+    }
+
+    fn open(&mut self, opener: Opener, offset: usize) -> Result<(), TooDeep> {
+        self.levels.push(Level {
+            opener: Some(opener),
+            count: 0,
+        });
+        self.grow(1, offset)
+    }
+
+    /// Closes the innermost level (never the outermost, which has no opener).
+    fn close(&mut self) -> Option<Opener> {
+        let opener = self.top().opener?;
+        let level = self.levels.pop()?;
+        self.total -= 1 + level.count;
+        Some(opener)
+    }
+
+    fn count(&mut self, offset: usize) -> Result<(), TooDeep> {
+        let last = self.levels.len() - 1;
+        self.levels[last].count += 1;
+        self.grow(1, offset)
+    }
+
+    /// The innermost level's expression has ended.
+    fn end_expression(&mut self) {
+        let last = self.levels.len() - 1;
+        self.total -= std::mem::take(&mut self.levels[last].count);
+    }
+}
+
 /// Checks that the parser's recursion stays under [`MAX_SCAN_DEPTH`] anywhere in `code`;
 /// the deepest it gets.
 pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
-    let mut deepest = 0;
     let bytes = code.as_bytes();
-    let mut levels = vec![Level {
-        opener: None,
-        count: 0,
-    }];
-    let mut total = 0usize;
+    let mut depth = Depth::new();
     let mut prev = Prev::Start;
     let mut prev_word: &str = "";
     let mut newline = false;
@@ -96,17 +156,7 @@ pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
             in_template = false;
             match template_text(bytes, i) {
                 (next, true) => {
-                    levels.push(Level {
-                        opener: Some(Opener::Template),
-                        count: 0,
-                    });
-                    total += 1;
-                    if total > MAX_SCAN_DEPTH {
-                        return Err(TooDeep {
-                            offset: i,
-                            limit: MAX_SCAN_DEPTH,
-                        });
-                    }
+                    depth.open(Opener::Template, i)?;
                     prev = Prev::Operator;
                     i = next;
                 }
@@ -152,17 +202,15 @@ pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
         };
         // A line break between an expression's end and a new statement's start ends the
         // expression (the parser has unwound), unless what follows nests into what came before.
-        let top = levels.len() - 1;
         if newline
             && matches!(prev, Prev::End | Prev::StatementEnd)
             && matches!(
-                levels[top].opener,
+                depth.top().opener,
                 None | Some(Opener::Brace { block: true })
             )
             && word.is_some_and(|w| !CONTINUES.contains(&w))
         {
-            total -= levels[top].count;
-            levels[top].count = 0;
+            depth.end_expression();
         }
         newline = false;
         let mut counted = false;
@@ -180,49 +228,37 @@ pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
                             || code[..start].trim_end().ends_with("=>"),
                     },
                 };
-                levels.push(Level {
-                    opener: Some(opener),
-                    count: 0,
-                });
-                total += 1;
+                depth.open(opener, start)?;
                 prev = Prev::Operator;
                 i += 1;
             }
             b')' | b']' | b'}' => {
-                let top = levels[levels.len() - 1].opener;
                 let matches = matches!(
-                    (c, top),
+                    (c, depth.top().opener),
                     (b')', Some(Opener::Paren { .. }))
                         | (b']', Some(Opener::Bracket))
                         | (b'}', Some(Opener::Brace { .. } | Opener::Template))
                 );
-                if matches && i >= no_pop_until {
-                    let level = levels.pop().unwrap_or(Level {
-                        opener: None,
-                        count: 0,
-                    });
-                    total -= 1 + level.count;
-                    match level.opener {
-                        Some(Opener::Template) => {
-                            in_template = true;
-                            i += 1;
-                            prev_word = "";
-                            continue;
-                        }
-                        Some(Opener::Paren { header: true }) => prev = Prev::HeaderEnd,
-                        Some(Opener::Brace { block: true }) => prev = Prev::StatementEnd,
-                        _ => prev = Prev::End,
-                    }
+                let closed = if matches && i >= no_pop_until {
+                    depth.close()
                 } else {
-                    prev = Prev::End;
-                }
+                    None
+                };
                 i += 1;
+                prev = match closed {
+                    Some(Opener::Template) => {
+                        in_template = true;
+                        prev_word = "";
+                        continue;
+                    }
+                    Some(Opener::Paren { header: true }) => Prev::HeaderEnd,
+                    Some(Opener::Brace { block: true }) => Prev::StatementEnd,
+                    _ => Prev::End,
+                };
             }
             b';' | b',' => {
                 if i >= no_pop_until {
-                    let top = levels.len() - 1;
-                    total -= levels[top].count;
-                    levels[top].count = 0;
+                    depth.end_expression();
                 }
                 prev = if c == b';' {
                     Prev::StatementEnd
@@ -262,16 +298,11 @@ pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
                 if HEADERS.contains(&w) {
                     header_pending = true;
                 }
-                if RESERVED.contains(&w) {
-                    counted = true;
-                    prev = Prev::Operator;
-                } else if CONTEXTUAL.contains(&w) {
-                    // Also a name (`let type = 1; type / 2`): a `/` after it is a division.
-                    counted = true;
-                    prev = Prev::End;
-                } else {
-                    prev = Prev::End;
-                }
+                // A contextual keyword is also a name (`let type = 1; type / 2`): a `/`
+                // after it is a division, as after any name.
+                let reserved = RESERVED.contains(&w);
+                counted = reserved || CONTEXTUAL.contains(&w);
+                prev = if reserved { Prev::Operator } else { Prev::End };
             }
             _ => {
                 // Any other punctuator, one byte at a time (`>>=` counts thrice: still a bound).
@@ -282,19 +313,10 @@ pub(crate) fn scan(code: &str) -> Result<usize, TooDeep> {
         }
         prev_word = word.unwrap_or("");
         if counted {
-            let top = levels.len() - 1;
-            levels[top].count += 1;
-            total += 1;
+            depth.count(start)?;
         }
-        if total > MAX_SCAN_DEPTH {
-            return Err(TooDeep {
-                offset: start,
-                limit: MAX_SCAN_DEPTH,
-            });
-        }
-        deepest = deepest.max(total);
     }
-    Ok(deepest)
+    Ok(depth.deepest)
 }
 
 /// Reserved words that nest what follows or take an expression; each counts as a level, and a
