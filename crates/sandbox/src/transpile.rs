@@ -15,9 +15,9 @@
 //!
 //! oxc's parser and passes recurse once per nesting level and have no guard: on a thread's
 //! ordinary stack, a few thousand nested brackets would overflow it and abort the process. So
-//! the nesting is bounded first (`nesting.rs`), and all of it runs on one thread of ours whose
-//! stack holds those bounds several times over. What oxc computes of TypeScript enums is bounded
-//! before it does (`enums.rs`).
+//! the nesting is bounded first (`nesting.rs`): shallow code is transpiled on the caller's
+//! thread, and deeper code on one thread of ours whose stack holds those bounds several times
+//! over. What oxc computes of TypeScript enums is bounded before it does (`enums.rs`).
 
 use std::path::Path;
 use std::sync::OnceLock;
