@@ -1088,16 +1088,22 @@ fn a_call_the_policy_asks_about_waits_for_the_user_while_the_rest_runs_on() {
     assert!(text.contains("ok"), "{text}");
 }
 
+/// `limits` with an execution deadline of one second, and `key` set when it has a value.
+fn one_second_deadline(key: &str, value: Option<u64>) -> Value {
+    let mut limits = json!({"timeoutMs": 1000});
+    if let Some(value) = value {
+        limits[key] = json!(value);
+    }
+    limits
+}
+
 #[test]
 fn approvals_can_have_their_own_time_budget() {
     let dir = scratch("approval-budget");
     let faulty = faulty_server();
     // The user takes 1.5 s to answer; the execution's deadline is 1 s.
     let outcome = |budget: Option<u64>| {
-        let mut limits = json!({"timeoutMs": 1000});
-        if let Some(budget) = budget {
-            limits["approvalTimeoutMs"] = json!(budget);
-        }
+        let limits = one_second_deadline("approvalTimeoutMs", budget);
         let config = write_config(
             &dir,
             &json!({
@@ -1144,10 +1150,7 @@ fn starting_an_upstream_does_not_spend_the_snippets_deadline() {
         faulty_server().display()
     );
     let outcome = |start_timeout: Option<u64>| {
-        let mut limits = json!({"timeoutMs": 1000});
-        if let Some(ms) = start_timeout {
-            limits["startTimeoutMs"] = json!(ms);
-        }
+        let limits = one_second_deadline("startTimeoutMs", start_timeout);
         let config = write_config(
             &dir,
             &json!({
