@@ -30,33 +30,13 @@ fn main() {
         })
     });
     let _ = RUNNER.set(runner);
-    let group = |cases: fn() -> Vec<hostile::Case>| -> harness::Test {
-        Box::new(move || Box::pin(hostile::check_all(cases())))
-    };
-    let tests: Vec<(&str, harness::Test)> = vec![
-        (
-            "infinite_loops (in a worker process)",
-            group(hostile::infinite_loops),
-        ),
-        (
-            "memory_bombs (in a worker process)",
-            group(hostile::memory_bombs),
-        ),
-        (
-            "deep_recursion (in a worker process)",
-            group(hostile::deep_recursion),
-        ),
-        ("floods (in a worker process)", group(hostile::floods)),
-        ("escapes (in a worker process)", group(hostile::escapes)),
-        ("tampering (in a worker process)", group(hostile::tampering)),
-        (
-            "conversions (in a worker process)",
-            group(hostile::conversions),
-        ),
-        (
-            "the host boundary (in a worker process)",
-            group(hostile::host_boundary),
-        ),
-    ];
+    let tests: Vec<(&str, harness::Test)> = hostile::GROUPS
+        .into_iter()
+        .map(|(group, cases)| {
+            let name: &'static str = format!("{group} (in a worker process)").leak();
+            let test: harness::Test = Box::new(move || Box::pin(hostile::check_all(name, cases())));
+            (name, test)
+        })
+        .collect();
     harness::run(&runtime, filter, tests);
 }

@@ -193,6 +193,95 @@ pub(crate) fn infinite_loops() -> Vec<Case> {
         .collect()
 }
 
+/// The engine's native loops (built-ins whose loop is C, not bytecode) that run for minutes
+/// to years on input a 16 MiB heap holds: each must end at its (short) deadline, in process
+/// too. The vendored engine polls the interrupt handler in them (vendor/rquickjs-sys).
+pub(crate) fn native_loops() -> Vec<Case> {
+    let cases = vec![
+        case(
+            "reverse over 2^53 - 1 indices",
+            "return Array.prototype.reverse.call({ length: 2 ** 53 - 1 });",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "copyWithin over 2^53 - 1 indices",
+            "return Array.prototype.copyWithin.call({ length: 2 ** 53 - 1 }, 0, 1);",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "unshift over 2^53 - 2 indices",
+            "return Array.prototype.unshift.call({ length: 2 ** 53 - 2 }, 1);",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "splice over 2^53 - 1 indices",
+            "return Array.prototype.splice.call({ length: 2 ** 53 - 1 }, 0, 1);",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "join of 2^32 - 1 holes with no separator",
+            "return Array.prototype.join.call({ length: 2 ** 32 - 1 }, '');",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "lastIndexOf over a proxy's 2^53 - 1 indices",
+            "return Array.prototype.lastIndexOf.call(new Proxy({ length: 2 ** 53 - 1 }, {}), 1);",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "an iterator helper dropping 2^32 keys",
+            "return Array(2 ** 32 - 1).keys().drop(2 ** 32).next();",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "the default sort of long wide strings",
+            "const s = '\u{20ac}'.repeat(2e6); return Array(400).fill(s).sort().length;",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "the default sort of a large typed array",
+            "const a = new Float64Array(7e6); for (let i = 0; i < 65536; i++) a[i] = Math.random(); \
+             for (let n = 65536; n < a.length; n *= 2) a.copyWithin(n, 0, n); return a.sort().length;",
+            Broke(Limit::Timeout),
+        )
+        .limits(|l| l.memory_mb = 64),
+        case(
+            "BigInt toString of a million bits",
+            "return (1n << 1000000n).toString().length;",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "indexOf with a long needle that almost matches everywhere",
+            "return 'a'.repeat(1e7).indexOf('a'.repeat(1e5) + 'b');",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "lastIndexOf with a long needle that almost matches everywhere",
+            "return 'a'.repeat(1e7).lastIndexOf('a'.repeat(1e5) + 'b');",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "includes over wide characters",
+            "return '\u{20ac}'.repeat(5e6).includes('\u{20ac}'.repeat(1e4) + 'b');",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "split with a long separator",
+            "return 'a'.repeat(1e7).split('a'.repeat(1e5) + 'b').length;",
+            Broke(Limit::Timeout),
+        ),
+        case(
+            "replaceAll with a long pattern",
+            "return 'a'.repeat(1e7).replaceAll('a'.repeat(1e5) + 'b', '').length;",
+            Broke(Limit::Timeout),
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|case| case.limits(|l| l.timeout_ms = 300))
+        .collect()
+}
+
 pub(crate) fn memory_bombs() -> Vec<Case> {
     vec![
         case(
@@ -830,38 +919,167 @@ const STANDARD_GLOBALS: &str = "const STANDARD = ['Object', 'Function', 'Array',
 'Float64Array', 'DataView', 'Atomics', 'Promise', 'BigInt', 'WeakRef', 'FinalizationRegistry', 'performance', 'queueMicrotask', \
 'structuredClone', 'atob', 'btoa', 'DOMException', 'DisposableStack', 'AsyncDisposableStack', 'navigator'];\n";
 
-pub(crate) async fn check_all(cases: Vec<Case>) {
+/// How long past its deadline a case may take to end: the run stops at the first poll after
+/// the deadline, so this only catches a run that does not stop.
+const GRACE_MS: u64 = 1_500;
+
+/// A case that has not ended this long past its deadline hangs: the test fails at once instead
+/// of hanging too.
+const HANG_MS: u64 = 30_000;
+
+/// The most the host process may hold resident while a case runs (the kernel's count, not the
+/// sandbox's): the test binary itself, the runtime of the case and its bounded copies.
+const HOST_PEAK_BYTES: u64 = 256 << 20;
+
+/// The most a worker process may hold resident (every worker of the corpus, the kernel's count).
+const WORKER_PEAK_BYTES: u64 = 384 << 20;
+
+/// The most any outcome may weigh, serialised.
+const ANSWER_BYTES: usize = BOUNDED_OUTCOME_BYTES;
+
+/// The in-process groups run one at a time, so that the process's peak memory is one case's.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One line of the host's `/proc/self/status` in bytes: `VmHWM`, the peak resident memory since
+/// the last `reset_host_peak`, or `VmRSS`, the resident memory now.
+fn host_memory(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    kib.map_or(0, |kib| kib << 10)
+}
+
+fn reset_host_peak() {
+    // "5" resets the peak resident set size (Linux 4.0 and later).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The largest peak resident memory of any child process waited for so far (the workers), in
+/// bytes.
+fn children_peak() -> u64 {
+    // SAFETY: getrusage writes one rusage into the zeroed value it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    (usage.ru_maxrss.max(0) as u64) << 10
+}
+
+/// The largest of one measure over a group's cases, and the case it came from.
+#[derive(Default)]
+struct Most {
+    value: u64,
+    case: &'static str,
+}
+
+impl Most {
+    fn note(&mut self, value: u64, case: &'static str) {
+        if value > self.value {
+            *self = Most { value, case };
+        }
+    }
+}
+
+/// Runs a group's cases one after another: each must end as it expects, within its deadline
+/// and a grace, with the host and every worker under their memory bounds and its outcome under
+/// the answer bound, and leave the next run clean. Prints what the group measured.
+pub(crate) async fn check_all(group: &str, cases: Vec<Case>) {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let count = cases.len();
+    let (mut slowest, mut host, mut growth, mut answer) = <(Most, Most, Most, Most)>::default();
     let mut failures = Vec::new();
     for case in cases {
-        let host = TestHost::new();
+        let host_state = TestHost::new();
         let code = if case.code.contains("STANDARD") {
             format!("{STANDARD_GLOBALS}{}", case.code)
         } else {
             case.code.to_string()
         };
-        let outcome = run(&code, case.limits.clone(), &host).await;
-        if let Err(why) = verdict(&case, &outcome, &host) {
-            failures.push(format!(
-                "{}: {why}\n  outcome: {}",
-                case.name,
+        let (name, deadline_ms) = (case.name, case.limits.timeout_ms);
+        let (done, watched) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let limit = std::time::Duration::from_millis(deadline_ms + HANG_MS);
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(limit) {
+                eprintln!("hostile case {name:?} has not ended {HANG_MS} ms past its deadline");
+                std::process::exit(101);
+            }
+        });
+        reset_host_peak();
+        let resident = host_memory("VmRSS");
+        let started = std::time::Instant::now();
+        let outcome = run(&code, case.limits.clone(), &host_state).await;
+        let elapsed = started.elapsed().as_millis() as u64;
+        let peak = host_memory("VmHWM");
+        let _ = done.send(());
+        let _ = watchdog.join();
+        let size = serde_json::to_string(&outcome).unwrap().len();
+        slowest.note(elapsed, name);
+        host.note(peak, name);
+        growth.note(peak.saturating_sub(resident), name);
+        answer.note(size as u64, name);
+        let fail = |why: String| {
+            format!(
+                "{name}: {why}\n  outcome: {}",
                 serde_json::to_string(&outcome).unwrap()
-            ));
+            )
+        };
+        if let Err(why) = verdict(&case, &outcome, &host_state) {
+            failures.push(fail(why));
+            continue;
+        }
+        if elapsed > deadline_ms + GRACE_MS {
+            failures.push(fail(format!(
+                "ended after {elapsed} ms, deadline {deadline_ms} ms"
+            )));
+            continue;
+        }
+        if peak > HOST_PEAK_BYTES {
+            failures.push(fail(format!(
+                "the host's resident memory peaked at {peak} bytes"
+            )));
+            continue;
+        }
+        if size > ANSWER_BYTES {
+            failures.push(fail(format!("the outcome is {size} bytes")));
             continue;
         }
         if let Some(check) = case.check
-            && let Err(panic) =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&outcome, &host)))
+            && let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check(&outcome, &host_state)
+            }))
         {
-            failures.push(format!(
-                "{}: check failed: {panic:?}\n  outcome: {}",
-                case.name,
-                serde_json::to_string(&outcome).unwrap()
-            ));
+            failures.push(fail(format!("check failed: {panic:?}")));
             continue;
         }
-        if let Err(why) = clean_after(&host).await {
-            failures.push(format!("{}: the next run is not clean: {why}", case.name));
+        if let Err(why) = clean_after(&host_state).await {
+            failures.push(format!("{name}: the next run is not clean: {why}"));
         }
+    }
+    let workers = children_peak();
+    let mib = |bytes: u64| bytes as f64 / f64::from(1 << 20);
+    println!(
+        "{group}: {count} cases; slowest {} ms ({}); host peak {:.1} MiB ({}), most growth in a \
+         case {:.1} MiB ({}); largest answer {} bytes ({}); worker peak {:.1} MiB",
+        slowest.value,
+        slowest.case,
+        mib(host.value),
+        host.case,
+        mib(growth.value),
+        growth.case,
+        answer.value,
+        answer.case,
+        mib(workers),
+    );
+    if workers > WORKER_PEAK_BYTES {
+        failures.push(format!(
+            "a worker's resident memory peaked at {workers} bytes"
+        ));
     }
     assert!(
         failures.is_empty(),
@@ -921,53 +1139,67 @@ async fn clean_after(host: &Arc<TestHost>) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loops_stop_at_the_deadline() {
-    check_all(infinite_loops()).await;
+    check_all("infinite_loops", infinite_loops()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_loops_stop_at_the_deadline() {
+    check_all("native_loops", native_loops()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bombs_stop_at_the_memory_limit() {
-    check_all(memory_bombs()).await;
+    check_all("memory_bombs", memory_bombs()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_recursion_stops_at_the_stack_limit() {
-    check_all(deep_recursion()).await;
+    check_all("deep_recursion", deep_recursion()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn floods_of_calls_logs_and_results_stop_at_their_limits() {
-    check_all(floods()).await;
+    check_all("floods", floods()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_of_the_host_is_reachable() {
-    check_all(escapes()).await;
+    check_all("escapes", escapes()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_the_bridge_breaks_nothing_host_side() {
-    check_all(tampering()).await;
+    check_all("tampering", tampering()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_json_cannot_hold_come_back_as_documented() {
-    check_all(conversions()).await;
+    check_all("conversions", conversions()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_crosses_to_the_host_is_bounded() {
-    check_all(host_boundary()).await;
+    check_all("host_boundary", host_boundary()).await;
 }
+
+/// A group of cases: its name and its cases.
+pub(crate) type Group = (&'static str, fn() -> Vec<Case>);
+
+/// Every group, for the test binaries that run them all in one way (in a worker process).
+pub(crate) const GROUPS: [Group; 9] = [
+    ("infinite_loops", infinite_loops),
+    ("native_loops", native_loops),
+    ("memory_bombs", memory_bombs),
+    ("deep_recursion", deep_recursion),
+    ("floods", floods),
+    ("escapes", escapes),
+    ("tampering", tampering),
+    ("conversions", conversions),
+    ("the host boundary", host_boundary),
+];
 
 #[test]
 fn the_corpus_is_large_enough() {
-    let total = infinite_loops().len()
-        + memory_bombs().len()
-        + deep_recursion().len()
-        + floods().len()
-        + escapes().len()
-        + tampering().len()
-        + conversions().len()
-        + host_boundary().len();
+    let total: usize = GROUPS.iter().map(|(_, cases)| cases().len()).sum();
     assert!(total >= 60, "{total} cases");
 }
