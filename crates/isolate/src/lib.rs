@@ -6,8 +6,11 @@
 //! - [`worker`]: the worker's `main`.
 //! - [`jail`]: what a worker does to itself before it accepts code.
 //! - [`protocol`]: the messages between them, one JSON object per line.
+//! - [`memory`]: the global allocator (of every binary that links this crate), which caps a
+//!   worker's memory outside the JavaScript heap.
 
 pub mod jail;
+pub mod memory;
 pub mod pool;
 pub mod protocol;
 pub mod worker;

@@ -77,6 +77,8 @@ struct Worker {
     lines: Output,
     /// The last line the worker wrote on stderr (which goes to the log), and when stderr closed.
     said: Arc<Mutex<String>>,
+    /// The worker said it was refused memory outside the JavaScript heap (`memory`).
+    out_of_memory: Arc<AtomicBool>,
     silent: tokio::sync::watch::Receiver<bool>,
 }
 
@@ -199,12 +201,18 @@ impl Pool {
             return Err(failed("its pipes were not opened".into()));
         };
         let said = Arc::new(Mutex::new(String::new()));
+        let out_of_memory = Arc::new(AtomicBool::new(false));
         let (closed, silent) = tokio::sync::watch::channel(false);
         tokio::spawn({
             let said = said.clone();
+            let out_of_memory = out_of_memory.clone();
             async move {
                 let mut lines = BufReader::new(stderr).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
+                    if line == crate::memory::OUT_OF_MEMORY {
+                        out_of_memory.store(true, Ordering::Relaxed);
+                        continue;
+                    }
                     tracing::warn!(target: "codemode::worker", "{line}");
                     *said.lock().unwrap_or_else(|p| p.into_inner()) = line;
                 }
@@ -238,6 +246,7 @@ impl Pool {
             stdin,
             lines,
             said,
+            out_of_memory,
             silent,
         })
     }
@@ -338,6 +347,7 @@ impl Pool {
                 .crashed(
                     worker,
                     format!("did not take the code ({error})"),
+                    limits,
                     calls,
                     started,
                 )
@@ -408,7 +418,11 @@ impl Pool {
             let Some(line) = line else { continue };
             let line = match line {
                 Ok(Some(line)) => line,
-                _ => return self.crashed(worker, String::new(), calls, started).await,
+                _ => {
+                    return self
+                        .crashed(worker, String::new(), limits, calls, started)
+                        .await;
+                }
             };
             match serde_json::from_str::<FromWorker>(&line) {
                 Ok(FromWorker::Call {
@@ -461,6 +475,7 @@ impl Pool {
                         .crashed(
                             worker,
                             format!("sent something unreadable ({line:.80})"),
+                            limits,
                             calls,
                             started,
                         )
@@ -481,6 +496,7 @@ impl Pool {
         &self,
         mut worker: Worker,
         what: String,
+        limits: &Limits,
         calls: Vec<(CallRecord, Instant)>,
         started: Instant,
     ) -> Outcome {
@@ -494,6 +510,13 @@ impl Pool {
         // What it last said on stderr often says why (a forbidden system call's number).
         let _ =
             tokio::time::timeout(Duration::from_millis(200), worker.silent.wait_for(|c| *c)).await;
+        if worker.out_of_memory.load(Ordering::Relaxed) {
+            let mut error = limits.broken(Limit::Memory);
+            error.message.push_str(
+                " (outside the JavaScript heap: a tool result, the code's syntax tree or the outcome)",
+            );
+            return failure(error, calls, started);
+        }
         let said = worker
             .said
             .lock()

@@ -71,6 +71,7 @@ pub fn main(args: &[String]) -> i32 {
             return 2;
         }
     };
+    crate::memory::count();
     let mut refused = jail::before_threads(args.parent, args.limits);
     // Every thread and file the worker will have, made before the seccomp filter forbids more:
     // the main thread, whose event loop waits on stdin (non-blocking, in epoll) and on timers,
@@ -289,6 +290,7 @@ async fn serve(inbox: Arc<Inbox>) -> i32 {
     };
     #[cfg(feature = "debug-hooks")]
     debug_hook(&code);
+    crate::memory::cap(crate::memory::budget(limits.memory_mb));
     let host = Arc::new(ParentHost {
         next: AtomicU64::new(0),
         inbox: inbox.clone(),

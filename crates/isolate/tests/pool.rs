@@ -34,6 +34,9 @@ impl Host for TestHost {
                 Ok(json!(ms))
             }
             "fail" => Err(ToolError::new("upstream_error", "it failed")),
+            "big" => {
+                Ok(json!({ "data": "x".repeat(args["bytes"].as_u64().unwrap_or(0) as usize) }))
+            }
             _ => Err(ToolError::new("unknown_tool", tool.to_string())),
         }
     }
@@ -237,6 +240,42 @@ async fn join<F: std::future::Future<Output = Outcome> + Send + 'static>(
 }
 
 /// The parent holds an upstream's secret; no worker has it in its environment or memory.
+/// A worker's memory outside the JavaScript heap is capped near the run's `memoryMb`: a tool
+/// result of 12 times the heap ends the run with a memory `LimitError` from the worker's own
+/// allocator, and the worker never held much more than its budget.
+async fn memory_outside_the_heap_is_capped() {
+    let pool = pool(|c| c.warm = 1);
+    let limits = Limits {
+        memory_mb: 16,
+        ..Limits::default()
+    };
+    let outcome = run(
+        &pool,
+        "const r = await tools.t.big({ bytes: 192 * 2 ** 20 }); return r.data.length;",
+        &limits,
+    )
+    .await;
+    let error = outcome.error.as_ref().expect("the run fails");
+    assert_eq!(error.limit, Some(sandbox::Limit::Memory), "{error:?}");
+    assert!(
+        error.message.contains("outside the JavaScript heap"),
+        "{error:?}"
+    );
+    let outcome = run(&pool, "return 'after'", &limits).await;
+    assert_eq!(outcome.result, Some(json!("after")));
+    // Every worker this binary has waited for: none held the 192 MiB result, let alone the
+    // value parsed from it.
+    // SAFETY: getrusage writes one rusage into the zeroed value it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let peak_mib = usage.ru_maxrss / 1024;
+    let budget_mib = isolate::memory::budget(16) >> 20;
+    assert!(
+        peak_mib < 192,
+        "a worker peaked at {peak_mib} MiB (budget {budget_mib} MiB)"
+    );
+}
+
 async fn a_worker_holds_no_secret() {
     let secret = secret();
     // SAFETY: tests run one at a time; no other thread reads the environment now.
@@ -325,6 +364,11 @@ fn main() {
     let filter = harness::worker_or_filter();
     let runtime = harness::runtime();
     let tests: Vec<(&str, harness::Test)> = vec![
+        // First: it reads the peak memory of every worker waited for so far.
+        (
+            "memory_outside_the_heap_is_capped",
+            Box::new(|| Box::pin(memory_outside_the_heap_is_capped())),
+        ),
         (
             "runs_code_and_answers_tool_calls",
             Box::new(|| Box::pin(runs_code_and_answers_tool_calls())),

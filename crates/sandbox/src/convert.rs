@@ -227,7 +227,16 @@ impl<'a, 'js> Converter<'a, 'js> {
         let mut index = 0u32;
         while f64::from(index) < length {
             let item: Value = array.get(index).map_err(|_| ConvertError::Threw)?;
-            items.push(self.value(item, depth)?.unwrap_or(Json::Null));
+            let item = match self.value(item, depth)? {
+                Some(item) => item,
+                // A hole or `undefined` is `null` in JSON, and costs what `null` costs: a
+                // sparse array is charged for every element the host would build.
+                None => {
+                    self.spend(4)?;
+                    Json::Null
+                }
+            };
+            items.push(item);
             self.spend(1)?;
             index = index.checked_add(1).ok_or(ConvertError::TooLarge)?;
         }

@@ -932,7 +932,7 @@ const HANG_MS: u64 = 30_000;
 const HOST_PEAK_BYTES: u64 = 256 << 20;
 
 /// The most a worker process may hold resident (every worker of the corpus, the kernel's count).
-const WORKER_PEAK_BYTES: u64 = 384 << 20;
+const WORKER_PEAK_BYTES: u64 = 256 << 20;
 
 /// The most any outcome may weigh, serialised.
 const ANSWER_BYTES: usize = BOUNDED_OUTCOME_BYTES;
