@@ -205,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
-                print!("{}", render::outcome(&outcome, usize::MAX));
+                print!("{}", render::outcome(&outcome));
             }
             Ok(if outcome.ok {
                 ExitCode::SUCCESS
@@ -250,10 +250,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|n| (n.ident.clone(), n.tools.len()))
                     .collect();
-                print!(
-                    "{}",
-                    render::search(&query, &results, &namespaces, usize::MAX)
-                );
+                print!("{}", render::search(&query, &results, &namespaces));
             }
             gateway.shutdown().await;
             Ok(ExitCode::SUCCESS)

@@ -1,11 +1,12 @@
-//! The text an agent reads: an execution's outcome and search results, compact and cut to an
-//! output budget with a marker that says what to do.
+//! The text an agent reads: an execution's outcome and search results, compact, and the cut
+//! to an output budget with a marker that says what to do.
 
 use gateway::search::Results;
 use sandbox::Outcome;
 
-/// The outcome as compact text: the result, then logs, errors and the trace of calls.
-pub fn outcome(outcome: &Outcome, max_chars: usize) -> String {
+/// The outcome as compact text: the result, then logs, errors and the trace of calls. Whole:
+/// the server cuts it to its budget (`server::fitted`).
+pub fn outcome(outcome: &Outcome) -> String {
     let mut out = String::new();
     match &outcome.error {
         None => match &outcome.result {
@@ -65,11 +66,7 @@ pub fn outcome(outcome: &Outcome, max_chars: usize) -> String {
             size(returned)
         ));
     }
-    cut(
-        out,
-        max_chars,
-        "return less: filter, aggregate or summarise inside the snippet",
-    )
+    out
 }
 
 fn size(bytes: usize) -> String {
@@ -82,12 +79,7 @@ fn size(bytes: usize) -> String {
 
 /// Search results: declarations grouped by namespace, how many of how many, and when the match
 /// is weak, the namespaces to look in (`namespaces`: every namespace and its number of tools).
-pub fn search(
-    query: &str,
-    results: &Results,
-    namespaces: &[(String, usize)],
-    max_chars: usize,
-) -> String {
+pub fn search(query: &str, results: &Results, namespaces: &[(String, usize)]) -> String {
     let (hits, total) = (&results.hits, results.total);
     let mut out = String::new();
     if hits.is_empty() {
@@ -129,23 +121,49 @@ pub fn search(
     } else {
         out.push_str("Call these in `execute` as shown.\n");
     }
-    cut(
-        out,
-        max_chars,
-        "search with more specific words, or a smaller `limit`",
-    )
+    out
 }
 
-/// `text`, cut to `max_chars` characters with a marker saying what to do instead.
+/// `text`, cut to `max_chars` characters as JSON escapes them (the size it has in the answer),
+/// marker included, with a marker saying what to do instead. A budget smaller than the marker
+/// (the config refuses one under 1000) gets the marker alone.
 pub fn cut(text: String, max_chars: usize, advice: &str) -> String {
-    if text.chars().count() <= max_chars {
+    if escaped_chars(&text) <= max_chars {
         return text;
     }
-    let mut kept: String = text.chars().take(max_chars).collect();
-    kept.push_str(&format!(
-        "\n… [output cut at {max_chars} characters; {advice}]\n"
-    ));
+    let marker = format!("\n… [output cut at {max_chars} characters; {advice}]\n");
+    let mut kept = head(text, max_chars.saturating_sub(escaped_chars(&marker)));
+    kept.push_str(&marker);
     kept
+}
+
+/// The longest start of `text` that takes at most `max_chars` characters as JSON escapes them.
+pub fn head(mut text: String, max_chars: usize) -> String {
+    let (mut used, mut end) = (0, 0);
+    for (at, c) in text.char_indices() {
+        used += escaped_char(c);
+        if used > max_chars {
+            break;
+        }
+        end = at + c.len_utf8();
+    }
+    text.truncate(end);
+    text
+}
+
+/// How many characters `text` takes inside a JSON string (its quotes not counted).
+pub fn escaped_chars(text: &str) -> usize {
+    text.chars().map(escaped_char).sum()
+}
+
+/// How many characters JSON writes for `c`: `\"`, `\\` and the short escapes take two, other
+/// control characters six (`\u0001`).
+fn escaped_char(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if c < ' ' => 6,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -154,14 +172,35 @@ mod tests {
 
     #[test]
     fn long_text_is_cut_with_advice() {
-        let text = cut("x".repeat(50), 10, "return less");
+        let marker = "\n… [output cut at 100 characters; return less]\n";
+        let text = cut("x".repeat(500), 100, "return less");
         assert_eq!(
             text,
-            format!(
-                "{}\n… [output cut at 10 characters; return less]\n",
-                "x".repeat(10)
-            )
+            format!("{}{marker}", "x".repeat(100 - escaped_chars(marker)))
         );
         assert_eq!(cut("short".into(), 10, "-"), "short");
+    }
+
+    #[test]
+    fn the_cut_counts_characters_as_json_escapes_them() {
+        let marker = "\n… [output cut at 100 characters; less]\n";
+        for text in [
+            "x".repeat(500),
+            "\"".repeat(500),
+            "\u{1}".repeat(500),
+            "é".repeat(500),
+        ] {
+            let kept = cut(text.clone(), 100, "less");
+            assert!(kept.ends_with(marker), "{kept:?}");
+            assert!(
+                escaped_chars(&kept) <= 100,
+                "{} for {kept:?}",
+                escaped_chars(&kept)
+            );
+            assert!(escaped_chars(&kept) > 100 - 6, "{kept:?} uses its budget");
+            assert!(text.starts_with(kept.strip_suffix(marker).unwrap()));
+        }
+        assert_eq!(escaped_chars("a\"\\\n\u{1}é"), 1 + 2 + 2 + 2 + 6 + 1);
+        assert_eq!(cut("x".repeat(50), 10, "less"), marker.replace("100", "10"));
     }
 }

@@ -84,18 +84,25 @@ impl CodemodeServer {
             &gateway::search::Params::default(),
         )
         .map_err(|e| e.to_string())?;
-        let text = render::search(
-            query,
-            &results,
-            &namespaces(&catalog),
+        let text = render::search(query, &results, &namespaces(&catalog));
+        let matches = |declarations: bool| {
+            let matches = results.hits.iter().map(|h| {
+                let mut hit = json!({"tool": h.tool, "call": h.call, "score": h.score});
+                if declarations {
+                    hit["declaration"] = json!(h.declaration);
+                }
+                hit
+            });
+            json!({"total": results.total, "matches": matches.collect::<Vec<_>>(), "weak": results.weak})
+        };
+        Ok(fitted(
+            text,
+            matches(true),
+            || matches(false),
             self.gateway.limits().max_output_chars,
-        );
-        let structured = json!({
-            "total": results.total,
-            "matches": results.hits.iter().map(|h| json!({"tool": h.tool, "call": h.call, "score": h.score, "declaration": h.declaration})).collect::<Vec<_>>(),
-            "weak": results.weak,
-        });
-        Ok(with_text(CallToolResult::structured(structured), text))
+            "search with more specific words, or a smaller `limit`",
+            false,
+        ))
     }
 
     async fn execute(
@@ -271,14 +278,28 @@ impl CodemodeServer {
     }
 
     fn outcome(&self, outcome: &sandbox::Outcome) -> Result<CallToolResult, String> {
-        let text = render::outcome(outcome, self.gateway.limits().max_output_chars);
+        let text = render::outcome(outcome);
         let structured = serde_json::to_value(outcome).map_err(|e| e.to_string())?;
-        let result = if outcome.ok {
-            CallToolResult::structured(structured)
-        } else {
-            CallToolResult::structured_error(structured)
+        let lean = || {
+            let error = outcome.error.as_ref().map(|e| {
+                let message = render::head(e.message.clone(), 160);
+                json!({"name": e.name, "message": message, "limit": e.limit, "line": e.line, "column": e.column})
+            });
+            json!({
+                "ok": outcome.ok,
+                "error": error,
+                "stats": outcome.stats,
+                "cut": "over maxOutputChars: the result, logs and calls are in the text, cut",
+            })
         };
-        Ok(with_text(result, text))
+        Ok(fitted(
+            text,
+            structured,
+            lean,
+            self.gateway.limits().max_output_chars,
+            "return less: filter, aggregate or summarise inside the snippet",
+            !outcome.ok,
+        ))
     }
 }
 
@@ -359,8 +380,42 @@ impl Waiting {
     }
 }
 
-/// A result whose text content is `text` (the structured content stays as it is).
-fn with_text(mut result: CallToolResult, text: String) -> CallToolResult {
+/// What the keys of a tool result around its text and structured content take, at most.
+const FRAMING_CHARS: usize = 100;
+
+/// An answer whose text and structured content together take at most `budget` characters as
+/// JSON writes them (`maxOutputChars`): the whole structured content when it fits beside the
+/// whole text; else its `lean` form (none if even that takes half the budget), with the text
+/// cut to what is left, saying `advice`.
+fn fitted(
+    text: String,
+    full: Value,
+    lean: impl FnOnce() -> Value,
+    budget: usize,
+    advice: &str,
+    is_error: bool,
+) -> CallToolResult {
+    let size =
+        |value: &Value| serde_json::to_string(value).map_or(usize::MAX, |s| s.chars().count());
+    let budget = budget.saturating_sub(FRAMING_CHARS);
+    let text_size = render::escaped_chars(&text) + 2;
+    let (structured, text) = if text_size.saturating_add(size(&full)) <= budget {
+        (full, text)
+    } else {
+        let lean = lean();
+        let lean = if size(&lean) <= budget / 2 {
+            lean
+        } else {
+            json!({})
+        };
+        let room = budget.saturating_sub(size(&lean) + 2);
+        (lean, render::cut(text, room, advice))
+    };
+    let mut result = if is_error {
+        CallToolResult::structured_error(structured)
+    } else {
+        CallToolResult::structured(structured)
+    };
     result.content = vec![ContentBlock::text(text)];
     result
 }

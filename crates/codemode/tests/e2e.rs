@@ -199,6 +199,50 @@ return {{ tz: now.timezone, sum, lines: text.content.split("\n").filter(Boolean)
     assert_eq!(failed["structured"]["error"]["line"], 2);
 }
 
+/// Every answer, text and structured content together, fits `maxOutputChars` as JSON writes
+/// it: a huge result, a huge error of control characters (six characters each escaped), huge
+/// logs and a search with many long declarations. A small answer keeps its whole structured
+/// content.
+#[test]
+fn every_answer_fits_the_output_budget() {
+    let dir = scratch("budget");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "limits": {"maxOutputChars": 1000}
+        }),
+    );
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "execute", "arguments": {"code": "return Array.from({ length: 20000 }, (_, i) => '\"\\u0001' + i);"}},
+            {"name": "execute", "arguments": {"code": "throw new Error('\\u0001'.repeat(60000));"}},
+            {"name": "execute", "arguments": {"code": "for (let i = 0; i < 150; i++) console.log('\\u0002'.repeat(200)); return 1;"}},
+            {"name": "search", "arguments": {"query": "orders customers", "limit": 50}},
+            {"name": "execute", "arguments": {"code": "return { small: true };"}},
+        ]),
+    );
+    for (i, call) in seen["calls"].as_array().unwrap().iter().enumerate() {
+        let answer = json!({
+            "content": [{"type": "text", "text": call["text"]}],
+            "structuredContent": call["structured"],
+            "isError": call["isError"],
+        });
+        let size = serde_json::to_string(&answer).unwrap().chars().count();
+        assert!(size <= 1000, "answer {i} is {size} characters: {answer}");
+        if i < 4 {
+            let text = call["text"].as_str().unwrap();
+            assert!(text.contains("[output cut at"), "answer {i} says it was cut: {text}");
+        }
+    }
+    assert_eq!(seen["calls"][1]["structured"]["error"]["name"], "Error");
+    assert_eq!(seen["calls"][1]["isError"], true);
+    assert_eq!(seen["calls"][2]["structured"]["ok"], true);
+    assert!(seen["calls"][3]["structured"]["matches"][0]["call"].is_string());
+    assert_eq!(seen["calls"][4]["structured"]["result"], json!({"small": true}));
+}
+
 #[test]
 fn faults_in_upstreams_end_only_their_own_calls() {
     let dir = scratch("faults");

@@ -440,6 +440,9 @@ impl Config {
     }
 }
 
+/// The smallest `maxOutputChars`: room for an outcome's summary and the cut's marker.
+pub const MIN_OUTPUT_CHARS: usize = 1_000;
+
 /// The gateway's own keys, then the sandbox's (which refuse anything else).
 fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, String)> {
     let mut limits = Limits::default();
@@ -459,7 +462,16 @@ fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, Strin
         limits.start_timeout_ms = number("startTimeoutMs", value)?;
     }
     if let Some(value) = take("maxOutputChars") {
-        limits.max_output_chars = number("maxOutputChars", value)? as usize;
+        let chars = number("maxOutputChars", value)?;
+        if chars < MIN_OUTPUT_CHARS as u64 {
+            return Err((
+                "limits.maxOutputChars".to_string(),
+                format!(
+                    "must be at least {MIN_OUTPUT_CHARS} (an answer cut short still says why and how to ask for less)"
+                ),
+            ));
+        }
+        limits.max_output_chars = usize::try_from(chars).unwrap_or(usize::MAX);
     }
     if let Some(value) = take("inlineApiTokens") {
         limits.inline_api_tokens = number("inlineApiTokens", value)? as usize;
@@ -657,10 +669,10 @@ mod tests {
 
     #[test]
     fn limits_mix_sandbox_and_gateway_keys() {
-        let config = parse(r#"{"limits": {"timeoutMs": 1000, "memoryMb": 32, "maxOutputChars": 500, "callTimeoutMs": 7}}"#).unwrap();
+        let config = parse(r#"{"limits": {"timeoutMs": 1000, "memoryMb": 32, "maxOutputChars": 5000, "callTimeoutMs": 7}}"#).unwrap();
         assert_eq!(config.limits.sandbox.timeout_ms, 1000);
         assert_eq!(config.limits.sandbox.memory_mb, 32);
-        assert_eq!(config.limits.max_output_chars, 500);
+        assert_eq!(config.limits.max_output_chars, 5000);
         assert_eq!(config.limits.call_timeout_ms, 7);
     }
 
@@ -828,6 +840,11 @@ mod tests {
         assert_eq!(
             error,
             "codemode.json: limits.maxOutputChars: must be a whole number"
+        );
+        let error = parse(r#"{"limits": {"maxOutputChars": 999}}"#).unwrap_err();
+        assert!(
+            error.starts_with("codemode.json: limits.maxOutputChars: must be at least 1000"),
+            "{error}"
         );
         let error = parse(r#"{"mcpServer": {}}"#).unwrap_err();
         assert!(error.contains("unknown field `mcpServer`"), "{error}");
