@@ -2,6 +2,7 @@
 
 mod render;
 mod server;
+mod stdio;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -191,7 +192,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let gateway = connect(cli.config.as_deref()).await?;
             if matches!(gateway.isolation().await, Ok(("in process", _))) {
                 tracing::warn!(
-                    "\"isolation\": \"none\" trusts the code: executions run in this process, where a few built-ins (sorting or reversing huge arrays, BigInt printing) do not stop at the deadline and an engine bug would take the server with it; use \"isolation\": \"process\" for code you do not trust"
+                    "\"isolation\": \"none\" trusts the code: executions run in this process, next to every credential, where the engine's memory outside its heap is not capped and an engine bug would take the server with it; use \"isolation\": \"process\" for code you do not trust"
                 );
             }
             serve(gateway, http, allow_hosts).await?;
@@ -399,7 +400,7 @@ async fn serve(
     let server = CodemodeServer::new(gateway.clone());
     let Some(address) = http else {
         let running = server
-            .serve(rmcp::transport::stdio())
+            .serve(stdio::Lines::stdio())
             .await
             .context("the MCP handshake on stdio failed")?;
         let _ = running.waiting().await;

@@ -199,6 +199,69 @@ return {{ tz: now.timezone, sum, lines: text.content.split("\n").filter(Boolean)
     assert_eq!(failed["structured"]["error"]["line"], 2);
 }
 
+/// Lines a client gets wrong get JSON-RPC's error replies from the real server on stdio, and
+/// the session goes on: not JSON and not UTF-8 (parse errors, no id), over the 16 MiB line
+/// limit (invalid request, no id), a request of the wrong shape (invalid request, its id).
+#[test]
+fn unreadable_lines_get_error_replies() {
+    let dir = scratch("unreadable");
+    let config = write_config(&dir, &json!({"mcpServers": {}}));
+    let mut server = Command::new(codemode())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = server.stdin.take().unwrap();
+    let stdout = server.stdout.take().unwrap();
+    let _killed = Killed(server);
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let writer = std::thread::spawn(move || {
+        let mut input = Vec::new();
+        input.extend_from_slice(b"not json\n\"\xff\xfe\"\n");
+        input.extend_from_slice(format!("{initialize}\n").as_bytes());
+        input
+            .extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}\n");
+        input.extend(std::iter::repeat_n(b'x', (16 << 20) + 1));
+        input.extend_from_slice(
+            b"\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":7}\n",
+        );
+        input.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/list\"}\n");
+        stdin.write_all(&input).unwrap();
+        stdin
+    });
+    let mut replies = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let reply: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        let last = reply["id"] == 3;
+        replies.push(reply);
+        if last {
+            break;
+        }
+    }
+    drop(writer.join().unwrap());
+    let errors: Vec<(i64, &Value)> = replies
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .map(|r| (r["error"]["code"].as_i64().unwrap(), &r["id"]))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            (-32700, &Value::Null),
+            (-32700, &Value::Null),
+            (-32600, &Value::Null),
+            (-32600, &json!(2))
+        ],
+        "{replies:?}"
+    );
+    let tools = replies.iter().find(|r| r["id"] == 3).unwrap();
+    assert_eq!(tool_names(&tools["result"]["tools"]), ["search", "execute"]);
+}
+
 /// Every answer, text and structured content together, fits `maxOutputChars` as JSON writes
 /// it: a huge result, a huge error of control characters (six characters each escaped), huge
 /// logs and a search with many long declarations. A small answer keeps its whole structured
@@ -233,14 +296,20 @@ fn every_answer_fits_the_output_budget() {
         assert!(size <= 1000, "answer {i} is {size} characters: {answer}");
         if i < 4 {
             let text = call["text"].as_str().unwrap();
-            assert!(text.contains("[output cut at"), "answer {i} says it was cut: {text}");
+            assert!(
+                text.contains("[output cut at"),
+                "answer {i} says it was cut: {text}"
+            );
         }
     }
     assert_eq!(seen["calls"][1]["structured"]["error"]["name"], "Error");
     assert_eq!(seen["calls"][1]["isError"], true);
     assert_eq!(seen["calls"][2]["structured"]["ok"], true);
     assert!(seen["calls"][3]["structured"]["matches"][0]["call"].is_string());
-    assert_eq!(seen["calls"][4]["structured"]["result"], json!({"small": true}));
+    assert_eq!(
+        seen["calls"][4]["structured"]["result"],
+        json!({"small": true})
+    );
 }
 
 #[test]
