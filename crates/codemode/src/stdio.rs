@@ -93,42 +93,41 @@ where
     }
 
     /// The message a whole line holds, or the error reply it deserves (`None`: say nothing).
-    fn read_message(line: &[u8]) -> Result<RxJsonRpcMessage<RoleServer>, Option<Refusal>> {
+    fn read_message(line: &[u8]) -> Result<RxJsonRpcMessage<RoleServer>, Option<Box<Refusal>>> {
         let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
         let Ok(text) = std::str::from_utf8(line) else {
-            return Err(Some(Refusal::parse("the message is not UTF-8")));
+            return Err(Some(Box::new(Refusal::parse("the message is not UTF-8"))));
         };
         let error = match serde_json::from_str(text) {
             Ok(message) => return Ok(message),
             Err(error) => error,
         };
         let Ok(value) = serde_json::from_str::<Value>(text) else {
-            return Err(Some(Refusal::parse(format!(
-                "the message is not JSON: {error}"
-            ))));
+            let message = format!("the message is not JSON: {error}");
+            return Err(Some(Box::new(Refusal::parse(message))));
         };
         let method = value.get("method").and_then(Value::as_str);
         match (method, value.get("id")) {
             // A request of the wrong shape: answered with its id, when it has a readable one.
-            (Some(method), Some(id)) => Err(Some(Refusal {
+            (Some(method), Some(id)) => Err(Some(Box::new(Refusal {
                 error: ErrorData::invalid_request(
                     format!("the {method} request is not what MCP defines: {error}"),
                     None,
                 ),
                 id: serde_json::from_value(id.clone()).ok(),
-            })),
+            }))),
             // A notification, or a response: never answered.
             (Some(_), None) | (None, Some(_)) if value.is_object() => {
                 tracing::debug!("ignoring a message that is not what MCP defines: {error}");
                 Err(None)
             }
-            _ => Err(Some(Refusal {
+            _ => Err(Some(Box::new(Refusal {
                 error: ErrorData::invalid_request(
                     "the message is not a JSON-RPC request, notification or response",
                     None,
                 ),
                 id: None,
-            })),
+            }))),
         }
     }
 }
