@@ -72,9 +72,14 @@ fn transpile_anywhere(
 ) -> Result<(String, Option<SourceMap>), CompileError> {
     let deepest = crate::nesting::scan(code).map_err(|deep| too_deep(code, &deep))?;
     if deepest <= INLINE_SCAN_DEPTH {
-        match transpile(code, with_map, memory, INLINE_AST_DEPTH) {
-            Err(error) if error.deeper => {}
-            done => return done,
+        // A panic in oxc fails this code, as it does on the transpiler's thread.
+        let inline = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            transpile(code, with_map, memory, INLINE_AST_DEPTH)
+        }));
+        match inline {
+            Err(_) => return Err(CompileError::new(FAILED.to_string())),
+            Ok(Err(error)) if error.deeper => {}
+            Ok(done) => return done,
         }
     }
     let owned = code.to_string();
@@ -122,10 +127,11 @@ fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Re
             let _ = answer.send(work());
         }))
         .map_err(|_| "the transpiler's thread has stopped".to_string())?;
-    answered
-        .recv()
-        .map_err(|_| "the transpiler failed on this code".to_string())
+    answered.recv().map_err(|_| FAILED.to_string())
 }
+
+/// What a run whose code made the transpiler panic says.
+const FAILED: &str = "the transpiler failed on this code (an internal error): write it more simply";
 
 /// Turns the agent's TypeScript into the script QuickJS evaluates; the syntax tree may use at
 /// most `memory` bytes.
