@@ -10,6 +10,7 @@ use gateway::{Catalog, Config, Gateway};
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::TokioChildProcess;
+use search::Params;
 use serde_json::json;
 
 fn main() {
@@ -87,7 +88,7 @@ fn catalogs() -> Vec<(String, Vec<tsgen::Tool>)> {
     files.sort();
     files
         .iter()
-        .map(|path| gateway::tool_lists::load_file(path).expect("a tool list"))
+        .map(|path| search::tool_lists::load_file(path).expect("a tool list"))
         .collect()
 }
 
@@ -96,7 +97,7 @@ fn all_of_data() -> Vec<(String, Vec<tsgen::Tool>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data");
     let mut namespaces = catalogs();
     namespaces.extend(
-        gateway::tool_lists::load_livemcpbench(&root.join("livemcpbench/tools.json"))
+        search::tool_lists::load_livemcpbench(&root.join("livemcpbench/tools.json"))
             .expect("LiveMCPBench"),
     );
     namespaces
@@ -110,7 +111,7 @@ fn all_of_data() -> Vec<(String, Vec<tsgen::Tool>)> {
 fn search_all_catalogs(bencher: divan::Bencher, query: &str) {
     let catalog = Arc::new(Catalog::from_tools(all_of_data()));
     assert_eq!(catalog.api.tool_count(), 1064);
-    bencher.bench_local(|| gateway::search::search(&catalog, query, 8));
+    bencher.bench_local(|| catalog.search(query, None, 8, &Params::default()));
 }
 
 /// About 20,000 tools: the real catalogs, repeated under 38 namespace names.
@@ -131,7 +132,12 @@ fn search_20k_tools(bencher: divan::Bencher) {
     let catalog = synthetic_catalog();
     assert!(catalog.api.tool_count() >= 20_000);
     bencher.bench_local(|| {
-        gateway::search::search(&catalog, "create a pull request on a repository", 8)
+        catalog.search(
+            "create a pull request on a repository",
+            None,
+            8,
+            &Params::default(),
+        )
     });
 }
 
@@ -141,12 +147,12 @@ fn search_20k_tools(bencher: divan::Bencher) {
 fn search_index_build(bencher: divan::Bencher) {
     let api = tsgen::Api::new(all_of_data());
     assert_eq!(api.tool_count(), 1064);
-    bencher.bench_local(|| gateway::search::Index::new(&api));
+    bencher.bench_local(|| search::Index::new(&api));
 }
 
 /// A tool name with a typo, over the synthetic 20,000 tools (every name is compared).
 #[divan::bench(sample_count = 50)]
 fn search_20k_tools_typo(bencher: divan::Bencher) {
     let catalog = synthetic_catalog();
-    bencher.bench_local(|| gateway::search::search(&catalog, "create_pul_request", 8));
+    bencher.bench_local(|| catalog.search("create_pul_request", None, 8, &Params::default()));
 }

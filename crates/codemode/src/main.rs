@@ -223,12 +223,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
             let catalog = gateway.catalog();
-            let results = gateway::search::search_with(
-                &catalog,
+            let results = catalog.search(
                 &query,
                 namespace.as_deref(),
                 limit,
-                &gateway::search::Params::default(),
+                &search::Params::default(),
             );
             let results = match results {
                 Ok(results) => results,
@@ -273,8 +272,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             misses: true,
         }) => {
-            let misses =
-                gateway::eval::training_misses(&data, &gateway::search::Params::default())?;
+            let misses = search::eval::training_misses(&data, &search::Params::default())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&misses)?);
             } else {
@@ -288,7 +286,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval(Eval::Search { data, json, .. }) => {
-            let report = gateway::eval::run(&data)?;
+            let report = search::eval::run(&data)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -374,7 +372,7 @@ async fn catalog_source(config: Option<&Path>, files: &[PathBuf]) -> anyhow::Res
     }
     let namespaces = files
         .iter()
-        .map(|file| gateway::tool_lists::load_file(file))
+        .map(|file| search::tool_lists::load_file(file))
         .collect::<Result<Vec<_>, _>>()?;
     let limits = load_config(config).map(|c| c.limits).unwrap_or_default();
     Ok(Gateway::offline(limits, Catalog::from_tools(namespaces)))

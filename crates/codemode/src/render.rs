@@ -1,8 +1,8 @@
 //! The text an agent reads: an execution's outcome and search results, compact, and the cut
 //! to an output budget with a marker that says what to do.
 
-use gateway::search::Results;
 use sandbox::Outcome;
+use search::Results;
 
 /// The outcome as compact text: the result, then logs, errors and the trace of calls. Whole:
 /// the server cuts it to its budget (`server::fitted`).

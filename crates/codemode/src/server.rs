@@ -76,14 +76,9 @@ impl CodemodeServer {
             Some(_) => return Err("`namespace` must be a string".into()),
         };
         let catalog = self.gateway.catalog();
-        let results = gateway::search::search_with(
-            &catalog,
-            query,
-            namespace,
-            limit,
-            &gateway::search::Params::default(),
-        )
-        .map_err(|e| e.to_string())?;
+        let results = catalog
+            .search(query, namespace, limit, &search::Params::default())
+            .map_err(|e| e.to_string())?;
         let text = render::search(query, &results, &namespaces(&catalog));
         let matches = |declarations: bool| {
             let matches = results.hits.iter().map(|h| {

@@ -1050,6 +1050,9 @@ fn a_denied_tool_throws_and_never_reaches_its_upstream() {
         ]
     );
     assert_eq!(records[0]["error"], "denied");
+    // Each call's record names the rule that decided it.
+    assert_eq!(records[0]["rule"], "faulty/cr*");
+    assert_eq!(records[1]["rule"], "faulty/*");
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //! line per execution, per call inside it, and per direct tool call, appended as they end.
 //!
 //! ```json
-//! {"time":1763712000.123,"event":"call","execution":3,"tool":"github/create_issue","decision":"allow","ms":210.4,"ok":true}
+//! {"time":1763712000.123,"event":"call","execution":3,"tool":"github/create_issue","decision":"allow","rule":"github/*","ms":210.4,"ok":true}
 //! {"time":1763712000.456,"event":"execute","execution":3,"ms":240.9,"ok":true,"calls":1,"codeBytes":120}
 //! ```
 //!
-//! A call names its tool in MCP names (`namespace/tool`), the policy's decision and rule, its
+//! A call names its tool in MCP names (`namespace/tool`), the policy's decision and the rule that
+//! made it (`null` when no rule matched and the call was allowed), its
 //! duration, and its outcome (an error's code, never its text). Arguments are written only when
 //! the config says so; results never are, nor anything of the configuration's secrets.
 

@@ -14,7 +14,6 @@ use tracing::Instrument;
 
 use crate::cache::Cache;
 use crate::config::{Config, Limits, Server};
-use crate::search::distance;
 use crate::unwrap::unwrap_result;
 use crate::upstream::{Connected, Refresh, Upstream, UpstreamError};
 use crate::validate::ArgumentCheck;
@@ -29,7 +28,7 @@ pub struct Catalog {
     /// The tools offered to the agent directly, by the name they are offered under.
     pub direct: Vec<DirectTool>,
     checks: HashMap<(String, String), ArgumentCheck>,
-    pub(crate) index: crate::search::Index,
+    pub(crate) index: search::Index,
     pub statuses: Vec<UpstreamStatus>,
     /// The whole API's declarations and their size in tokens, made on first use.
     declarations: OnceLock<(String, usize)>,
@@ -93,7 +92,7 @@ impl Catalog {
                 );
             }
         }
-        let index = crate::search::Index::new(&api);
+        let index = search::Index::new(&api);
         Catalog {
             listed,
             direct,
@@ -107,6 +106,18 @@ impl Catalog {
 }
 
 impl Catalog {
+    /// The best `limit` tools for `query`, in one namespace if `namespace` names one (see
+    /// [`search::search_with`]).
+    pub fn search(
+        &self,
+        query: &str,
+        namespace: Option<&str>,
+        limit: usize,
+        params: &search::Params,
+    ) -> Result<search::Results, search::UnknownNamespace> {
+        search::search_with(&self.api, &self.index, query, namespace, limit, params)
+    }
+
     /// The whole API as one `.d.ts`, rendered once per catalog.
     pub fn declarations(&self) -> &str {
         &self.rendered().0
@@ -415,11 +426,9 @@ impl Gateway {
     pub async fn call_direct(&self, name: &str, args: Value) -> Option<Result<Value, ToolError>> {
         let catalog = self.catalog();
         let direct = catalog.direct.iter().find(|t| t.name == name)?;
-        let (decision, rule) = self.policy.decide(
-            &direct.server,
-            &direct.tool.name,
-            direct.tool.annotations.as_ref(),
-        );
+        let (decision, rule) =
+            self.policy
+                .decide(&direct.server, &direct.tool.name, &direct.tool.hints());
         let started = Instant::now();
         let arguments = self
             .audit
@@ -451,6 +460,7 @@ impl Gateway {
                     crate::policy::Decision::Deny => "deny",
                     crate::policy::Decision::Ask => "ask",
                 },
+                "rule": rule,
             });
             audit.call("direct", record, started, &answer, arguments);
         }
@@ -659,13 +669,14 @@ impl Host for GatewayHost {
                     Some((ns, t)) => format!("{}/{}", ns.name, t.tool.name),
                     None => format!("{namespace}/{tool}"),
                 },
-                "decision": match (decision, answer.as_ref().map_err(|e| e.code.as_str())) {
+                "decision": match (decision.as_ref().map(|d| d.0), answer.as_ref().map_err(|e| e.code.as_str())) {
                     (Some(crate::policy::Decision::Deny), _) => "deny",
                     (Some(crate::policy::Decision::Ask), Err("declined")) => "ask: declined",
                     (Some(crate::policy::Decision::Ask), Err("approval_unavailable")) => "ask: could not ask",
                     (Some(crate::policy::Decision::Ask), _) => "ask: accepted",
                     _ => "allow",
                 },
+                "rule": decision.and_then(|d| d.1),
             });
             audit.call("call", record, started, &answer, arguments);
         }
@@ -678,24 +689,23 @@ impl Host for GatewayHost {
 }
 
 impl GatewayHost {
-    /// Answers one call; `decided` is set to the policy's decision once there is one (for the
-    /// audit log).
+    /// Answers one call; `decided` is set to the policy's decision and the rule that made it
+    /// (none: no rule matched) once there is one, for the audit log.
     async fn answer(
         &self,
         namespace: &str,
         tool: &str,
         args: Value,
-        decided: &mut Option<crate::policy::Decision>,
+        decided: &mut Option<(crate::policy::Decision, Option<String>)>,
     ) -> Result<Value, ToolError> {
         let Some((ns, api_tool)) = self.catalog.api.tool(namespace, tool) else {
             return Err(unknown(&self.catalog.api, namespace, tool));
         };
-        let (decision, rule) = self.gateway.policy.decide(
-            &ns.name,
-            &api_tool.tool.name,
-            api_tool.tool.annotations.as_ref(),
-        );
-        *decided = Some(decision);
+        let (decision, rule) =
+            self.gateway
+                .policy
+                .decide(&ns.name, &api_tool.tool.name, &api_tool.tool.hints());
+        *decided = Some((decision, rule.map(str::to_string)));
         let rule = rule.unwrap_or("*");
         match decision {
             crate::policy::Decision::Allow => {}
@@ -809,19 +819,19 @@ fn unknown(api: &tsgen::Api, namespace: &str, tool: &str) -> ToolError {
             format!("there is no namespace `{namespace}`; {known}"),
         );
     };
+    // A third of the name's characters, at least one edit: further is not a typo.
+    let near = tool.chars().count().max(3) / 3 + 1;
     let mut nearest: Vec<(usize, &str)> = ns
         .tools
         .iter()
         .map(|t| {
-            (
-                distance(&t.ident.to_lowercase(), &tool.to_lowercase()),
-                t.ident.as_str(),
-            )
+            let edits = search::distance(&t.ident.to_lowercase(), &tool.to_lowercase(), near);
+            (edits, t.ident.as_str())
         })
         .collect();
     nearest.sort();
     let hint = match nearest.first() {
-        Some((d, name)) if *d <= tool.len().max(3) / 3 + 1 => {
+        Some((d, name)) if *d <= near => {
             format!("; did you mean {namespace}.{name}?")
         }
         _ => "; search finds tools by what they do".to_string(),

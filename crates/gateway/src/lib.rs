@@ -23,11 +23,8 @@
 pub mod audit;
 pub mod cache;
 pub mod config;
-pub mod eval;
 mod gateway;
 pub mod policy;
-pub mod search;
-pub mod tool_lists;
 pub mod unwrap;
 pub mod upstream;
 pub mod validate;

@@ -7,9 +7,9 @@
 //!
 //! The most specific rule that matches decides: a pattern with more literal characters beats one
 //! with fewer; any pattern beats an annotation rule, and an annotation rule beats `*`. The
-//! annotation rules read a tool's MCP annotations: `@readOnly` (`readOnlyHint`), `@destructive`
-//! (`destructiveHint`, which MCP presumes true for a tool that is not read-only), `@openWorld`
-//! (`openWorldHint`, presumed true). With no rule, a call is allowed. A denied call throws a
+//! annotation rules read a tool's MCP annotations as `tsgen::Hints` does: `@readOnly`
+//! (`readOnlyHint`), `@destructive` (`destructiveHint`, which MCP presumes true and which counts
+//! only for a tool that is not read-only), `@openWorld` (`openWorldHint`, presumed true). With no rule, a call is allowed. A denied call throws a
 //! `ToolError` naming the rule, and never reaches the upstream; a call to ask about waits for the
 //! client's answer (MCP elicitation), while the rest of the snippet runs on.
 
@@ -29,12 +29,14 @@ pub struct Policy {
     rules: Vec<(String, Decision)>,
 }
 
-/// The annotation rules and the hints they read, with MCP's presumed value when a tool does not
-/// say.
-const ANNOTATIONS: &[(&str, &str, bool)] = &[
-    ("@readOnly", "readOnlyHint", false),
-    ("@destructive", "destructiveHint", true),
-    ("@openWorld", "openWorldHint", true),
+/// Whether a tool's hints hold what an annotation rule asks.
+type Holds = fn(&tsgen::Hints) -> bool;
+
+/// The annotation rules and the hint each reads (MCP's rules and defaults: [`tsgen::Hints`]).
+const ANNOTATIONS: &[(&str, Holds)] = &[
+    ("@readOnly", |hints| hints.read_only),
+    ("@destructive", |hints| hints.destructive),
+    ("@openWorld", |hints| hints.open_world),
 ];
 
 impl Policy {
@@ -49,7 +51,7 @@ impl Policy {
                 Some("ask") => Decision::Ask,
                 _ => return Err((key, "must be \"allow\", \"ask\" or \"deny\"".into())),
             };
-            let known = ANNOTATIONS.iter().any(|(name, _, _)| *name == pattern);
+            let known = ANNOTATIONS.iter().any(|(name, _)| *name == pattern);
             if pattern.starts_with('@') && !known {
                 return Err((
                     key,
@@ -68,31 +70,23 @@ impl Policy {
         Ok(policy)
     }
 
-    /// What the policy says of `namespace/tool` with these MCP annotations, and the rule that
-    /// said it (none: no rule matched, and the call is allowed).
+    /// What the policy says of `namespace/tool` with these hints (`tsgen::Tool::hints`), and the
+    /// rule that said it (none: no rule matched, and the call is allowed).
     pub fn decide(
         &self,
         namespace: &str,
         tool: &str,
-        annotations: Option<&Value>,
+        hints: &tsgen::Hints,
     ) -> (Decision, Option<&str>) {
         let name = format!("{namespace}/{tool}");
-        let hint = |key: &str, presumed: bool| {
-            annotations
-                .and_then(|a| a.get(key))
-                .and_then(Value::as_bool)
-                .unwrap_or(presumed)
-        };
         // Rank: a pattern by its literal characters (above every annotation rule), then the
         // annotation rules, then `*`.
         let mut best: Option<(usize, &str, Decision)> = None;
         for (pattern, decision) in &self.rules {
             let rank = if pattern == "*" {
                 1
-            } else if let Some((_, key, presumed)) =
-                ANNOTATIONS.iter().find(|(rule, _, _)| rule == pattern)
-            {
-                if !hint(key, *presumed) {
+            } else if let Some((_, holds)) = ANNOTATIONS.iter().find(|(rule, _)| rule == pattern) {
+                if !holds(hints) {
                     continue;
                 }
                 2
@@ -145,6 +139,13 @@ mod tests {
         Policy::parse(rules.as_object().unwrap().clone()).unwrap()
     }
 
+    /// The hints of a tool with these annotations.
+    fn hints(annotations: Value) -> tsgen::Hints {
+        let tool =
+            json!({"name": "t", "inputSchema": {"type": "object"}, "annotations": annotations});
+        serde_json::from_value::<tsgen::Tool>(tool).unwrap().hints()
+    }
+
     #[test]
     fn the_most_specific_rule_decides() {
         let policy = policy(json!({
@@ -153,40 +154,45 @@ mod tests {
             "github/delete_*": "deny",
             "@readOnly": "allow",
         }));
-        let read_only = json!({"readOnlyHint": true});
+        let (read_only, silent) = (hints(json!({"readOnlyHint": true})), hints(json!({})));
         assert_eq!(
-            policy.decide("github", "list_issues", None),
+            policy.decide("github", "list_issues", &silent),
             (Decision::Allow, Some("github/*"))
         );
         assert_eq!(
-            policy.decide("github", "delete_repo", None),
+            policy.decide("github", "delete_repo", &silent),
             (Decision::Deny, Some("github/delete_*"))
         );
         assert_eq!(
-            policy.decide("time", "now", Some(&read_only)),
+            policy.decide("time", "now", &read_only),
             (Decision::Allow, Some("@readOnly"))
         );
         assert_eq!(
-            policy.decide("time", "set", None),
+            policy.decide("time", "set", &silent),
             (Decision::Deny, Some("*"))
         );
         assert_eq!(
-            Policy::default().decide("a", "b", None),
+            Policy::default().decide("a", "b", &silent),
             (Decision::Allow, None)
         );
     }
 
     #[test]
     fn annotation_rules_use_the_hints_mcp_presumes() {
-        let policy = policy(json!({"@destructive": "deny"}));
+        let policy = policy(json!({"@destructive": "deny", "@openWorld": "ask"}));
+        let decide = |annotations: Value| policy.decide("a", "b", &hints(annotations)).0;
         // Not read-only and silent about destruction: presumed destructive.
-        assert_eq!(policy.decide("a", "b", None).0, Decision::Deny);
-        assert_eq!(
-            policy
-                .decide("a", "b", Some(&json!({"destructiveHint": false})))
-                .0,
-            Decision::Allow
-        );
+        assert_eq!(decide(json!({})), Decision::Deny);
+        assert_eq!(decide(json!({"destructiveHint": true})), Decision::Deny);
+        // A tool that says it only adds is not destructive; it is open-world unless it says not.
+        assert_eq!(decide(json!({"destructiveHint": false})), Decision::Ask);
+        // MCP: destructiveHint counts only when readOnlyHint is false. A read-only tool is never
+        // destructive, whatever else it says.
+        let read_only = json!({"readOnlyHint": true, "openWorldHint": false});
+        assert_eq!(decide(read_only), Decision::Allow);
+        let said_both =
+            json!({"readOnlyHint": true, "destructiveHint": true, "openWorldHint": false});
+        assert_eq!(decide(said_both), Decision::Allow);
     }
 
     #[test]

@@ -67,23 +67,51 @@ fn any_object() -> Value {
     serde_json::json!({ "type": "object" })
 }
 
+/// What a tool's MCP annotations mean, with MCP's rules applied: a hint the tool does not give
+/// has MCP's default (`readOnlyHint` false, `destructiveHint` true, `idempotentHint` false,
+/// `openWorldHint` true), and `destructiveHint` and `idempotentHint` count only for a tool that
+/// is not read-only. The one reading of annotations: policy rules and declarations use it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hints {
+    pub read_only: bool,
+    /// May destroy data (rather than only add to it).
+    pub destructive: bool,
+    /// Calling it again with the same arguments changes nothing more.
+    pub idempotent: bool,
+    /// Reaches beyond a closed set of things (the web, say).
+    pub open_world: bool,
+}
+
 impl Tool {
-    fn hint(&self, key: &str) -> bool {
+    /// The hint `key` as the tool gives it (`None`: not given, or not a boolean).
+    pub fn says(&self, key: &str) -> Option<bool> {
         self.annotations
             .as_ref()
             .and_then(|a| a.get(key))
             .and_then(Value::as_bool)
-            .unwrap_or(false)
+    }
+
+    /// The tool's hints, MCP's defaults where it gives none (see [`Hints`]).
+    pub fn hints(&self) -> Hints {
+        let read_only = self.says("readOnlyHint").unwrap_or(false);
+        Hints {
+            read_only,
+            destructive: !read_only && self.says("destructiveHint").unwrap_or(true),
+            idempotent: !read_only && self.says("idempotentHint").unwrap_or(false),
+            open_world: self.says("openWorldHint").unwrap_or(true),
+        }
     }
 
     /// The tool says it does not change anything (`readOnlyHint`).
     pub fn is_read_only(&self) -> bool {
-        self.hint("readOnlyHint")
+        self.hints().read_only
     }
 
-    /// The tool says it may destroy data (`destructiveHint`, and not read-only).
-    pub fn is_destructive(&self) -> bool {
-        self.hint("destructiveHint") && !self.is_read_only()
+    /// The tool says it may destroy data: `destructiveHint` given as true, and not read-only.
+    /// (Policy presumes it of any tool that is not read-only, as MCP does; a declaration only
+    /// repeats what the tool says.)
+    pub fn says_destructive(&self) -> bool {
+        self.hints().destructive && self.says("destructiveHint") == Some(true)
     }
 }
 
@@ -382,7 +410,7 @@ fn tool_tags(api_tool: &ApiTool) -> Option<String> {
     if api_tool.tool.is_read_only() {
         tags.push("read-only".into());
     }
-    if api_tool.tool.is_destructive() {
+    if api_tool.tool.says_destructive() {
         tags.push("destructive".into());
     }
     (!tags.is_empty()).then(|| tags.join(" · "))

@@ -5,10 +5,10 @@
 
 use std::path::PathBuf;
 
-use gateway::search::Params;
+use search::Params;
 
 fn score(data: &std::path::Path, params: &Params) -> f64 {
-    let report = match gateway::eval::run_with(data, params) {
+    let report = match search::eval::run_with(data, params) {
         Ok(report) => report,
         Err(error) => {
             eprintln!("error: {error}");

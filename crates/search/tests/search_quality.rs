@@ -6,7 +6,7 @@ use std::path::Path;
 #[test]
 fn search_beats_plain_bm25_on_livemcpbench() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/livemcpbench");
-    let report = gateway::eval::run(&data).expect("the benchmark loads");
+    let report = search::eval::run(&data).expect("the benchmark loads");
     assert_eq!(report.tools, 527);
     let ours = &report.codemode["all"];
     let baseline = &report.bm25["all"];

@@ -11,8 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::gateway::Catalog;
-use crate::search::{self, Params};
+use crate::{Index, Params};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -89,7 +88,7 @@ pub fn run_with(data: &Path, params: &Params) -> Result<Report, EvalError> {
         report.codemode.insert(
             half,
             score(&chosen, |q| {
-                search::run(&catalog, q, None, 10, params)
+                crate::rank::run(&catalog.api, &catalog.index, q, None, 10, params)
                     .hits
                     .into_iter()
                     .map(|h| h.name)
@@ -118,7 +117,15 @@ pub fn training_misses(data: &Path, params: &Params) -> Result<Vec<Miss>, EvalEr
     let (catalog, tasks) = load(data)?;
     let mut misses = Vec::new();
     for task in tasks.iter().step_by(2) {
-        let hits = search::run(&catalog, &task.question, None, 10, params).hits;
+        let hits = crate::rank::run(
+            &catalog.api,
+            &catalog.index,
+            &task.question,
+            None,
+            10,
+            params,
+        )
+        .hits;
         if hits.iter().take(5).any(|h| task.gold.contains(&h.name)) {
             continue;
         }
@@ -133,11 +140,19 @@ pub fn training_misses(data: &Path, params: &Params) -> Result<Vec<Miss>, EvalEr
     Ok(misses)
 }
 
+/// The benchmark's tools and their index.
+struct Catalog {
+    api: tsgen::Api,
+    index: Index,
+}
+
 /// The benchmark's catalog and its tasks.
 fn load(data: &Path) -> Result<(Catalog, Vec<Task>), EvalError> {
     let namespaces = crate::tool_lists::load_livemcpbench(&data.join("tools.json"))
         .map_err(|e| EvalError(e.to_string()))?;
-    let catalog = Catalog::from_tools(namespaces);
+    let api = tsgen::Api::new(namespaces);
+    let index = Index::new(&api);
+    let catalog = Catalog { api, index };
     let names: HashSet<String> = catalog
         .api
         .namespaces()
