@@ -5,15 +5,24 @@
 /// `max + 1`: stops as soon as no cell of a row is within `max`. `usize::MAX - 1` (or any
 /// bound over both lengths) gives the whole distance.
 pub fn distance(a: &str, b: &str, max: usize) -> usize {
-    let b: Vec<char> = b.chars().collect();
+    if a.is_ascii() && b.is_ascii() {
+        // One byte is one character: no need to decode.
+        levenshtein(a.as_bytes(), b.as_bytes(), max)
+    } else {
+        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+        levenshtein(&a, &b, max)
+    }
+}
+
+fn levenshtein<T: PartialEq>(a: &[T], b: &[T], max: usize) -> usize {
     let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
+    for (i, ca) in a.iter().enumerate() {
         let mut previous = row[0];
         row[0] = i + 1;
         let mut lowest = row[0];
         for (j, cb) in b.iter().enumerate() {
             let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
+            row[j + 1] = (previous + usize::from(ca != cb))
                 .min(row[j] + 1)
                 .min(row[j + 1] + 1);
             previous = current;
