@@ -8,7 +8,7 @@ pub(crate) mod common;
 
 use std::sync::Arc;
 
-use common::{SECRET, TestHost, run};
+use common::{SECRET, TestHost, host_memory, reset_host_peak, run};
 use sandbox::{Limit, Limits, Outcome};
 use serde_json::{Value, json};
 
@@ -939,28 +939,6 @@ const ANSWER_BYTES: usize = BOUNDED_OUTCOME_BYTES;
 
 /// The in-process groups run one at a time, so that the process's peak memory is one case's.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// One line of the host's `/proc/self/status` in bytes: `VmHWM`, the peak resident memory since
-/// the last `reset_host_peak`, or `VmRSS`, the resident memory now.
-fn host_memory(key: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        });
-    kib.map_or(0, |kib| kib << 10)
-}
-
-fn reset_host_peak() {
-    // "5" resets the peak resident set size (Linux 4.0 and later).
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
 
 /// The largest peak resident memory of any child process waited for so far (the workers), in
 /// bytes.

@@ -121,3 +121,25 @@ pub async fn run(code: &str, limits: Limits, host: &Arc<TestHost>) -> Outcome {
         None => Sandbox::new(limits).execute(code, host.clone()).await,
     }
 }
+
+/// One line of the host's `/proc/self/status` in bytes: `VmHWM`, the peak resident memory since
+/// the last `reset_host_peak`, or `VmRSS`, the resident memory now.
+pub fn host_memory(key: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        });
+    kib.map_or(0, |kib| kib << 10)
+}
+
+pub fn reset_host_peak() {
+    // "5" resets the peak resident set size (Linux 4.0 and later).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

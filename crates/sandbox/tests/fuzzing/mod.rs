@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use sandbox::{Limits, Outcome, Sandbox};
 
-use crate::common::{SECRET, TestHost};
+use crate::common::{SECRET, TestHost, host_memory, reset_host_peak};
 
 /// A small, seedable generator (SplitMix64): the same seed makes the same snippets.
 pub struct Rng(u64);
@@ -383,27 +383,10 @@ pub struct Bounds {
     pub answer_bytes: usize,
 }
 
-/// One line of `/proc/self/status` in bytes (`VmHWM`, `VmRSS`).
-pub fn host_memory(key: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status
-        .lines()
-        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<u64>()
-                .ok()
-        });
-    kib.map_or(0, |kib| kib << 10)
-}
-
 /// Runs one snippet in process and checks it against `bounds`.
 pub async fn check(code: &str, limits: &Limits, bounds: &Bounds) -> Result<Measure, String> {
     let host = TestHost::new();
-    // "5" resets the peak resident set size (Linux 4.0 and later).
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    reset_host_peak();
     let started = Instant::now();
     let run = {
         let (code, limits, host) = (code.to_string(), limits.clone(), host.clone());
