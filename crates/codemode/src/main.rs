@@ -190,7 +190,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { http, allow_hosts } => {
             let gateway = connect(cli.config.as_deref()).await?;
-            if matches!(gateway.isolation().await, Ok(("in process", _))) {
+            if gateway.isolation().await == Ok(gateway::Isolation::InProcess) {
                 tracing::warn!(
                     "\"isolation\": \"none\" trusts the code: executions run in this process, next to every credential, where the engine's memory outside its heap is not capped and an engine bug would take the server with it; use \"isolation\": \"process\" for code you do not trust"
                 );
@@ -474,7 +474,8 @@ async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
                 "tools": catalog.api.tool_count(),
                 "tokens": {"classic": classic_tokens, "codemode": codemode_tokens},
                 "isolation": match &isolation {
-                    Ok((mode, refused)) => serde_json::json!({"mode": mode, "refused": refused}),
+                    Ok(gateway::Isolation::InProcess) => serde_json::json!({"mode": "in process", "refused": []}),
+                    Ok(gateway::Isolation::Jailed { refused }) => serde_json::json!({"mode": "jailed worker processes", "refused": refused}),
                     Err(error) => serde_json::json!({"error": error}),
                 },
             }))?
@@ -503,14 +504,14 @@ async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
             catalog.api.tool_count()
         );
         match &isolation {
-            Ok(("in process", _)) => {
+            Ok(gateway::Isolation::InProcess) => {
                 println!("Executions run in process (\"isolation\": \"none\").")
             }
-            Ok((mode, refused)) if refused.is_empty() => println!(
-                "Executions run in {mode}: network namespace, rlimits, Landlock, no_new_privs and seccomp all applied."
+            Ok(gateway::Isolation::Jailed { refused }) if refused.is_empty() => println!(
+                "Executions run in jailed worker processes: network namespace, rlimits, Landlock, no_new_privs and seccomp all applied."
             ),
-            Ok((mode, refused)) => println!(
-                "Executions run in {mode}; the kernel refused: {} (the rest applies).",
+            Ok(gateway::Isolation::Jailed { refused }) => println!(
+                "Executions run in jailed worker processes; the kernel refused: {} (the rest applies).",
                 refused.join("; ")
             ),
             Err(error) => println!("FAIL  executions cannot run: {error}"),

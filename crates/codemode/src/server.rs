@@ -169,7 +169,7 @@ impl CodemodeServer {
         let legacy = context
             .peer
             .peer_info()
-            .is_some_and(|info| info.protocol_version.to_string().as_str() < "2026-07-28");
+            .is_some_and(|info| info.protocol_version.has_initialize());
         let (events, receiver) = mpsc::unbounded_channel::<Event>();
         let approver: Option<gateway::Approver> = if legacy {
             elicits.then(|| {

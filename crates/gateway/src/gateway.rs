@@ -1,6 +1,7 @@
 //! The gateway: the upstreams, the catalog of their tools, and the [`Host`] that answers a
 //! snippet's tool calls by calling them.
 
+use sandbox::Code;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::{Duration, Instant};
@@ -186,6 +187,16 @@ impl Executor {
             }
         }
     }
+}
+
+/// Where a gateway's executions run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Isolation {
+    /// In this process (`"isolation": "none"`).
+    InProcess,
+    /// In jailed worker processes; `refused` is what of the jail the kernel refused (the rest
+    /// applies).
+    Jailed { refused: Vec<String> },
 }
 
 pub struct Gateway {
@@ -407,16 +418,15 @@ impl Gateway {
         }
     }
 
-    /// Where executions run, in words, and what of the jail the kernel refused (`Err`:
-    /// isolation was asked for and does not work).
-    pub async fn isolation(&self) -> Result<(&'static str, Vec<String>), String> {
+    /// Where executions run (`Err`: isolation was asked for and does not work).
+    pub async fn isolation(&self) -> Result<Isolation, String> {
         match &self.executor {
-            Executor::InProcess => Ok(("in process", Vec::new())),
+            Executor::InProcess => Ok(Isolation::InProcess),
             Executor::Broken(why) => Err(why.clone()),
             Executor::Isolated(pool) => pool
                 .refused()
                 .await
-                .map(|refused| ("jailed worker processes", refused))
+                .map(|refused| Isolation::Jailed { refused })
                 .map_err(|e| e.to_string()),
         }
     }
@@ -437,7 +447,7 @@ impl Gateway {
             .map(|_| args.clone());
         let answer = if decision != crate::policy::Decision::Allow {
             Err(ToolError::new(
-                "denied",
+                Code::Denied,
                 format!(
                     "{name} is {} by the policy rule `{}` (the config's \"policy\"; a direct tool cannot wait for approval); it was not called",
                     if decision == crate::policy::Decision::Deny {
@@ -669,10 +679,10 @@ impl Host for GatewayHost {
                     Some((ns, t)) => format!("{}/{}", ns.name, t.tool.name),
                     None => format!("{namespace}/{tool}"),
                 },
-                "decision": match (decision.as_ref().map(|d| d.0), answer.as_ref().map_err(|e| e.code.as_str())) {
+                "decision": match (decision.as_ref().map(|d| d.0), answer.as_ref().map_err(|e| &e.code)) {
                     (Some(crate::policy::Decision::Deny), _) => "deny",
-                    (Some(crate::policy::Decision::Ask), Err("declined")) => "ask: declined",
-                    (Some(crate::policy::Decision::Ask), Err("approval_unavailable")) => "ask: could not ask",
+                    (Some(crate::policy::Decision::Ask), Err(Code::Declined)) => "ask: declined",
+                    (Some(crate::policy::Decision::Ask), Err(Code::ApprovalUnavailable)) => "ask: could not ask",
                     (Some(crate::policy::Decision::Ask), _) => "ask: accepted",
                     _ => "allow",
                 },
@@ -711,7 +721,7 @@ impl GatewayHost {
             crate::policy::Decision::Allow => {}
             crate::policy::Decision::Deny => {
                 return Err(ToolError::new(
-                    "denied",
+                    Code::Denied,
                     format!(
                         "{namespace}.{tool} is denied by the policy rule `{rule}` (the config's \"policy\"); it was not called"
                     ),
@@ -720,7 +730,7 @@ impl GatewayHost {
             crate::policy::Decision::Ask => {
                 let Some(approver) = &self.approver else {
                     return Err(ToolError::new(
-                        "approval_unavailable",
+                        Code::ApprovalUnavailable,
                         format!(
                             "{namespace}.{tool} needs approval (policy rule `{rule}`), and this client cannot be asked (it has no MCP elicitation); it was not called. To allow it without asking, set \"policy\": {{\"{}/{}\": \"allow\"}} in codemode's config",
                             ns.name, api_tool.tool.name
@@ -751,7 +761,7 @@ impl GatewayHost {
                     Ok(true) => {}
                     Ok(false) => {
                         return Err(ToolError::new(
-                            "declined",
+                            Code::Declined,
                             format!(
                                 "{namespace}.{tool} was declined by the user; it was not called"
                             ),
@@ -759,7 +769,7 @@ impl GatewayHost {
                     }
                     Err(why) => {
                         return Err(ToolError::new(
-                            "approval_unavailable",
+                            Code::ApprovalUnavailable,
                             format!(
                                 "{namespace}.{tool} needs approval (policy rule `{rule}`), and asking failed: {why}; it was not called"
                             ),
@@ -775,13 +785,13 @@ impl GatewayHost {
             && let Err(problems) = check.check(&args)
         {
             return Err(ToolError::new(
-                "invalid_arguments",
+                Code::InvalidArguments,
                 format!("invalid arguments for {namespace}.{tool}: {problems}"),
             ));
         }
         let Some(upstream) = self.gateway.upstreams.get(&ns.name) else {
             return Err(ToolError::new(
-                "no_upstream",
+                Code::NoUpstream,
                 format!(
                     "{namespace}.{tool} is only described (from a tool list); there is no server to call"
                 ),
@@ -815,7 +825,7 @@ fn unknown(api: &tsgen::Api, namespace: &str, tool: &str) -> ToolError {
             format!("they are: {}", names.join(", "))
         };
         return ToolError::new(
-            "unknown_tool",
+            Code::UnknownTool,
             format!("there is no namespace `{namespace}`; {known}"),
         );
     };
@@ -837,7 +847,7 @@ fn unknown(api: &tsgen::Api, namespace: &str, tool: &str) -> ToolError {
         _ => "; search finds tools by what they do".to_string(),
     };
     ToolError::new(
-        "unknown_tool",
+        Code::UnknownTool,
         format!("there is no tool `{tool}` in namespace `{namespace}`{hint}"),
     )
 }
@@ -871,7 +881,7 @@ mod tests {
             .call("github", "getIssue", json!({"n": "1"}))
             .await
             .unwrap_err();
-        assert_eq!(error.code, "invalid_arguments");
+        assert_eq!(error.code, Code::InvalidArguments);
         assert!(
             error
                 .message
@@ -893,6 +903,6 @@ mod tests {
             .call("github", "getIssue", json!({"n": 1}))
             .await
             .unwrap_err();
-        assert_eq!(error.code, "no_upstream");
+        assert_eq!(error.code, Code::NoUpstream);
     }
 }

@@ -31,5 +31,5 @@ pub mod validate;
 
 pub use config::{Config, ConfigError, Limits};
 pub use gateway::{
-    ApprovalRequest, Approver, Catalog, DirectTool, Gateway, Progress, UpstreamStatus,
+    ApprovalRequest, Approver, Catalog, DirectTool, Gateway, Isolation, Progress, UpstreamStatus,
 };

@@ -5,6 +5,7 @@
 //! resources) as the plain objects MCP describes them with; several blocks as an array of
 //! those. A result with `isError` becomes a [`ToolError`] carrying the server's text.
 
+use sandbox::Code;
 use sandbox::ToolError;
 use serde_json::Value;
 
@@ -36,7 +37,7 @@ pub fn unwrap_result(result: &Value) -> Result<Value, ToolError> {
         if message.chars().count() > MAX_ERROR_CHARS {
             message = message.chars().take(MAX_ERROR_CHARS).collect::<String>() + "…";
         }
-        return Err(ToolError::new("tool_error", message));
+        return Err(ToolError::new(Code::ToolError, message));
     }
     if let Some(structured) = result.get("structuredContent").filter(|s| !s.is_null()) {
         return Ok(structured.clone());
@@ -105,8 +106,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(
-            (error.code.as_str(), error.message.as_str()),
-            ("tool_error", "rate limited")
+            (&error.code, error.message.as_str()),
+            (&Code::ToolError, "rate limited")
         );
         let error = unwrap_result(&json!({"isError": true, "content": []})).unwrap_err();
         assert_eq!(

@@ -6,6 +6,7 @@
 //! so has every start. A call that waits for a start holds a [`sandbox::Pause`]: starting a
 //! server (an `npx -y` download, a Python SDK import) is not the snippet's time.
 
+use sandbox::Code;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -257,7 +258,7 @@ impl Upstream {
         let _slot = match &self.slots {
             Some(slots) => Some(slots.acquire().await.map_err(|_| {
                 ToolError::new(
-                    "upstream_unavailable",
+                    Code::UpstreamUnavailable,
                     format!("the MCP server `{}` is closing", self.name),
                 )
             })?),
@@ -274,7 +275,7 @@ impl Upstream {
         }
         let service = self.service(true, pauses).await.map_err(|e| {
             ToolError::new(
-                "upstream_unavailable",
+                Code::UpstreamUnavailable,
                 format!("the MCP server `{}` is not available: {e}", self.name),
             )
         })?;
@@ -282,7 +283,7 @@ impl Upstream {
             Value::Object(map) => map,
             other => {
                 return Err(ToolError::new(
-                    "invalid_arguments",
+                    Code::InvalidArguments,
                     format!(
                         "arguments must be an object of named arguments, not {}",
                         kind(&other)
@@ -294,7 +295,7 @@ impl Upstream {
         let answer = tokio::time::timeout(self.timeout, service.call_tool(params)).await;
         match answer {
             Err(_) => Err(ToolError::new(
-                "timeout",
+                Code::Timeout,
                 format!(
                     "the MCP server `{}` did not answer within {} ms (limits.callTimeoutMs)",
                     self.name,
@@ -309,7 +310,7 @@ impl Upstream {
                 if dead {
                     self.forget(&service).await;
                     return Err(ToolError::new(
-                        "upstream_unavailable",
+                        Code::UpstreamUnavailable,
                         format!(
                             "the MCP server `{}` closed the connection during the call; it is started again on the next call",
                             self.name
@@ -321,7 +322,7 @@ impl Upstream {
                     other => other.to_string(),
                 };
                 Err(ToolError::new(
-                    "upstream_error",
+                    Code::UpstreamError,
                     format!(
                         "the MCP server `{}` answered with an error: {detail}",
                         self.name
@@ -329,7 +330,7 @@ impl Upstream {
                 ))
             }
             Ok(Ok(result)) => serde_json::to_value(result).map_err(|e| {
-                ToolError::new("upstream_error", format!("an unreadable result: {e}"))
+                ToolError::new(Code::UpstreamError, format!("an unreadable result: {e}"))
             }),
         }
     }

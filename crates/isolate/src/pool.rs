@@ -3,6 +3,7 @@
 //! outcome; the worker then exits and the pool starts another. The deadline is enforced from
 //! outside too: a worker still running a grace period after it has passed is killed.
 
+use sandbox::Code;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -451,7 +452,7 @@ impl Pool {
                                 Ok(Ok(value)) => Answer::Value(value),
                                 Ok(Err(error)) => Answer::Error(error),
                                 Err(_) => Answer::Error(ToolError::new(
-                                    "host_panic",
+                                    Code::HostPanic,
                                     "the host failed while answering this call",
                                 )),
                             };

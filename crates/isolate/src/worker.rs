@@ -1,6 +1,7 @@
 //! The worker process: jails itself, says it is ready, runs one snippet, answers with its
 //! outcome and exits. Its tool calls go to the parent as messages; it holds nothing else.
 
+use sandbox::Code;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -347,7 +348,7 @@ impl Host for ParentHost {
         match answered.await {
             Ok(answer) => answer.into(),
             Err(_) => Err(ToolError::new(
-                "cancelled",
+                Code::Cancelled,
                 "the execution was stopped before the call was answered",
             )),
         }

@@ -26,17 +26,111 @@ pub trait Host: Send + Sync {
 pub struct ToolError {
     /// What went wrong, for the agent to read.
     pub message: String,
-    /// A short machine-readable kind, e.g. `unknown_tool`, `invalid_arguments`, `upstream`.
-    pub code: String,
+    /// What kind of failure it is, for code to branch on.
+    pub code: Code,
 }
 
 impl ToolError {
-    /// A tool error with a message and a code.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A tool error with a code and a message.
+    pub fn new(code: impl Into<Code>, message: impl Into<String>) -> Self {
         ToolError {
             message: message.into(),
             code: code.into(),
         }
+    }
+}
+
+/// The kind of a failed tool call: a snippet reads it as `ToolError.code`, the audit log writes
+/// it, and both spell it as [`Code::as_str`] does. The codes codemode's gateway uses are
+/// variants; an embedder's own host may use any other.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Code {
+    /// There is no such namespace or tool.
+    UnknownTool,
+    /// The arguments do not match the tool's input schema.
+    InvalidArguments,
+    /// The policy denies the call.
+    Denied,
+    /// The user declined to approve the call.
+    Declined,
+    /// An approval could not be asked for, or had no answer in time.
+    ApprovalUnavailable,
+    /// The upstream did not answer within its time limit.
+    Timeout,
+    /// The execution was cancelled while the call ran.
+    Cancelled,
+    /// The upstream could not be reached, or went away during the call.
+    UpstreamUnavailable,
+    /// The upstream answered with something that is not a tool result.
+    UpstreamError,
+    /// The tool reported a failure (`isError`).
+    ToolError,
+    /// The host failed while answering.
+    HostPanic,
+    /// The namespace has no server behind it (a tool list read from a file).
+    NoUpstream,
+    /// Any other code, as an embedder's host spells it.
+    Other(String),
+}
+
+const CODES: [(Code, &str); 12] = [
+    (Code::UnknownTool, "unknown_tool"),
+    (Code::InvalidArguments, "invalid_arguments"),
+    (Code::Denied, "denied"),
+    (Code::Declined, "declined"),
+    (Code::ApprovalUnavailable, "approval_unavailable"),
+    (Code::Timeout, "timeout"),
+    (Code::Cancelled, "cancelled"),
+    (Code::UpstreamUnavailable, "upstream_unavailable"),
+    (Code::UpstreamError, "upstream_error"),
+    (Code::ToolError, "tool_error"),
+    (Code::HostPanic, "host_panic"),
+    (Code::NoUpstream, "no_upstream"),
+];
+
+impl Code {
+    /// The code as a snippet and the audit log see it (`unknown_tool`, ...).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Code::Other(code) => code,
+            known => CODES
+                .iter()
+                .find(|(code, _)| code == known)
+                .map_or("", |(_, text)| text),
+        }
+    }
+}
+
+impl From<&str> for Code {
+    fn from(text: &str) -> Self {
+        CODES
+            .iter()
+            .find(|(_, known)| *known == text)
+            .map_or_else(|| Code::Other(text.to_string()), |(code, _)| code.clone())
+    }
+}
+
+impl From<String> for Code {
+    fn from(text: String) -> Self {
+        Code::from(text.as_str())
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Code::from)
     }
 }
 
@@ -48,8 +142,28 @@ pub struct NoTools;
 impl Host for NoTools {
     async fn call(&self, namespace: &str, tool: &str, _args: Value) -> Result<Value, ToolError> {
         Err(ToolError::new(
-            "unknown_tool",
+            Code::UnknownTool,
             format!("no tool {namespace}.{tool}: this sandbox has no tools"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_keep_their_spelling_both_ways() {
+        for (code, text) in &CODES {
+            assert_eq!(code.as_str(), *text);
+            assert_eq!(Code::from(*text), *code);
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(text));
+        }
+        let other = Code::from("quota_exceeded");
+        assert_eq!(other, Code::Other("quota_exceeded".into()));
+        assert_eq!(serde_json::to_string(&other).unwrap(), "\"quota_exceeded\"");
+        let error: ToolError =
+            serde_json::from_str(r#"{"message": "m", "code": "denied"}"#).unwrap();
+        assert_eq!(error.code, Code::Denied);
     }
 }

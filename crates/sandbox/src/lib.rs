@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use sandbox::{Host, Limits, Sandbox, ToolError};
+//! use sandbox::{Code, Host, Limits, Sandbox, ToolError};
 //! use serde_json::{json, Value};
 //!
 //! struct Weather;
@@ -24,7 +24,7 @@
 //!     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
 //!         match (namespace, tool) {
 //!             ("weather", "forecast") => Ok(json!({ "city": args["city"], "celsius": 21 })),
-//!             _ => Err(ToolError::new("unknown_tool", format!("no tool {namespace}.{tool}"))),
+//!             _ => Err(ToolError::new(Code::UnknownTool, format!("no tool {namespace}.{tool}"))),
 //!         }
 //!     }
 //! }
@@ -81,7 +81,7 @@ mod transpile;
 
 use std::sync::Arc;
 
-pub use host::{Host, NoTools, ToolError};
+pub use host::{Code, Host, NoTools, ToolError};
 pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 pub use pause::{Pause, Pauses};

@@ -7,6 +7,7 @@
 //! task; host futures are polled by the same task, so a call that answers at once costs no
 //! thread hop.
 
+use crate::Code;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -280,7 +281,7 @@ impl Run {
                     .await
                     .unwrap_or_else(|_| {
                         Err(ToolError::new(
-                            "host_panic",
+                            Code::HostPanic,
                             "the host failed while answering this call",
                         ))
                     });
@@ -320,11 +321,15 @@ impl Run {
                         let make = make_tool_error
                             .ok_or(rquickjs::Error::Unknown)?
                             .restore(&ctx)?;
-                        let value =
-                            match make.call::<_, Value>((error.message, tool, error.code, site)) {
-                                Ok(value) => value,
-                                Err(_) => ctx.catch(),
-                            };
+                        let value = match make.call::<_, Value>((
+                            error.message,
+                            tool,
+                            error.code.as_str(),
+                            site,
+                        )) {
+                            Ok(value) => value,
+                            Err(_) => ctx.catch(),
+                        };
                         (reject, value)
                     }
                 };
