@@ -6,7 +6,7 @@ use search::Results;
 
 /// The outcome as compact text: the result, then logs, errors and the trace of calls. Whole:
 /// the server cuts it to its budget (`server::fitted`).
-pub fn outcome(outcome: &Outcome) -> String {
+pub(crate) fn outcome(outcome: &Outcome) -> String {
     let mut out = String::new();
     match &outcome.error {
         None => match &outcome.result {
@@ -79,7 +79,7 @@ fn size(bytes: usize) -> String {
 
 /// Search results: declarations grouped by namespace, how many of how many, and when the match
 /// is weak, the namespaces to look in (`namespaces`: every namespace and its number of tools).
-pub fn search(query: &str, results: &Results, namespaces: &[(String, usize)]) -> String {
+pub(crate) fn search(query: &str, results: &Results, namespaces: &[(String, usize)]) -> String {
     let (hits, total) = (&results.hits, results.total);
     let mut out = String::new();
     if hits.is_empty() {
@@ -127,7 +127,7 @@ pub fn search(query: &str, results: &Results, namespaces: &[(String, usize)]) ->
 /// `text`, cut to `max_chars` characters as JSON escapes them (the size it has in the answer),
 /// marker included, with a marker saying what to do instead. A budget smaller than the marker
 /// (the config refuses one under 1000) gets the marker alone.
-pub fn cut(text: String, max_chars: usize, advice: &str) -> String {
+pub(crate) fn cut(text: String, max_chars: usize, advice: &str) -> String {
     if escaped_chars(&text) <= max_chars {
         return text;
     }
@@ -138,7 +138,7 @@ pub fn cut(text: String, max_chars: usize, advice: &str) -> String {
 }
 
 /// The longest start of `text` that takes at most `max_chars` characters as JSON escapes them.
-pub fn head(mut text: String, max_chars: usize) -> String {
+pub(crate) fn head(mut text: String, max_chars: usize) -> String {
     let (mut used, mut end) = (0, 0);
     for (at, c) in text.char_indices() {
         used += escaped_char(c);
@@ -152,7 +152,7 @@ pub fn head(mut text: String, max_chars: usize) -> String {
 }
 
 /// How many characters `text` takes inside a JSON string (its quotes not counted).
-pub fn escaped_chars(text: &str) -> usize {
+pub(crate) fn escaped_chars(text: &str) -> usize {
     text.chars().map(escaped_char).sum()
 }
 

@@ -23,13 +23,13 @@ to run TypeScript that calls them as `await tools.<namespace>.<tool>(args)`, com
 and returns only what you need.";
 
 #[derive(Clone)]
-pub struct CodemodeServer {
+pub(crate) struct CodemodeServer {
     gateway: Arc<Gateway>,
     waiting: Arc<Waiting>,
 }
 
 impl CodemodeServer {
-    pub fn new(gateway: Arc<Gateway>) -> Self {
+    pub(crate) fn new(gateway: Arc<Gateway>) -> Self {
         CodemodeServer {
             gateway,
             waiting: Arc::default(),
@@ -38,7 +38,7 @@ impl CodemodeServer {
 
     /// The two tools, with `execute`'s description listing the namespaces (and, when the whole
     /// API is small, its declarations), then the upstream tools exposed directly, unchanged.
-    pub fn tools(&self) -> Vec<Tool> {
+    pub(crate) fn tools(&self) -> Vec<Tool> {
         let catalog = self.gateway.catalog();
         let mut tools = vec![search_tool(), execute_tool(&catalog, self.gateway.limits())];
         for direct in &catalog.direct {

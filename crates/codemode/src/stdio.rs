@@ -20,10 +20,10 @@ use tokio::sync::Mutex;
 
 /// The longest line read: a request carrying the largest snippet (`maxCodeBytes`, 1 MiB by
 /// default), escaped, with room to spare.
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 16 << 20;
 
 /// The server's side of stdio (or of any reader and writer: the tests use pipes).
-pub struct Lines<R, W> {
+pub(crate) struct Lines<R, W> {
     read: BufReader<R>,
     line: Vec<u8>,
     /// Skipping the rest of a line already refused as too long.
@@ -33,7 +33,7 @@ pub struct Lines<R, W> {
 }
 
 impl Lines<tokio::io::Stdin, tokio::io::Stdout> {
-    pub fn stdio() -> Self {
+    pub(crate) fn stdio() -> Self {
         Lines::new(tokio::io::stdin(), tokio::io::stdout(), MAX_LINE_BYTES)
     }
 }
@@ -50,7 +50,7 @@ where
     R: tokio::io::AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    pub fn new(read: R, write: W, max: usize) -> Self {
+    pub(crate) fn new(read: R, write: W, max: usize) -> Self {
         Lines {
             read: BufReader::new(read),
             line: Vec::new(),

@@ -20,6 +20,8 @@
 //!
 //! It knows nothing about the agent-facing server: that is the `codemode` binary's.
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod cache;
 pub mod config;

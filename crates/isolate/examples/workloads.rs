@@ -10,6 +10,8 @@
 //!
 //! This binary is also its own worker (`workloads worker ...`), as codemode is.
 
+#![allow(clippy::print_stdout)] // a report on stdout is what this file is for
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -10,6 +10,8 @@
 //! fails the campaign (a crash by ending the process). A failing input is written to
 //! `fuzz-failure-N.ts` in the working directory. Exits 1 if any input failed.
 
+#![allow(clippy::print_stdout)] // a report on stdout is what this file is for
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../tests/fuzzing/mod.rs"]

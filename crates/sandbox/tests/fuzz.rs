@@ -3,6 +3,8 @@
 //! with over 2 MiB, or shows the host's secret. `cargo run --release -p codemode-sandbox
 //! --example fuzz` runs the generators for as long as asked.
 
+#![allow(clippy::print_stdout)] // a report on stdout is what this file is for
+
 mod common;
 mod fuzzing;
 

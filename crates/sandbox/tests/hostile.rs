@@ -4,6 +4,8 @@
 //! appears nowhere in the outcome, and a fresh run right after it is clean (sees no trace of
 //! the hostile one, and starts from an idle-sized heap).
 
+#![allow(clippy::print_stdout)] // a report on stdout is what this file is for
+
 pub(crate) mod common;
 
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! tune_search [DATA_DIR]`. Each round tries scaling every knob by a few factors and keeps
 //! a change when the sum of any@1, any@5, any@10 and all@10 on the training tasks goes up.
 
+#![allow(clippy::print_stdout)] // a report on stdout is what this file is for
+
 use std::path::PathBuf;
 
 use search::Params;

@@ -14,6 +14,8 @@
 //! characters), and beside them [`tool_lists`] (tool lists read from files) and [`eval`] (the
 //! LiveMCPBench evaluation, which reads its data files).
 
+#![forbid(unsafe_code)]
+
 mod edits;
 pub mod eval;
 mod index;

@@ -5,6 +5,8 @@
 //! schemas, so their results arrive typed. `codemode example-shop` serves it on stdio, and
 //! `examples/shop/` runs a snippet against it.
 
+#![forbid(unsafe_code)]
+
 use std::sync::Arc;
 
 use rmcp::model::{

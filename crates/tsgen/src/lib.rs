@@ -34,6 +34,8 @@
 //! or check that a schema is a valid JSON Schema. Whatever it cannot express becomes `unknown`
 //! with a comment; the output is valid TypeScript for any JSON input.
 
+#![forbid(unsafe_code)]
+
 mod doc;
 pub mod names;
 mod schema;

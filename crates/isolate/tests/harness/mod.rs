@@ -1,13 +1,15 @@
 //! What the test binaries of this crate share: each is its own worker (started with `worker`,
 //! it serves one execution), and runs its named tests one after another on one runtime.
 
+#![allow(clippy::print_stdout)] // a report on stdout is what this file is for
+
 use std::future::Future;
 use std::pin::Pin;
 
-pub type Test = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
+pub(crate) type Test = Box<dyn Fn() -> Pin<Box<dyn Future<Output = ()>>>>;
 
 /// Serves as a worker when started as one (and then exits); returns the name filter otherwise.
-pub fn worker_or_filter() -> Option<String> {
+pub(crate) fn worker_or_filter() -> Option<String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("worker") {
         std::process::exit(isolate::worker::main(&args[1..]));
@@ -15,7 +17,7 @@ pub fn worker_or_filter() -> Option<String> {
     args.iter().find(|a| !a.starts_with('-')).cloned()
 }
 
-pub fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -24,7 +26,11 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Runs the tests whose names hold `filter`, prints a line each, and exits failing if any did.
-pub fn run(runtime: &tokio::runtime::Runtime, filter: Option<String>, tests: Vec<(&str, Test)>) {
+pub(crate) fn run(
+    runtime: &tokio::runtime::Runtime,
+    filter: Option<String>,
+    tests: Vec<(&str, Test)>,
+) {
     let mut failed = 0;
     for (name, test) in tests {
         if filter.as_ref().is_some_and(|f| !name.contains(f.as_str())) {

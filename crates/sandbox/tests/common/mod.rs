@@ -12,10 +12,10 @@ use sandbox::{Host, Limits, Outcome, Sandbox, ToolError};
 use serde_json::{Value, json};
 
 /// Held by the host, as an upstream credential would be, and put in the process environment.
-pub const SECRET: &str = "sk-test-7f3a9c1e5b2d4086";
+pub(crate) const SECRET: &str = "sk-test-7f3a9c1e5b2d4086";
 
 #[derive(Default)]
-pub struct TestHost {
+pub(crate) struct TestHost {
     /// Calls that reached the host.
     pub calls: AtomicUsize,
     /// Calls whose future was dropped before it answered.
@@ -28,7 +28,7 @@ pub struct TestHost {
 }
 
 impl TestHost {
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         // SAFETY: tests set this before any thread reads the environment, always to the same value.
         unsafe { std::env::set_var("CODEMODE_TEST_SECRET", SECRET) };
         Arc::new(TestHost {
@@ -37,7 +37,7 @@ impl TestHost {
         })
     }
 
-    pub fn calls(&self) -> usize {
+    pub(crate) fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
 }
@@ -106,16 +106,16 @@ impl Host for TestHost {
 
 /// Runs a snippet somewhere else than in this process (in a worker process): set once by a
 /// test binary that reuses these tests.
-pub type Runner = Box<
+pub(crate) type Runner = Box<
     dyn Fn(String, Limits, Arc<TestHost>) -> std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>
         + Send
         + Sync,
 >;
 
-pub static RUNNER: std::sync::OnceLock<Runner> = std::sync::OnceLock::new();
+pub(crate) static RUNNER: std::sync::OnceLock<Runner> = std::sync::OnceLock::new();
 
 /// Runs one snippet under `limits` (in this process, unless [`RUNNER`] says otherwise).
-pub async fn run(code: &str, limits: Limits, host: &Arc<TestHost>) -> Outcome {
+pub(crate) async fn run(code: &str, limits: Limits, host: &Arc<TestHost>) -> Outcome {
     match RUNNER.get() {
         Some(runner) => runner(code.to_string(), limits, host.clone()).await,
         None => Sandbox::new(limits).execute(code, host.clone()).await,
@@ -124,7 +124,7 @@ pub async fn run(code: &str, limits: Limits, host: &Arc<TestHost>) -> Outcome {
 
 /// One line of the host's `/proc/self/status` in bytes: `VmHWM`, the peak resident memory since
 /// the last `reset_host_peak`, or `VmRSS`, the resident memory now.
-pub fn host_memory(key: &str) -> u64 {
+pub(crate) fn host_memory(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib = status
         .lines()
@@ -139,7 +139,7 @@ pub fn host_memory(key: &str) -> u64 {
     kib.map_or(0, |kib| kib << 10)
 }
 
-pub fn reset_host_peak() {
+pub(crate) fn reset_host_peak() {
     // "5" resets the peak resident set size (Linux 4.0 and later).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }

@@ -19,14 +19,14 @@ use sandbox::{Limits, Outcome, Sandbox};
 use crate::common::{SECRET, TestHost, host_memory, reset_host_peak};
 
 /// A small, seedable generator (SplitMix64): the same seed makes the same snippets.
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    pub fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -35,16 +35,16 @@ impl Rng {
     }
 
     /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+    pub(crate) fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
 
     /// A size, mostly small, sometimes up to `max`: each power of ten up to it equally likely.
-    pub fn size(&mut self, max: usize) -> usize {
+    pub(crate) fn size(&mut self, max: usize) -> usize {
         let digits = (max.max(1) as f64).log10().ceil().max(1.0) as u32;
         let top = 10usize
             .pow(self.below(digits as usize) as u32 + 1)
@@ -54,7 +54,7 @@ impl Rng {
 }
 
 /// One generated snippet of at most `max_bytes` (about: the generators aim below it).
-pub fn snippet(rng: &mut Rng, max_bytes: usize) -> String {
+pub(crate) fn snippet(rng: &mut Rng, max_bytes: usize) -> String {
     let code = match rng.below(8) {
         0 => nesting(rng, max_bytes),
         1 => long_names(rng, max_bytes),
@@ -370,21 +370,21 @@ fn mutate(rng: &mut Rng, code: String) -> String {
 }
 
 /// What checking one snippet measured.
-pub struct Measure {
+pub(crate) struct Measure {
     pub ms: u64,
     pub host_peak: u64,
     pub answer: usize,
 }
 
 /// The bounds every run must keep.
-pub struct Bounds {
+pub(crate) struct Bounds {
     pub grace_ms: u64,
     pub host_peak_bytes: u64,
     pub answer_bytes: usize,
 }
 
 /// Runs one snippet in process and checks it against `bounds`.
-pub async fn check(code: &str, limits: &Limits, bounds: &Bounds) -> Result<Measure, String> {
+pub(crate) async fn check(code: &str, limits: &Limits, bounds: &Bounds) -> Result<Measure, String> {
     let host = TestHost::new();
     reset_host_peak();
     let started = Instant::now();
@@ -438,7 +438,7 @@ pub async fn check(code: &str, limits: &Limits, bounds: &Bounds) -> Result<Measu
 
 /// What a campaign saw.
 #[derive(Default)]
-pub struct Report {
+pub(crate) struct Report {
     pub inputs: u64,
     pub bytes: u64,
     pub slowest_ms: u64,
@@ -448,7 +448,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn add(&mut self, code: &str, result: Result<Measure, String>) {
+    pub(crate) fn add(&mut self, code: &str, result: Result<Measure, String>) {
         self.inputs += 1;
         self.bytes += code.len() as u64;
         match result {
@@ -465,7 +465,7 @@ impl Report {
         }
     }
 
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} inputs ({:.1} MB of code), {} failed; slowest {} ms, process peak {:.1} MiB, largest answer {} bytes",
             self.inputs,

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use tsgen::Tool;
 
-pub fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
 }
 
 /// Every `data/catalogs/*.tools.json`, namespace = the file's stem, in file-name order.
-pub fn catalogs() -> Vec<(String, Vec<Tool>)> {
+pub(crate) fn catalogs() -> Vec<(String, Vec<Tool>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir().join("catalogs"))
         .expect("data/catalogs")
         .map(|entry| entry.expect("a directory entry").path())
@@ -38,7 +38,7 @@ pub fn catalogs() -> Vec<(String, Vec<Tool>)> {
 }
 
 /// The servers of `data/livemcpbench/tools.json`, namespace = the server key.
-pub fn livemcpbench() -> Vec<(String, Vec<Tool>)> {
+pub(crate) fn livemcpbench() -> Vec<(String, Vec<Tool>)> {
     let text =
         std::fs::read_to_string(data_dir().join("livemcpbench/tools.json")).expect("tools.json");
     let servers: Vec<Value> = serde_json::from_str(&text).expect("a JSON array of servers");
@@ -62,7 +62,7 @@ pub fn livemcpbench() -> Vec<(String, Vec<Tool>)> {
 }
 
 /// Both, as one list of namespaces.
-pub fn everything() -> Vec<(String, Vec<Tool>)> {
+pub(crate) fn everything() -> Vec<(String, Vec<Tool>)> {
     let mut all = catalogs();
     all.extend(livemcpbench());
     all

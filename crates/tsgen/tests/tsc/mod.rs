@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The TypeScript compiler: `$CODEMODE_TSC`, else `node_modules/.bin/tsc` at the workspace root.
-pub fn tsc() -> PathBuf {
+pub(crate) fn tsc() -> PathBuf {
     if let Some(path) = std::env::var_os("CODEMODE_TSC") {
         return path.into();
     }
@@ -17,7 +17,7 @@ pub fn tsc() -> PathBuf {
 }
 
 /// Compiles `files` together in a fresh directory; tsc's exit status and its diagnostics.
-pub fn compile(name: &str, files: &[(&str, &str)]) -> (bool, String) {
+pub(crate) fn compile(name: &str, files: &[(&str, &str)]) -> (bool, String) {
     let dir = std::env::temp_dir().join(format!("codemode-tsgen-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for (file, text) in files {
