@@ -26,15 +26,17 @@ use serde_json::{Map, Value};
 /// A configuration that failed to load, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}")]
+    // The causes are in the messages, not `source`s: a reader that prints the chain would
+    // say them twice.
+    #[error("cannot read the config file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not valid JSON: {source}")]
+    #[error("{path}: not valid JSON: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: {key}: {message}")]
     Invalid {
@@ -248,9 +250,9 @@ struct RawServer {
 impl Config {
     /// Reads and checks a config file, expanding `${VAR}` from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let env: HashMap<String, String> = std::env::vars().collect();
         Config::parse(path, &text, &env)
@@ -267,9 +269,9 @@ impl Config {
             key,
             message,
         };
-        let value: Value = serde_json::from_str(text).map_err(|source| ConfigError::Json {
+        let value: Value = serde_json::from_str(text).map_err(|cause| ConfigError::Json {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|error| {
             let key = error.path().to_string();
