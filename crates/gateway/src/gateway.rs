@@ -13,9 +13,9 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+use crate::admission::{Approver, Call, Caller, Gate};
 use crate::cache::Cache;
 use crate::config::{Config, Limits, Server};
-use crate::unwrap::unwrap_result;
 use crate::upstream::{Connected, Refresh, Upstream, UpstreamError};
 use crate::validate::ArgumentCheck;
 
@@ -436,45 +436,24 @@ impl Gateway {
     pub async fn call_direct(&self, name: &str, args: Value) -> Option<Result<Value, ToolError>> {
         let catalog = self.catalog();
         let direct = catalog.direct.iter().find(|t| t.name == name)?;
-        let (decision, rule) =
-            self.policy
-                .decide(&direct.server, &direct.tool.name, &direct.tool.hints());
-        let started = Instant::now();
-        let arguments = self
-            .audit
-            .as_ref()
-            .filter(|audit| audit.arguments)
-            .map(|_| args.clone());
-        let answer = if decision != crate::policy::Decision::Allow {
-            Err(ToolError::new(
-                Code::Denied,
-                format!(
-                    "{name} is {} by the policy rule `{}` (the config's \"policy\"; a direct tool cannot wait for approval); it was not called",
-                    if decision == crate::policy::Decision::Deny {
-                        "denied"
-                    } else {
-                        "to be asked about"
-                    },
-                    rule.unwrap_or("*")
-                ),
-            ))
-        } else {
-            let upstream = self.upstreams.get(&direct.server)?;
-            upstream.call(&direct.tool.name, args, None).await
+        let call = Call {
+            named: name,
+            server: &direct.server,
+            tool: &direct.tool,
+            args,
+            caller: Caller::Direct,
         };
-        if let Some(audit) = &self.audit {
-            let record = json!({
-                "tool": format!("{}/{}", direct.server, direct.tool.name),
-                "decision": match decision {
-                    crate::policy::Decision::Allow => "allow",
-                    crate::policy::Decision::Deny => "deny",
-                    crate::policy::Decision::Ask => "ask",
-                },
-                "rule": rule,
-            });
-            audit.call("direct", record, started, &answer, arguments);
+        Some(self.gate().admit(call).await)
+    }
+
+    /// The one path every call takes (see [`crate::admission`]).
+    fn gate(&self) -> Gate<'_> {
+        Gate {
+            policy: &self.policy,
+            audit: self.audit.as_ref(),
+            approval_timeout_ms: self.limits.approval_timeout_ms,
+            upstreams: &self.upstreams,
         }
-        Some(answer)
     }
 
     /// Runs a snippet against the current catalog.
@@ -641,23 +620,6 @@ struct GatewayHost {
     execution: u64,
 }
 
-/// What an approval asks: the tool (`namespace/tool` in MCP names), its arguments, and the
-/// policy rule that asks.
-#[derive(Clone, Debug)]
-pub struct ApprovalRequest {
-    pub tool: String,
-    pub arguments: Value,
-    pub rule: String,
-}
-
-/// Asks the client whether a call may go ahead: `Ok(true)` accept, `Ok(false)` decline, `Err`
-/// why it could not be asked.
-pub type Approver = Arc<
-    dyn Fn(ApprovalRequest) -> futures::future::BoxFuture<'static, Result<bool, String>>
-        + Send
-        + Sync,
->;
-
 /// Told of every inner call as it is answered: the tool (`namespace.tool`), how many calls
 /// have been answered so far, and whether this one succeeded.
 pub type Progress = Arc<dyn Fn(&str, u32, bool) + Send + Sync>;
@@ -665,152 +627,37 @@ pub type Progress = Arc<dyn Fn(&str, u32, bool) + Send + Sync>;
 #[async_trait]
 impl Host for GatewayHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
-        let started = Instant::now();
-        let audited = self.gateway.audit.as_ref().map(|audit| {
-            let arguments = audit.arguments.then(|| args.clone());
-            (audit, arguments)
-        });
-        let mut decision = None;
-        let answer = self.answer(namespace, tool, args, &mut decision).await;
-        if let Some((audit, arguments)) = audited {
-            let record = json!({
-                "execution": self.execution,
-                "tool": match self.catalog.api.tool(namespace, tool) {
-                    Some((ns, t)) => format!("{}/{}", ns.name, t.tool.name),
-                    None => format!("{namespace}/{tool}"),
-                },
-                "decision": match (decision.as_ref().map(|d| d.0), answer.as_ref().map_err(|e| &e.code)) {
-                    (Some(crate::policy::Decision::Deny), _) => "deny",
-                    (Some(crate::policy::Decision::Ask), Err(Code::Declined)) => "ask: declined",
-                    (Some(crate::policy::Decision::Ask), Err(Code::ApprovalUnavailable)) => "ask: could not ask",
-                    (Some(crate::policy::Decision::Ask), _) => "ask: accepted",
-                    _ => "allow",
-                },
-                "rule": decision.and_then(|d| d.1),
-            });
-            audit.call("call", record, started, &answer, arguments);
-        }
+        let answer = match self.catalog.api.tool(namespace, tool) {
+            None => {
+                let error = unknown(&self.catalog.api, namespace, tool);
+                let gate = self.gateway.gate();
+                gate.unknown(self.execution, &format!("{namespace}/{tool}"), &error);
+                Err(error)
+            }
+            Some((ns, api_tool)) => {
+                let named = format!("{namespace}.{tool}");
+                let call = Call {
+                    named: &named,
+                    server: &ns.name,
+                    tool: &api_tool.tool,
+                    args,
+                    caller: Caller::Snippet {
+                        execution: self.execution,
+                        approver: self.approver.as_ref(),
+                        pauses: &self.pauses,
+                        check: self
+                            .catalog
+                            .checks
+                            .get(&(namespace.to_string(), tool.to_string())),
+                    },
+                };
+                self.gateway.gate().admit(call).await
+            }
+        };
         if let Some(progress) = &self.progress {
             let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(&format!("{namespace}.{tool}"), done, answer.is_ok());
         }
-        answer
-    }
-}
-
-impl GatewayHost {
-    /// Answers one call; `decided` is set to the policy's decision and the rule that made it
-    /// (none: no rule matched) once there is one, for the audit log.
-    async fn answer(
-        &self,
-        namespace: &str,
-        tool: &str,
-        args: Value,
-        decided: &mut Option<(crate::policy::Decision, Option<String>)>,
-    ) -> Result<Value, ToolError> {
-        let Some((ns, api_tool)) = self.catalog.api.tool(namespace, tool) else {
-            return Err(unknown(&self.catalog.api, namespace, tool));
-        };
-        let (decision, rule) =
-            self.gateway
-                .policy
-                .decide(&ns.name, &api_tool.tool.name, &api_tool.tool.hints());
-        *decided = Some((decision, rule.map(str::to_string)));
-        let rule = rule.unwrap_or("*");
-        match decision {
-            crate::policy::Decision::Allow => {}
-            crate::policy::Decision::Deny => {
-                return Err(ToolError::new(
-                    Code::Denied,
-                    format!(
-                        "{namespace}.{tool} is denied by the policy rule `{rule}` (the config's \"policy\"); it was not called"
-                    ),
-                ));
-            }
-            crate::policy::Decision::Ask => {
-                let Some(approver) = &self.approver else {
-                    return Err(ToolError::new(
-                        Code::ApprovalUnavailable,
-                        format!(
-                            "{namespace}.{tool} needs approval (policy rule `{rule}`), and this client cannot be asked (it has no MCP elicitation); it was not called. To allow it without asking, set \"policy\": {{\"{}/{}\": \"allow\"}} in codemode's config",
-                            ns.name, api_tool.tool.name
-                        ),
-                    ));
-                };
-                let request = ApprovalRequest {
-                    tool: format!("{}/{}", ns.name, api_tool.tool.name),
-                    arguments: args.clone(),
-                    rule: rule.to_string(),
-                };
-                // With its own budget, an approval stops the execution's clock while it waits.
-                let asked = approver(request);
-                let answer = match self.gateway.limits.approval_timeout_ms {
-                    None => asked.await,
-                    Some(budget) => {
-                        let _pause = self.pauses.pause();
-                        tokio::time::timeout(Duration::from_millis(budget), asked)
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(format!(
-                                    "no answer within {budget} ms (limits.approvalTimeoutMs)"
-                                ))
-                            })
-                    }
-                };
-                match answer {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        return Err(ToolError::new(
-                            Code::Declined,
-                            format!(
-                                "{namespace}.{tool} was declined by the user; it was not called"
-                            ),
-                        ));
-                    }
-                    Err(why) => {
-                        return Err(ToolError::new(
-                            Code::ApprovalUnavailable,
-                            format!(
-                                "{namespace}.{tool} needs approval (policy rule `{rule}`), and asking failed: {why}; it was not called"
-                            ),
-                        ));
-                    }
-                }
-            }
-        }
-        if let Some(check) = self
-            .catalog
-            .checks
-            .get(&(namespace.to_string(), tool.to_string()))
-            && let Err(problems) = check.check(&args)
-        {
-            return Err(ToolError::new(
-                Code::InvalidArguments,
-                format!("invalid arguments for {namespace}.{tool}: {problems}"),
-            ));
-        }
-        let Some(upstream) = self.gateway.upstreams.get(&ns.name) else {
-            return Err(ToolError::new(
-                Code::NoUpstream,
-                format!(
-                    "{namespace}.{tool} is only described (from a tool list); there is no server to call"
-                ),
-            ));
-        };
-        let span = tracing::info_span!("call", tool = %format!("{namespace}.{tool}"));
-        let started = Instant::now();
-        let result = upstream
-            .call(&api_tool.tool.name, args, Some(&self.pauses))
-            .instrument(span.clone())
-            .await;
-        let answer = result.and_then(|raw| unwrap_result(&raw));
-        span.in_scope(|| {
-            tracing::info!(
-                ok = answer.is_ok(),
-                ms = started.elapsed().as_secs_f64() * 1e3,
-                "called"
-            );
-        });
         answer
     }
 }

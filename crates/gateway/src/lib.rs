@@ -22,6 +22,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admission;
 pub mod audit;
 pub mod cache;
 pub mod config;
@@ -31,7 +32,6 @@ pub mod unwrap;
 pub mod upstream;
 pub mod validate;
 
+pub use admission::{ApprovalRequest, Approver};
 pub use config::{Config, ConfigError, Limits};
-pub use gateway::{
-    ApprovalRequest, Approver, Catalog, DirectTool, Gateway, Isolation, Progress, UpstreamStatus,
-};
+pub use gateway::{Catalog, DirectTool, Gateway, Isolation, Progress, UpstreamStatus};

@@ -1,0 +1,422 @@
+//! One path for every tool call, from a snippet or as a direct tool: the policy's decision, an
+//! approval when the policy asks and the caller can wait for one, the argument check, the
+//! upstream's call, and the audit record with the rule that decided. Direct calls and snippet
+//! calls cannot drift apart: this is the only place either is let through.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sandbox::{Code, ToolError};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::audit::Audit;
+use crate::policy::{Decision, Policy};
+use crate::unwrap::unwrap_result;
+use crate::upstream::Upstream;
+use crate::validate::ArgumentCheck;
+
+/// What an approval asks: the tool (`namespace/tool` in MCP names), its arguments, and the
+/// policy rule that asks.
+#[derive(Clone, Debug)]
+pub struct ApprovalRequest {
+    pub tool: String,
+    pub arguments: Value,
+    pub rule: String,
+}
+
+/// Asks the client whether a call may go ahead: `Ok(true)` accept, `Ok(false)` decline, `Err`
+/// why it could not be asked.
+pub type Approver = Arc<
+    dyn Fn(ApprovalRequest) -> futures::future::BoxFuture<'static, Result<bool, String>>
+        + Send
+        + Sync,
+>;
+
+/// What every call goes through: the gateway's policy, audit log, approval budget and
+/// upstreams.
+pub(crate) struct Gate<'a> {
+    pub(crate) policy: &'a Policy,
+    pub(crate) audit: Option<&'a Audit>,
+    pub(crate) approval_timeout_ms: Option<u64>,
+    pub(crate) upstreams: &'a BTreeMap<String, Arc<Upstream>>,
+}
+
+/// One call to admit.
+pub(crate) struct Call<'a> {
+    /// The tool as its caller named it, for messages: `namespace.tool` in a snippet, the
+    /// direct tool's name.
+    pub(crate) named: &'a str,
+    /// The namespace's MCP (configured) name.
+    pub(crate) server: &'a str,
+    pub(crate) tool: &'a tsgen::Tool,
+    pub(crate) args: Value,
+    pub(crate) caller: Caller<'a>,
+}
+
+/// Who calls, and what that changes.
+pub(crate) enum Caller<'a> {
+    /// A snippet: its arguments are checked against the tool's schema, it may wait for an
+    /// approval (its execution's clock paused with `approvalTimeoutMs`), and the result is
+    /// unwrapped into a value.
+    Snippet {
+        execution: u64,
+        approver: Option<&'a Approver>,
+        pauses: &'a sandbox::Pauses,
+        check: Option<&'a ArgumentCheck>,
+    },
+    /// A tool exposed directly: it cannot wait for an approval, and the upstream's result
+    /// passes through as it is.
+    Direct,
+}
+
+impl Gate<'_> {
+    /// Decides, asks, checks, calls and records `call`.
+    pub(crate) async fn admit(&self, call: Call<'_>) -> Result<Value, ToolError> {
+        let (decision, rule) = self
+            .policy
+            .decide(call.server, &call.tool.name, &call.tool.hints());
+        let started = Instant::now();
+        let arguments = self
+            .audit
+            .filter(|audit| audit.arguments)
+            .map(|_| call.args.clone());
+        let tool = format!("{}/{}", call.server, call.tool.name);
+        let (event, execution) = match &call.caller {
+            Caller::Snippet { execution, .. } => ("call", Some(*execution)),
+            Caller::Direct => ("direct", None),
+        };
+        let direct = execution.is_none();
+        let answer = self.decided(call, &tool, decision, rule).await;
+        if let Some(audit) = self.audit {
+            let decision = match (decision, answer.as_ref().map_err(|e| &e.code)) {
+                (Decision::Allow, _) => "allow",
+                (Decision::Deny, _) => "deny",
+                (Decision::Ask, _) if direct => "ask",
+                (Decision::Ask, Err(Code::Declined)) => "ask: declined",
+                (Decision::Ask, Err(Code::ApprovalUnavailable)) => "ask: could not ask",
+                (Decision::Ask, _) => "ask: accepted",
+            };
+            let mut record = serde_json::Map::new();
+            if let Some(execution) = execution {
+                record.insert("execution".into(), json!(execution));
+            }
+            record.insert("tool".into(), json!(tool));
+            record.insert("decision".into(), json!(decision));
+            record.insert("rule".into(), json!(rule));
+            audit.call(event, Value::Object(record), started, &answer, arguments);
+        }
+        answer
+    }
+
+    /// Records a snippet's call to a tool the catalog does not have (no rule decided it).
+    pub(crate) fn unknown(&self, execution: u64, tool: &str, error: &ToolError) {
+        if let Some(audit) = self.audit {
+            let record =
+                json!({"execution": execution, "tool": tool, "decision": null, "rule": null});
+            audit.call("call", record, Instant::now(), &Err(error.clone()), None);
+        }
+    }
+
+    /// The call once the policy has decided.
+    async fn decided(
+        &self,
+        call: Call<'_>,
+        tool: &str,
+        decision: Decision,
+        rule: Option<&str>,
+    ) -> Result<Value, ToolError> {
+        let Call {
+            named,
+            server,
+            tool: definition,
+            args,
+            caller,
+        } = call;
+        let rule = rule.unwrap_or("*");
+        match (decision, &caller) {
+            (Decision::Allow, _) => {}
+            (Decision::Deny, _) => {
+                return Err(ToolError::new(
+                    Code::Denied,
+                    format!(
+                        "{named} is denied by the policy rule `{rule}` (the config's \"policy\"); it was not called"
+                    ),
+                ));
+            }
+            (Decision::Ask, Caller::Direct) => {
+                return Err(ToolError::new(
+                    Code::Denied,
+                    format!(
+                        "{named} is to be asked about by the policy rule `{rule}` (the config's \"policy\"; a direct tool cannot wait for approval); it was not called"
+                    ),
+                ));
+            }
+            (
+                Decision::Ask,
+                Caller::Snippet {
+                    approver, pauses, ..
+                },
+            ) => {
+                self.approve(named, tool, &args, rule, *approver, pauses)
+                    .await?
+            }
+        }
+        if let Caller::Snippet {
+            check: Some(check), ..
+        } = &caller
+            && let Err(problems) = check.check(&args)
+        {
+            return Err(ToolError::new(
+                Code::InvalidArguments,
+                format!("invalid arguments for {named}: {problems}"),
+            ));
+        }
+        let Some(upstream) = self.upstreams.get(server) else {
+            return Err(ToolError::new(
+                Code::NoUpstream,
+                format!("{named} is only described (from a tool list); there is no server to call"),
+            ));
+        };
+        let span = tracing::info_span!("call", tool = %named);
+        let started = Instant::now();
+        let answer = match caller {
+            Caller::Direct => {
+                upstream
+                    .call(&definition.name, args, None)
+                    .instrument(span.clone())
+                    .await
+            }
+            Caller::Snippet { pauses, .. } => upstream
+                .call(&definition.name, args, Some(pauses))
+                .instrument(span.clone())
+                .await
+                .and_then(|raw| unwrap_result(&raw)),
+        };
+        span.in_scope(|| {
+            tracing::info!(
+                ok = answer.is_ok(),
+                ms = started.elapsed().as_secs_f64() * 1e3,
+                "called"
+            );
+        });
+        answer
+    }
+
+    /// Asks the user about a call the policy asks about: `Ok` when they accept.
+    async fn approve(
+        &self,
+        named: &str,
+        tool: &str,
+        args: &Value,
+        rule: &str,
+        approver: Option<&Approver>,
+        pauses: &sandbox::Pauses,
+    ) -> Result<(), ToolError> {
+        let Some(approver) = approver else {
+            return Err(ToolError::new(
+                Code::ApprovalUnavailable,
+                format!(
+                    "{named} needs approval (policy rule `{rule}`), and this client cannot be asked (it has no MCP elicitation); it was not called. To allow it without asking, set \"policy\": {{\"{tool}\": \"allow\"}} in codemode's config"
+                ),
+            ));
+        };
+        let request = ApprovalRequest {
+            tool: tool.to_string(),
+            arguments: args.clone(),
+            rule: rule.to_string(),
+        };
+        // With its own budget, an approval stops the execution's clock while it waits.
+        let asked = approver(request);
+        let answer = match self.approval_timeout_ms {
+            None => asked.await,
+            Some(budget) => {
+                let _pause = pauses.pause();
+                tokio::time::timeout(Duration::from_millis(budget), asked)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no answer within {budget} ms (limits.approvalTimeoutMs)"
+                        ))
+                    })
+            }
+        };
+        match answer {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ToolError::new(
+                Code::Declined,
+                format!("{named} was declined by the user; it was not called"),
+            )),
+            Err(why) => Err(ToolError::new(
+                Code::ApprovalUnavailable,
+                format!(
+                    "{named} needs approval (policy rule `{rule}`), and asking failed: {why}; it was not called"
+                ),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(annotations: Value) -> tsgen::Tool {
+        let tool = json!({"name": "drop_table", "inputSchema": {"type": "object"}, "annotations": annotations});
+        serde_json::from_value(tool).unwrap()
+    }
+
+    fn policy(rules: Value) -> Policy {
+        Policy::parse(rules.as_object().unwrap().clone()).unwrap()
+    }
+
+    fn approver(answer: Result<bool, String>) -> Approver {
+        Arc::new(move |_| {
+            let answer = answer.clone();
+            Box::pin(async move { answer })
+        })
+    }
+
+    /// Every decision, for a snippet and for a direct tool, through the one path, and the
+    /// audit record of each with the rule that decided it.
+    #[tokio::test]
+    async fn every_call_is_decided_asked_checked_and_recorded_in_one_place() {
+        let dir = std::env::temp_dir().join(format!("codemode-admission-{}", std::process::id()));
+        let path = dir.join("audit.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let audit = Audit::open(&path, false).unwrap();
+        let policy = policy(json!({"db/*": "ask", "db/drop_*": "deny", "@readOnly": "allow"}));
+        let upstreams = BTreeMap::new();
+        let gate = Gate {
+            policy: &policy,
+            audit: Some(&audit),
+            approval_timeout_ms: None,
+            upstreams: &upstreams,
+        };
+        let pauses = sandbox::Pauses::new();
+        let schema =
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
+        let check = ArgumentCheck::new(&schema);
+        let (accept, decline, broken) = (
+            approver(Ok(true)),
+            approver(Ok(false)),
+            approver(Err("the client went away".into())),
+        );
+        let snippet = |approver: Option<&'static Approver>| Caller::Snippet {
+            execution: 7,
+            approver,
+            pauses: &pauses,
+            check: Some(&check),
+        };
+        let leak = |a: Approver| -> &'static Approver { Box::leak(Box::new(a)) };
+        let (accept, decline, broken) = (leak(accept), leak(decline), leak(broken));
+        let drop = tool(json!({}));
+        let read = {
+            let mut t = tool(json!({"readOnlyHint": true}));
+            t.name = "count_rows".into();
+            t
+        };
+        let write = {
+            let mut t = tool(json!({"destructiveHint": false}));
+            t.name = "insert_row".into();
+            t
+        };
+        let cases: Vec<(&tsgen::Tool, Caller<'_>, Value, Result<(), Code>)> = vec![
+            (
+                &drop,
+                snippet(Some(accept)),
+                json!({"n": 1}),
+                Err(Code::Denied),
+            ),
+            (&drop, Caller::Direct, json!({}), Err(Code::Denied)),
+            (
+                &write,
+                snippet(None),
+                json!({"n": 1}),
+                Err(Code::ApprovalUnavailable),
+            ),
+            (
+                &write,
+                snippet(Some(decline)),
+                json!({"n": 1}),
+                Err(Code::Declined),
+            ),
+            (
+                &write,
+                snippet(Some(broken)),
+                json!({"n": 1}),
+                Err(Code::ApprovalUnavailable),
+            ),
+            (&write, Caller::Direct, json!({}), Err(Code::Denied)),
+            // Accepted, then checked: wrong arguments never reach an upstream.
+            (
+                &write,
+                snippet(Some(accept)),
+                json!({"n": "one"}),
+                Err(Code::InvalidArguments),
+            ),
+            // Accepted and well-formed: the upstream is next (a tool list has none).
+            (
+                &write,
+                snippet(Some(accept)),
+                json!({"n": 1}),
+                Err(Code::NoUpstream),
+            ),
+            // `@readOnly` allows without asking where no pattern says more (in `files`).
+            (&read, snippet(None), json!({"n": 1}), Err(Code::NoUpstream)),
+        ];
+        for (tool, caller, args, expected) in cases {
+            let server = if tool.name == "count_rows" {
+                "files"
+            } else {
+                "db"
+            };
+            let named = format!("{server}.{}", tool.name);
+            let call = Call {
+                named: &named,
+                server,
+                tool,
+                args,
+                caller,
+            };
+            let answer = gate.admit(call).await;
+            assert_eq!(
+                answer.as_ref().map(|_| ()).map_err(|e| e.code.clone()),
+                expected,
+                "{named}: {answer:?}"
+            );
+        }
+        let records: Vec<Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        let seen: Vec<(&str, &str, &str)> = records
+            .iter()
+            .map(|r| {
+                (
+                    r["event"].as_str().unwrap(),
+                    r["decision"].as_str().unwrap(),
+                    r["rule"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("call", "deny", "db/drop_*"),
+                ("direct", "deny", "db/drop_*"),
+                ("call", "ask: could not ask", "db/*"),
+                ("call", "ask: declined", "db/*"),
+                ("call", "ask: could not ask", "db/*"),
+                ("direct", "ask", "db/*"),
+                ("call", "ask: accepted", "db/*"),
+                ("call", "ask: accepted", "db/*"),
+                ("call", "allow", "@readOnly"),
+            ]
+        );
+        assert_eq!(records[0]["execution"], 7);
+        assert!(records[1].get("execution").is_none());
+    }
+}
