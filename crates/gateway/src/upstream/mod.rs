@@ -1,24 +1,23 @@
 //! One upstream MCP server: how to reach it, the live connection, and calls to it.
 //!
-//! A stdio server is a child process; its stderr goes to our log (never to our stdout, which
-//! may be an MCP transport). An HTTP server gets its configured headers on every request.
+//! Each transport has a module that opens a connection over it: [`child`] (a child process on
+//! stdio) and [`http`] (streamable HTTP). A new kind of source is a new module and a new
+//! variant of `config::Transport`; the rest (the lifecycle, the limits, the calls) is here.
 //! A connection that has died is opened again on the next call; every call has a timeout, and
 //! so has every start. A call that waits for a start holds a [`sandbox::Pause`]: starting a
 //! server (an `npx -y` download, a Python SDK import) is not the snippet's time.
 
-use sandbox::Code;
-use std::process::Stdio;
+mod child;
+mod http;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, ClientConfig};
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
-use sandbox::ToolError;
+use rmcp::{ClientHandler, RoleClient};
+use sandbox::{Code, ToolError};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::Mutex;
 
 use crate::config::{Server, Transport};
@@ -55,7 +54,7 @@ pub struct Connected {
     pub tools: Vec<Value>,
 }
 
-struct Handler {
+pub(crate) struct Handler {
     name: String,
     refresh: Refresh,
 }
@@ -74,7 +73,7 @@ impl ClientHandler for Handler {
     }
 }
 
-type Service = RunningService<RoleClient, Handler>;
+pub(crate) type Service = RunningService<RoleClient, Handler>;
 
 pub struct Upstream {
     name: String,
@@ -185,6 +184,7 @@ impl Upstream {
         Ok(service)
     }
 
+    /// Opens a connection by the server's transport: each has a module of its own.
     async fn open(&self) -> Result<Service, UpstreamError> {
         let handler = Handler {
             name: self.name.clone(),
@@ -196,53 +196,8 @@ impl Upstream {
                 args,
                 env,
                 cwd,
-            } => {
-                let mut cmd = tokio::process::Command::new(command);
-                cmd.args(args).envs(env).kill_on_drop(true);
-                if let Some(cwd) = cwd {
-                    cmd.current_dir(cwd);
-                }
-                let (transport, stderr) = TokioChildProcess::builder(cmd)
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .map_err(|source| UpstreamError::Spawn {
-                        command: command.clone(),
-                        source,
-                    })?;
-                if let Some(stderr) = stderr {
-                    let name = self.name.clone();
-                    tokio::spawn(async move {
-                        let mut lines = BufReader::new(stderr).lines();
-                        while let Ok(Some(line)) = lines.next_line().await {
-                            tracing::info!(target: "codemode::upstream", server = %name, "{line}");
-                        }
-                    });
-                }
-                handler
-                    .serve(transport)
-                    .await
-                    .map_err(|e| UpstreamError::Handshake(e.to_string()))
-            }
-            Transport::Http { url, headers } => {
-                let mut custom = std::collections::HashMap::new();
-                for (name, value) in headers {
-                    let name = http::HeaderName::try_from(name.as_str())
-                        .map_err(|e| UpstreamError::Handshake(format!("header `{name}`: {e}")))?;
-                    let value = http::HeaderValue::try_from(value.as_str()).map_err(|_| {
-                        UpstreamError::Handshake(format!(
-                            "header `{name}` has a value HTTP cannot carry"
-                        ))
-                    })?;
-                    custom.insert(name, value);
-                }
-                let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
-                    .custom_headers(custom);
-                let transport = StreamableHttpClientTransport::from_config(config);
-                handler
-                    .serve(transport)
-                    .await
-                    .map_err(|e| UpstreamError::Handshake(e.to_string()))
-            }
+            } => child::open(&self.name, handler, command, args, env, cwd.as_deref()).await,
+            Transport::Http { url, headers } => http::open(handler, url, headers).await,
         }
     }
 

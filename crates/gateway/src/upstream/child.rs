@@ -1,0 +1,48 @@
+//! An upstream started as a child process, speaking MCP on its stdin and stdout. Its stderr
+//! goes to our log (never to our stdout, which may be an MCP transport); it is killed when its
+//! connection is dropped.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use rmcp::ServiceExt;
+use rmcp::transport::TokioChildProcess;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::{Handler, Service, UpstreamError};
+
+pub(super) async fn open(
+    name: &str,
+    handler: Handler,
+    command: &str,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: Option<&Path>,
+) -> Result<Service, UpstreamError> {
+    let mut cmd = tokio::process::Command::new(command);
+    cmd.args(args).envs(env).kill_on_drop(true);
+    if let Some(cwd) = cwd {
+        cmd.current_dir(cwd);
+    }
+    let (transport, stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| UpstreamError::Spawn {
+            command: command.to_string(),
+            source,
+        })?;
+    if let Some(stderr) = stderr {
+        let name = name.to_string();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(target: "codemode::upstream", server = %name, "{line}");
+            }
+        });
+    }
+    handler
+        .serve(transport)
+        .await
+        .map_err(|e| UpstreamError::Handshake(e.to_string()))
+}
