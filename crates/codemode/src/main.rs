@@ -24,7 +24,7 @@ use server::CodemodeServer;
 /// A Code Mode gateway for MCP: the tools of many MCP servers as one TypeScript API, offered
 /// to an agent as two tools, `search` and `execute`.
 #[derive(Parser)]
-#[command(name = "codemode", version, about, long_about = None, after_help = CONFIG_HELP)]
+#[command(name = "codemode", version, about, long_about = None, after_help = config_help())]
 struct Cli {
     /// The config file: the `mcpServers` format MCP clients use, plus `limits`.
     /// [default: ./codemode.json when it exists, else no servers]
@@ -40,7 +40,7 @@ struct Cli {
     command: Command,
 }
 
-const CONFIG_HELP: &str = "A config looks like this (`${VAR}` is read from the environment):
+const CONFIG_EXAMPLE: &str = "A config looks like this (`${VAR}` is read from the environment):
   {
     \"mcpServers\": {
       \"github\": {
@@ -60,8 +60,37 @@ const CONFIG_HELP: &str = "A config looks like this (`${VAR}` is read from the e
     \"cache\": { \"maxAgeHours\": 24 },
     \"audit\": { \"path\": \"audit.jsonl\" }
   }
-Only `mcpServers` is needed; the README explains every key.
-Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.";
+Only `mcpServers` is needed.";
+
+/// The example config, then every key the config takes by section (from the one list of them,
+/// `gateway::config::KEYS`), wrapped to the help's width.
+fn config_help() -> String {
+    let mut help =
+        format!("{CONFIG_EXAMPLE}\n\nEvery key, by section (the README explains each):\n");
+    for (section, keys) in gateway::config::KEYS {
+        let mut line = format!(
+            "  {}:",
+            if section.is_empty() {
+                "top level"
+            } else {
+                section
+            }
+        );
+        for (i, key) in keys.iter().enumerate() {
+            let word = format!(" {key}{}", if i + 1 < keys.len() { "," } else { "" });
+            if line.len() + word.len() > 96 {
+                help.push_str(&line);
+                help.push('\n');
+                line = "   ".to_string();
+            }
+            line.push_str(&word);
+        }
+        help.push_str(&line);
+        help.push('\n');
+    }
+    help.push_str("Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.");
+    help
+}
 
 #[derive(Subcommand)]
 enum Command {

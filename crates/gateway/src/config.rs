@@ -23,6 +23,56 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+/// Every key the config file takes, by section (`policy` takes patterns, not keys): the one
+/// list `--help` prints, which a test checks against what the parser accepts and what the
+/// README documents.
+pub const KEYS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &[
+            "mcpServers",
+            "limits",
+            "cache",
+            "isolation",
+            "policy",
+            "audit",
+        ],
+    ),
+    (
+        "mcpServers.<name>",
+        &[
+            "type", "command", "args", "env", "cwd", "url", "headers", "disabled", "limits",
+            "expose",
+        ],
+    ),
+    (
+        "mcpServers.<name>.limits",
+        &["maxConcurrent", "maxPerSecond"],
+    ),
+    (
+        "limits",
+        &[
+            "timeoutMs",
+            "memoryMb",
+            "stackKb",
+            "maxToolCalls",
+            "maxResultBytes",
+            "maxCallBytes",
+            "maxLogLines",
+            "maxLogBytes",
+            "maxCodeBytes",
+            "callTimeoutMs",
+            "startTimeoutMs",
+            "maxOutputChars",
+            "inlineApiTokens",
+            "approvalTimeoutMs",
+        ],
+    ),
+    ("isolation", &["mode", "warm", "maxRunning", "maxWaiting"]),
+    ("cache", &["dir", "maxAgeHours"]),
+    ("audit", &["path", "arguments"]),
+];
+
 /// A configuration that failed to load, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -875,5 +925,50 @@ mod tests {
         assert_eq!(expand_vars("x${A}y${B:-2}z", &env), Ok("x1y2z".into()));
         assert_eq!(expand_vars("${B}", &env), Err("B".into()));
         assert_eq!(expand_vars("no ${ end", &env), Ok("no ${ end".into()));
+    }
+
+    /// [`KEYS`] is what the parser takes, section by section (each section's refusal of an
+    /// unknown key lists the keys it takes), and the README documents every key.
+    #[test]
+    fn the_list_of_keys_is_the_parsers_and_the_readmes() {
+        let probes = [
+            ("", r#"{"zzz": 1}"#),
+            (
+                "mcpServers.<name>",
+                r#"{"mcpServers": {"a": {"command": "x", "zzz": 1}}}"#,
+            ),
+            (
+                "mcpServers.<name>.limits",
+                r#"{"mcpServers": {"a": {"command": "x", "limits": {"zzz": 1}}}}"#,
+            ),
+            ("limits", r#"{"limits": {"zzz": 1}}"#),
+            ("isolation", r#"{"isolation": {"zzz": 1}}"#),
+            ("cache", r#"{"cache": {"zzz": 1}}"#),
+            ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
+        ];
+        assert_eq!(probes.len(), KEYS.len());
+        for (section, probe) in probes {
+            let error = parse(probe).unwrap_err();
+            let expected = error
+                .split("expected")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{error}"));
+            let mut accepted: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+            accepted.sort();
+            let mut listed = KEYS.iter().find(|(s, _)| *s == section).unwrap().1.to_vec();
+            listed.sort();
+            assert_eq!(accepted, listed, "section `{section}`: {error}");
+        }
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        for (section, keys) in KEYS {
+            for key in *keys {
+                assert!(
+                    readme.contains(&format!("`{key}`")) || readme.contains(&format!("\"{key}\"")),
+                    "the README does not document `{section}.{key}`"
+                );
+            }
+        }
     }
 }
