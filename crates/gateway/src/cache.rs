@@ -146,6 +146,7 @@ pub fn identity(server: &Server) -> String {
         Transport::Http { url, headers } => {
             json!({"format": FORMAT, "url": url, "headers": headers})
         }
+        Transport::InProcess(server) => json!({"format": FORMAT, "inProcess": server.name}),
     };
     let digest = Sha256::digest(how.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -249,6 +249,32 @@ pub enum Transport {
         url: String,
         headers: BTreeMap<String, String>,
     },
+    /// A server in this process, over an in-memory pipe: for embedders and tests (a config
+    /// file cannot name one).
+    InProcess(InProcess),
+}
+
+/// A server in this process. Each connection calls `connect` for the client's end of a fresh
+/// pipe; `connect` serves the other end (e.g. `shop::serve(server_end)` on a task).
+#[derive(Clone)]
+pub struct InProcess {
+    /// Identifies the server, for the catalog cache.
+    pub name: String,
+    pub connect: std::sync::Arc<dyn Fn() -> tokio::io::DuplexStream + Send + Sync>,
+}
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for InProcess {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && std::sync::Arc::ptr_eq(&self.connect, &other.connect)
+    }
 }
 
 #[derive(Deserialize)]

@@ -155,6 +155,16 @@ impl ServerHandler for Shop {
     }
 }
 
+/// Serves the shop over `io` (one end of a pipe, a socket) until the client goes away.
+pub async fn serve<T>(io: T) -> Result<(), String>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let running = Shop.serve(io).await.map_err(|e| e.to_string())?;
+    running.waiting().await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// Serves the shop on stdin/stdout until the client goes away.
 pub async fn serve_stdio() -> Result<(), String> {
     let running = Shop

@@ -1,7 +1,7 @@
 //! One upstream MCP server: how to reach it, the live connection, and calls to it.
 //!
 //! Each transport has a module that opens a connection over it: [`child`] (a child process on
-//! stdio) and [`http`] (streamable HTTP). A new kind of source is a new module and a new
+//! stdio), [`http`] (streamable HTTP) and [`in_process`] (a server in this process). A new kind of source is a new module and a new
 //! variant of `config::Transport`; the rest (the lifecycle, the limits, the calls) is here.
 //! A connection that has died is opened again on the next call; every call has a timeout, and
 //! so has every start. A call that waits for a start holds a [`sandbox::Pause`]: starting a
@@ -9,6 +9,7 @@
 
 mod child;
 mod http;
+mod in_process;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -198,6 +199,7 @@ impl Upstream {
                 cwd,
             } => child::open(&self.name, handler, command, args, env, cwd.as_deref()).await,
             Transport::Http { url, headers } => http::open(handler, url, headers).await,
+            Transport::InProcess(server) => in_process::open(handler, server).await,
         }
     }
 

@@ -1,0 +1,176 @@
+//! The gateway with a real MCP server in this process (the example shop over an in-memory
+//! pipe): lazy start from a warm cache and the start a call makes, the policy's decisions and
+//! an approval, each in the audit log with its rule. Needs neither Python nor npm.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gateway::config::{InProcess, Server, Transport};
+use gateway::{Approver, Config, Gateway};
+use sandbox::CancellationToken;
+use serde_json::{Value, json};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("codemode-gw-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The shop as an upstream in this process; `starts` counts its connections.
+fn shop(starts: &Arc<AtomicUsize>) -> Server {
+    let starts = starts.clone();
+    let connect = Arc::new(move || {
+        starts.fetch_add(1, Ordering::SeqCst);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        tokio::spawn(async move {
+            let _ = shop::serve(server).await;
+        });
+        client
+    });
+    Server {
+        transport: Transport::InProcess(InProcess {
+            name: "shop".into(),
+            connect,
+        }),
+        disabled: false,
+        limits: Default::default(),
+        expose: Default::default(),
+    }
+}
+
+/// A config with the shop and `rest` (executions in process, the cache in `dir`).
+fn config(dir: &Path, starts: &Arc<AtomicUsize>, rest: Value) -> Config {
+    let mut text = json!({"isolation": "none", "cache": {"dir": dir.join("cache")}});
+    for (key, value) in rest.as_object().unwrap() {
+        text[key] = value.clone();
+    }
+    let path = dir.join("codemode.json");
+    let mut config = Config::parse(&path, &text.to_string(), &HashMap::new()).unwrap();
+    config.servers.insert("shop".into(), shop(starts));
+    config
+}
+
+async fn run(gateway: &Arc<Gateway>, code: &str, approver: Option<Approver>) -> sandbox::Outcome {
+    gateway
+        .execute_with(code, CancellationToken::new(), None, approver)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_cache_serves_at_once_and_a_call_starts_the_server() {
+    let dir = scratch("lazy");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let config = config(&dir, &starts, json!({}));
+
+    // Cold: the server is started to list its tools, which are cached.
+    let cold = Gateway::connect(&config).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+    assert_eq!(cold.catalog().api.tool_count(), 2);
+    assert!(!cold.catalog().statuses[0].cached);
+    cold.shutdown().await;
+
+    // Warm: the tools come from the cache, and nothing starts until a call needs it.
+    let warm = Gateway::connect(&config).await;
+    assert_eq!(starts.load(Ordering::SeqCst), 1, "served from the cache");
+    assert!(warm.catalog().statuses[0].cached);
+    let found = warm
+        .catalog()
+        .search("customers by id", None, 1, &search::Params::default())
+        .unwrap();
+    assert_eq!(found.hits[0].name, "get_customers");
+    let outcome = run(
+        &warm,
+        "const { customers } = await tools.shop.get_customers({ ids: [1, 2] }); return customers.length;",
+        None,
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!(2)), "{outcome:?}");
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        2,
+        "the call started the server"
+    );
+    // A second call reuses the connection.
+    let outcome = run(
+        &warm,
+        "return (await tools.shop.get_customers({ ids: [3] })).customers[0].id;",
+        None,
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!(3)), "{outcome:?}");
+    assert_eq!(starts.load(Ordering::SeqCst), 2);
+    warm.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_decides_asks_and_audits_with_its_rule() {
+    let dir = scratch("policy");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let audit = dir.join("audit.jsonl");
+    let config = config(
+        &dir,
+        &starts,
+        json!({
+            "policy": {"shop/list_orders": "deny", "shop/get_*": "ask"},
+            "audit": {"path": audit},
+        }),
+    );
+    let gateway = Gateway::connect(&config).await;
+    let code = "const code = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e: any) { return e.code; } };
+return [await code(tools.shop.list_orders({})), await code(tools.shop.get_customers({ ids: [1] }))];";
+    let accept: Approver = Arc::new(|request| {
+        Box::pin(async move {
+            assert_eq!(request.tool, "shop/get_customers");
+            assert_eq!(request.rule, "shop/get_*");
+            Ok(true)
+        })
+    });
+    let decline: Approver = Arc::new(|_| Box::pin(async { Ok(false) }));
+    let accepted = run(&gateway, code, Some(accept)).await;
+    assert_eq!(
+        accepted.result,
+        Some(json!(["denied", "ok"])),
+        "{accepted:?}"
+    );
+    let declined = run(&gateway, code, Some(decline)).await;
+    assert_eq!(declined.result, Some(json!(["denied", "declined"])));
+    let unasked = run(&gateway, code, None).await;
+    assert_eq!(
+        unasked.result,
+        Some(json!(["denied", "approval_unavailable"]))
+    );
+    gateway.shutdown().await;
+
+    let records: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let calls: Vec<(String, String, String)> = records
+        .iter()
+        .filter(|r| r["event"] == "call")
+        .map(|r| {
+            let text = |key: &str| r[key].as_str().unwrap_or_default().to_string();
+            (text("tool"), text("decision"), text("rule"))
+        })
+        .collect();
+    let row = |tool: &str, decision: &str, rule: &str| (tool.into(), decision.into(), rule.into());
+    assert_eq!(
+        calls,
+        [
+            row("shop/list_orders", "deny", "shop/list_orders"),
+            row("shop/get_customers", "ask: accepted", "shop/get_*"),
+            row("shop/list_orders", "deny", "shop/list_orders"),
+            row("shop/get_customers", "ask: declined", "shop/get_*"),
+            row("shop/list_orders", "deny", "shop/list_orders"),
+            row("shop/get_customers", "ask: could not ask", "shop/get_*"),
+        ]
+    );
+    assert_eq!(
+        records.iter().filter(|r| r["event"] == "execute").count(),
+        3
+    );
+}
