@@ -5,8 +5,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::ErrorInfo;
-
 /// Hard limits for one execution. Every field has a default suited to agent-written snippets;
 /// the names (in JSON, camelCase) are the keys users write in a config's `"limits"` object, and
 /// an error that a limit ends a run with names the same key.
@@ -65,22 +63,6 @@ impl Limits {
 
     pub(crate) fn stack_bytes(&self) -> usize {
         usize::try_from(self.stack_kb.min(MAX_STACK_KB) << 10).unwrap_or(usize::MAX)
-    }
-
-    /// The error a run ends with when it breaks `limit`.
-    pub fn broken(&self, limit: Limit) -> ErrorInfo {
-        let mut info = ErrorInfo::new(
-            "LimitError",
-            format!(
-                "{} ({} = {}): {}",
-                limit.explain(),
-                limit.key(),
-                self.value_of(limit),
-                limit.advice()
-            ),
-        );
-        info.limit = Some(limit);
-        info
     }
 
     /// The configured value of `limit`, as written in a config.

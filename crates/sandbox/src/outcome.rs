@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::limits::Limit;
+use crate::limits::{Limit, Limits};
 
 /// The result of one execution. Serialises to the `execute` tool's structured output:
 /// `{ok, result, logs, calls, error?, stats}`.
@@ -109,4 +109,23 @@ pub struct Stats {
     pub tool_calls: u32,
     /// The most memory the sandbox's heap held at once, in bytes.
     pub memory_peak_bytes: usize,
+}
+
+impl Limits {
+    /// The error a run ends with when it breaks `limit` (here, with the error's type, so that
+    /// `limits` needs nothing of `outcome`).
+    pub fn broken(&self, limit: Limit) -> ErrorInfo {
+        let mut info = ErrorInfo::new(
+            "LimitError",
+            format!(
+                "{} ({} = {}): {}",
+                limit.explain(),
+                limit.key(),
+                self.value_of(limit),
+                limit.advice()
+            ),
+        );
+        info.limit = Some(limit);
+        info
+    }
 }
