@@ -25,6 +25,7 @@
 mod admission;
 pub mod audit;
 pub mod cache;
+mod catalog;
 pub mod config;
 mod gateway;
 pub mod policy;
@@ -33,5 +34,6 @@ pub mod upstream;
 pub mod validate;
 
 pub use admission::{ApprovalRequest, Approver};
+pub use catalog::{Catalog, DirectTool, UpstreamStatus};
 pub use config::{Config, ConfigError, Limits};
-pub use gateway::{Catalog, DirectTool, Gateway, Isolation, Progress, UpstreamStatus};
+pub use gateway::{Gateway, Isolation, Progress};

@@ -1,0 +1,148 @@
+//! The catalog: one immutable snapshot of the tools a gateway offers (the tsgen `Api` inside
+//! `execute`, its search index, the compiled argument checks, the tools exposed directly, each
+//! upstream's status), replaced whole when an upstream's tool list changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use serde::Serialize;
+
+use crate::validate::ArgumentCheck;
+
+/// The tools a gateway offers right now: one immutable snapshot, replaced whole when an
+/// upstream's tool list changes.
+pub struct Catalog {
+    /// Every upstream's tools as it listed them, by configured name.
+    pub listed: BTreeMap<String, Vec<tsgen::Tool>>,
+    /// The tools offered inside `execute` (upstreams exposed as code).
+    pub api: tsgen::Api,
+    /// The tools offered to the agent directly, by the name they are offered under.
+    pub direct: Vec<DirectTool>,
+    pub(crate) checks: HashMap<(String, String), ArgumentCheck>,
+    pub(crate) index: search::Index,
+    pub statuses: Vec<UpstreamStatus>,
+    /// The whole API's declarations and their size in tokens, made on first use.
+    declarations: OnceLock<(String, usize)>,
+}
+
+/// An upstream tool offered to the agent as an ordinary MCP tool.
+#[derive(Clone, Debug)]
+pub struct DirectTool {
+    /// The name the agent calls: the tool's own, or `server.tool` when another direct tool (or
+    /// codemode's `search` and `execute`) has that name.
+    pub name: String,
+    pub server: String,
+    pub tool: tsgen::Tool,
+}
+
+impl Catalog {
+    /// A catalog of tool lists, with no upstream behind them (`--tools FILE.json`).
+    pub fn from_tools(namespaces: Vec<(String, Vec<tsgen::Tool>)>) -> Catalog {
+        Catalog::build(namespaces, Vec::new(), &BTreeMap::new())
+    }
+
+    pub(crate) fn build(
+        namespaces: Vec<(String, Vec<tsgen::Tool>)>,
+        statuses: Vec<UpstreamStatus>,
+        expose: &BTreeMap<String, crate::config::Expose>,
+    ) -> Catalog {
+        let exposed = |name: &str| expose.get(name).copied().unwrap_or_default();
+        let listed: BTreeMap<String, Vec<tsgen::Tool>> = namespaces.iter().cloned().collect();
+        let mut direct: Vec<DirectTool> = Vec::new();
+        let mut taken: std::collections::HashSet<String> =
+            ["search", "execute"].map(String::from).into();
+        for (server, tools) in &namespaces {
+            if !exposed(server).direct() {
+                continue;
+            }
+            for tool in tools {
+                let name = if taken.contains(&tool.name) {
+                    format!("{server}.{}", tool.name)
+                } else {
+                    tool.name.clone()
+                };
+                taken.insert(name.clone());
+                direct.push(DirectTool {
+                    name,
+                    server: server.clone(),
+                    tool: tool.clone(),
+                });
+            }
+        }
+        let namespaces: Vec<(String, Vec<tsgen::Tool>)> = namespaces
+            .into_iter()
+            .filter(|(server, _)| exposed(server).in_code())
+            .collect();
+        let api = tsgen::Api::new(namespaces);
+        let mut checks = HashMap::new();
+        for ns in api.namespaces() {
+            for tool in &ns.tools {
+                checks.insert(
+                    (ns.ident.clone(), tool.ident.clone()),
+                    ArgumentCheck::new(&tool.tool.input_schema),
+                );
+            }
+        }
+        let index = search::Index::new(&api);
+        Catalog {
+            listed,
+            direct,
+            api,
+            checks,
+            index,
+            statuses,
+            declarations: OnceLock::new(),
+        }
+    }
+}
+
+impl Catalog {
+    /// The best `limit` tools for `query`, in one namespace if `namespace` names one (see
+    /// [`search::search_with`]).
+    pub fn search(
+        &self,
+        query: &str,
+        namespace: Option<&str>,
+        limit: usize,
+        params: &search::Params,
+    ) -> Result<search::Results, search::UnknownNamespace> {
+        search::search_with(&self.api, &self.index, query, namespace, limit, params)
+    }
+
+    /// The whole API as one `.d.ts`, rendered once per catalog.
+    pub fn declarations(&self) -> &str {
+        &self.rendered().0
+    }
+
+    /// The size of [`declarations`](Self::declarations) in tokens.
+    pub fn declaration_tokens(&self) -> usize {
+        self.rendered().1
+    }
+
+    fn rendered(&self) -> &(String, usize) {
+        self.declarations.get_or_init(|| {
+            let text = self.api.declarations();
+            let tokens = tsgen::count_tokens(&text);
+            (text, tokens)
+        })
+    }
+}
+
+/// How one upstream is doing.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamStatus {
+    pub name: String,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    pub tools: usize,
+    /// How long connecting and listing took, in milliseconds.
+    pub ms: f64,
+    /// The tools come from the catalog cache; the server has not been started yet.
+    pub cached: bool,
+}
