@@ -1,0 +1,281 @@
+//! The config's tests: every section, every error naming its key, and the one list of keys.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, String> {
+    let env = HashMap::from([("TOKEN".to_string(), "s3cret".to_string())]);
+    Config::parse(Path::new("codemode.json"), text, &env).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_client_config_works_as_it_is() {
+    let config = parse(
+        r#"{"mcpServers": {
+            "github": {"command": "npx", "args": ["-y", "server", "--token=${TOKEN}"], "env": {"GITHUB_TOKEN": "${TOKEN}"}},
+            "tracker": {"type": "http", "url": "https://tracker.example/mcp", "headers": {"Authorization": "Bearer ${TOKEN}"}},
+            "off": {"command": "x", "disabled": true}
+        }}"#,
+    )
+    .unwrap();
+    let Transport::Stdio { args, env, .. } = &config.servers["github"].transport else {
+        panic!()
+    };
+    assert_eq!(args[2], "--token=s3cret");
+    assert_eq!(env["GITHUB_TOKEN"], "s3cret");
+    let Transport::Http { headers, .. } = &config.servers["tracker"].transport else {
+        panic!()
+    };
+    assert_eq!(headers["Authorization"], "Bearer s3cret");
+    assert!(config.servers["off"].disabled);
+    assert_eq!(config.limits, Limits::default());
+}
+
+#[test]
+fn limits_mix_sandbox_and_gateway_keys() {
+    let config = parse(r#"{"limits": {"timeoutMs": 1000, "memoryMb": 32, "maxOutputChars": 5000, "callTimeoutMs": 7}}"#).unwrap();
+    assert_eq!(config.limits.sandbox.timeout_ms, 1000);
+    assert_eq!(config.limits.sandbox.memory_mb, 32);
+    assert_eq!(config.limits.max_output_chars, 5000);
+    assert_eq!(config.limits.call_timeout_ms, 7);
+}
+
+#[test]
+fn the_cache_is_on_by_default_and_can_be_placed_or_turned_off() {
+    let config = Config::parse(
+        Path::new("/etc/codemode/codemode.json"),
+        "{}",
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(config.cache, CacheConfig::default());
+    assert!(config.cache.enabled && config.cache.dir.is_none());
+    let config = Config::parse(
+        Path::new("/etc/codemode/codemode.json"),
+        r#"{"cache": {"dir": "cache", "maxAgeHours": 2}}"#,
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(config.cache.dir, Some(PathBuf::from("/etc/codemode/cache")));
+    assert_eq!(config.cache.max_age_hours, 2.0);
+    assert!(!parse(r#"{"cache": false}"#).unwrap().cache.enabled);
+    for (text, message) in [
+        (
+            r#"{"cache": 3}"#,
+            "codemode.json: cache: must be true, false, or an object with `dir` and `maxAgeHours`",
+        ),
+        (
+            r#"{"cache": {"maxAge": 3}}"#,
+            "codemode.json: cache.maxAge: unknown key; expected `dir` or `maxAgeHours`",
+        ),
+        (
+            r#"{"cache": {"maxAgeHours": -1}}"#,
+            "codemode.json: cache.maxAgeHours: must be a number of hours, 0 or more",
+        ),
+        (
+            r#"{"cache": {"dir": "${NOPE}"}}"#,
+            "codemode.json: cache.dir: the environment variable NOPE is not set",
+        ),
+    ] {
+        assert_eq!(parse(text).unwrap_err(), message);
+    }
+}
+
+#[test]
+fn isolation_is_a_process_by_default_on_linux_and_can_be_tuned_or_turned_off() {
+    let config = parse("{}").unwrap();
+    assert_eq!(config.isolation.process, cfg!(target_os = "linux"));
+    assert!(config.isolation.worker.is_none());
+    assert!(!parse(r#"{"isolation": "none"}"#).unwrap().isolation.process);
+    let isolation = parse(
+        r#"{"isolation": {"mode": "process", "warm": 0, "maxRunning": 8, "maxWaiting": 16}}"#,
+    )
+    .unwrap()
+    .isolation;
+    assert!(isolation.process);
+    assert_eq!(
+        (isolation.warm, isolation.max_running, isolation.max_waiting),
+        (0, 8, 16)
+    );
+    for (text, message) in [
+        (
+            r#"{"isolation": "sandboxed"}"#,
+            "codemode.json: isolation: must be \"process\" (each execution in a jailed worker process) or \"none\" (in the gateway's process)",
+        ),
+        (
+            r#"{"isolation": {"maxRunning": 0}}"#,
+            "codemode.json: isolation.maxRunning: must be a whole number, 1 or more",
+        ),
+        (
+            r#"{"isolation": {"workers": 3}}"#,
+            "codemode.json: isolation.workers: unknown key; expected `mode`, `warm`, `maxRunning` or `maxWaiting`",
+        ),
+    ] {
+        assert_eq!(parse(text).unwrap_err(), message);
+    }
+}
+
+#[test]
+fn an_upstream_takes_its_own_limits() {
+    let config = parse(
+        r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxConcurrent": 2, "maxPerSecond": 5.5}}, "b": {"command": "y"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(config.servers["a"].limits.max_concurrent, Some(2));
+    assert_eq!(config.servers["a"].limits.max_per_second, Some(5.5));
+    assert_eq!(config.servers["b"].limits, UpstreamLimits::default());
+    for (text, message) in [
+        (
+            r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxConcurrent": 0}}}}"#,
+            "codemode.json: mcpServers.a.limits.maxConcurrent: must be 1 or more",
+        ),
+        (
+            r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxPerSecond": 0}}}}"#,
+            "codemode.json: mcpServers.a.limits.maxPerSecond: must be a number above 0",
+        ),
+    ] {
+        assert_eq!(parse(text).unwrap_err(), message);
+    }
+    let error =
+        parse(r#"{"mcpServers": {"a": {"command": "x", "limits": {"qps": 1}}}}"#).unwrap_err();
+    assert!(
+        error.starts_with("codemode.json: mcpServers.a.limits.qps: unknown field `qps`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_upstream_is_exposed_in_code_directly_or_both() {
+    let config = parse(
+        r#"{"mcpServers": {"a": {"command": "x"}, "b": {"command": "x", "expose": "direct"}, "c": {"command": "x", "expose": "both"}}}"#,
+    )
+    .unwrap();
+    assert_eq!(config.servers["a"].expose, Expose::Code);
+    assert_eq!(config.servers["b"].expose, Expose::Direct);
+    assert_eq!(config.servers["c"].expose, Expose::Both);
+    assert_eq!(
+        parse(r#"{"mcpServers": {"a": {"command": "x", "expose": "tools"}}}"#).unwrap_err(),
+        "codemode.json: mcpServers.a.expose: must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\""
+    );
+}
+
+#[test]
+fn the_audit_log_is_opt_in_and_relative_to_the_config() {
+    assert_eq!(parse("{}").unwrap().audit, None);
+    let config = Config::parse(
+        Path::new("/etc/codemode/codemode.json"),
+        r#"{"audit": {"path": "logs/audit.jsonl", "arguments": true}}"#,
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        config.audit,
+        Some((PathBuf::from("/etc/codemode/logs/audit.jsonl"), true))
+    );
+    let error = parse(r#"{"audit": {"file": "x"}}"#).unwrap_err();
+    assert!(
+        error.starts_with("codemode.json: audit.file: unknown field `file`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn errors_name_the_key() {
+    let error = parse(r#"{"mcpServers": {"github": {"comand": "npx"}}}"#).unwrap_err();
+    assert!(
+        error.starts_with("codemode.json: mcpServers.github.comand: unknown field `comand`"),
+        "{error}"
+    );
+    let error = parse(r#"{"mcpServers": {"github": {"args": []}}}"#).unwrap_err();
+    assert!(
+        error.starts_with("codemode.json: mcpServers.github: missing `command`"),
+        "{error}"
+    );
+    let error = parse(r#"{"mcpServers": {"github": {"command": "x", "env": {"T": "${NOPE}"}}}}"#)
+        .unwrap_err();
+    assert_eq!(
+        error,
+        "codemode.json: mcpServers.github.env.T: the environment variable NOPE is not set"
+    );
+    let error = parse(r#"{"limits": {"timeout": 5}}"#).unwrap_err();
+    assert!(error.starts_with("codemode.json: limits.timeout: unknown field `timeout`, expected one of `callTimeoutMs`, `startTimeoutMs`"), "{error}");
+    let error = parse(r#"{"limits": {"maxOutputChars": "big"}}"#).unwrap_err();
+    assert_eq!(
+        error,
+        "codemode.json: limits.maxOutputChars: must be a whole number"
+    );
+    let error = parse(r#"{"limits": {"maxOutputChars": 999}}"#).unwrap_err();
+    assert!(
+        error.starts_with("codemode.json: limits.maxOutputChars: must be at least 1000"),
+        "{error}"
+    );
+    let error = parse(r#"{"mcpServer": {}}"#).unwrap_err();
+    assert!(error.contains("unknown field `mcpServer`"), "{error}");
+    let error = parse(r#"{"mcpServers": {"a": {"url": "https://x", "type": "sse"}}}"#).unwrap_err();
+    assert!(
+        error.contains("mcpServers.a.type: the old SSE transport"),
+        "{error}"
+    );
+    let error = parse("{").unwrap_err();
+    assert!(
+        error.starts_with("codemode.json: not valid JSON"),
+        "{error}"
+    );
+}
+
+#[test]
+fn secrets_are_not_in_errors() {
+    let error = parse(r#"{"mcpServers": {"a": {"url": "${TOKEN}"}}}"#).unwrap_err();
+    assert!(!error.contains("s3cret"), "{error}");
+}
+
+#[test]
+fn variables_expand_with_defaults() {
+    let env = HashMap::from([("A".to_string(), "1".to_string())]);
+    assert_eq!(expand_vars("x${A}y${B:-2}z", &env), Ok("x1y2z".into()));
+    assert_eq!(expand_vars("${B}", &env), Err("B".into()));
+    assert_eq!(expand_vars("no ${ end", &env), Ok("no ${ end".into()));
+}
+
+/// [`KEYS`] is what the parser takes, section by section (each section's refusal of an
+/// unknown key lists the keys it takes), and the README documents every key.
+#[test]
+fn the_list_of_keys_is_the_parsers_and_the_readmes() {
+    let probes = [
+        ("", r#"{"zzz": 1}"#),
+        (
+            "mcpServers.<name>",
+            r#"{"mcpServers": {"a": {"command": "x", "zzz": 1}}}"#,
+        ),
+        (
+            "mcpServers.<name>.limits",
+            r#"{"mcpServers": {"a": {"command": "x", "limits": {"zzz": 1}}}}"#,
+        ),
+        ("limits", r#"{"limits": {"zzz": 1}}"#),
+        ("isolation", r#"{"isolation": {"zzz": 1}}"#),
+        ("cache", r#"{"cache": {"zzz": 1}}"#),
+        ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
+    ];
+    assert_eq!(probes.len(), KEYS.len());
+    for (section, probe) in probes {
+        let error = parse(probe).unwrap_err();
+        let expected = error
+            .split("expected")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{error}"));
+        let mut accepted: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        accepted.sort();
+        let mut listed = KEYS.iter().find(|(s, _)| *s == section).unwrap().1.to_vec();
+        listed.sort();
+        assert_eq!(accepted, listed, "section `{section}`: {error}");
+    }
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for (section, keys) in KEYS {
+        for key in *keys {
+            assert!(
+                readme.contains(&format!("`{key}`")) || readme.contains(&format!("\"{key}\"")),
+                "the README does not document `{section}.{key}`"
+            );
+        }
+    }
+}
