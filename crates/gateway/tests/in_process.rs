@@ -174,3 +174,59 @@ return [await code(tools.shop.list_orders({})), await code(tools.shop.get_custom
         3
     );
 }
+
+/// Waits (at most 10 s, polling) until `done` holds: for what the gateway does in the
+/// background after a call.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..1_000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not happen");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_starts_a_server_refreshes_a_stale_catalog() {
+    let dir = scratch("refresh");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let config = config(&dir, &starts, json!({}));
+    Gateway::connect(&config).await.shutdown().await;
+
+    // The cache says the server has one tool (as an older version of it might have had).
+    let entry = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a cache entry");
+    let mut cached: Value =
+        serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+    cached["tools"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|t| t["name"] == "get_customers");
+    std::fs::write(&entry, cached.to_string()).unwrap();
+
+    let gateway = Gateway::connect(&config).await;
+    assert_eq!(
+        gateway.catalog().api.tool_count(),
+        1,
+        "served from the cache"
+    );
+    let changes = gateway.subscribe();
+    let outcome = run(
+        &gateway,
+        "return (await tools.shop.get_customers({ ids: [1] })).customers.length;",
+        None,
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!(1)), "{outcome:?}");
+    // The start asks for a refresh: the server's real list replaces the cached one, clients
+    // are told, and the refresh reuses the connection the call opened.
+    eventually("the refresh", || gateway.catalog().api.tool_count() == 2).await;
+    assert!(changes.has_changed().unwrap(), "clients are told");
+    assert!(!gateway.catalog().statuses[0].cached);
+    assert_eq!(starts.load(Ordering::SeqCst), 2);
+    gateway.shutdown().await;
+}
