@@ -116,3 +116,27 @@ fn help_names_every_command() {
     let output = codemode(&["frobnicate"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// Logs written to anything but a terminal (an MCP client's log file) carry no colour codes.
+#[test]
+fn logs_to_a_file_have_no_colour_codes() {
+    let dir = std::env::temp_dir().join(format!("codemode-cli-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["run", "-"])
+        .current_dir(&dir)
+        .env_remove("CODEMODE_CONFIG")
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "debug")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), b"return 1;").unwrap();
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let logs = String::from_utf8(output.stderr).unwrap();
+    assert!(logs.contains("INFO"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "{logs:?}");
+}

@@ -345,6 +345,8 @@ impl Config {
             key,
             message,
         };
+        // Editors on Windows save a byte-order mark; it is not part of the JSON.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: Value = serde_json::from_str(text).map_err(|cause| ConfigError::Json {
             path: path.to_path_buf(),
             cause,

@@ -279,3 +279,9 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         }
     }
 }
+
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_json() {
+    let config = parse("\u{feff}{\"limits\": {\"timeoutMs\": 1234}}").unwrap();
+    assert_eq!(config.limits.sandbox.timeout_ms, 1234);
+}
