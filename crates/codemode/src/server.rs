@@ -94,6 +94,7 @@ impl CodemodeServer {
             text,
             matches(true),
             || matches(false),
+            || json!({"total": results.total, "matches": [], "weak": results.weak, "cut": CUT}),
             self.gateway.limits().max_output_chars,
             "search with more specific words, or a smaller `limit`",
             false,
@@ -280,17 +281,14 @@ impl CodemodeServer {
                 let message = render::head(e.message.clone(), 160);
                 json!({"name": e.name, "message": message, "limit": e.limit, "line": e.line, "column": e.column})
             });
-            json!({
-                "ok": outcome.ok,
-                "error": error,
-                "stats": outcome.stats,
-                "cut": "over maxOutputChars: the result, logs and calls are in the text, cut",
-            })
+            json!({"ok": outcome.ok, "error": error, "stats": outcome.stats, "cut": CUT})
         };
+        let minimal = || json!({"ok": outcome.ok, "stats": outcome.stats, "cut": CUT});
         Ok(fitted(
             text,
             structured,
             lean,
+            minimal,
             self.gateway.limits().max_output_chars,
             "return less: filter, aggregate or summarise inside the snippet",
             !outcome.ok,
@@ -375,17 +373,22 @@ impl Waiting {
     }
 }
 
+/// What structured content that had to be cut says.
+const CUT: &str = "over maxOutputChars: the whole answer is in the text, cut";
+
 /// What the keys of a tool result around its text and structured content take, at most.
 const FRAMING_CHARS: usize = 100;
 
 /// An answer whose text and structured content together take at most `budget` characters as
 /// JSON writes them (`maxOutputChars`): the whole structured content when it fits beside the
-/// whole text; else its `lean` form (none if even that takes half the budget), with the text
-/// cut to what is left, saying `advice`.
+/// whole text; else its `lean` form, or its `minimal` one if even that takes half the budget
+/// (each conforms to the tool's output schema), with the text cut to what is left, saying
+/// `advice`.
 fn fitted(
     text: String,
     full: Value,
     lean: impl FnOnce() -> Value,
+    minimal: impl FnOnce() -> Value,
     budget: usize,
     advice: &str,
     is_error: bool,
@@ -401,7 +404,7 @@ fn fitted(
         let lean = if size(&lean) <= budget / 2 {
             lean
         } else {
-            json!({})
+            minimal()
         };
         let room = budget.saturating_sub(size(&lean) + 2);
         (lean, render::cut(text, room, advice))
@@ -447,6 +450,25 @@ fn search_tool() -> Tool {
             "required": ["query"]
         })),
     )
+    .with_raw_output_schema(object(json!({
+        "type": "object",
+        "properties": {
+            "total": {"type": "integer", "description": "How many tools there are in all"},
+            "matches": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "tool": {"type": "string", "description": "namespace/name, in MCP names"},
+                    "call": {"type": "string", "description": "What a snippet calls: tools.<namespace>.<tool>"},
+                    "score": {"type": "number"},
+                    "declaration": {"type": "string", "description": "The TypeScript declaration"}
+                },
+                "required": ["tool", "call", "score"]
+            }},
+            "weak": {"type": "boolean", "description": "Even the best match holds less than half of the query"},
+            "cut": {"type": "string", "description": "Present when the answer was over maxOutputChars"}
+        },
+        "required": ["total", "matches", "weak"]
+    })))
 }
 
 fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
@@ -493,6 +515,21 @@ fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
             "required": ["code"]
         })),
     )
+    .with_raw_output_schema(object(json!({
+        "type": "object",
+        "properties": {
+            "ok": {"type": "boolean"},
+            "result": {"description": "The returned value, as JSON"},
+            "logs": {"type": "array", "items": {"type": "string"}},
+            "calls": {"type": "array", "items": {"type": "object"}, "description": "The trace of tool calls"},
+            "error": {"type": ["object", "null"], "properties": {
+                "name": {"type": "string"}, "message": {"type": "string"}
+            }},
+            "stats": {"type": "object"},
+            "cut": {"type": "string", "description": "Present when the outcome was over maxOutputChars"}
+        },
+        "required": ["ok", "stats"]
+    })))
 }
 
 impl ServerHandler for CodemodeServer {

@@ -260,6 +260,11 @@ fn unreadable_lines_get_error_replies() {
     );
     let tools = replies.iter().find(|r| r["id"] == 3).unwrap();
     assert_eq!(tool_names(&tools["result"]["tools"]), ["search", "execute"]);
+    // Both declare the shape of their structured content (which the Python client of the
+    // other tests checks every answer against).
+    for tool in tools["result"]["tools"].as_array().unwrap() {
+        assert_eq!(tool["outputSchema"]["type"], "object", "{tool}");
+    }
 }
 
 /// Every answer, text and structured content together, fits `maxOutputChars` as JSON writes
