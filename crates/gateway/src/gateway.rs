@@ -490,7 +490,7 @@ impl Host for GatewayHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
         let answer = match self.catalog.api.tool(namespace, tool) {
             None => {
-                let error = unknown(&self.catalog.api, namespace, tool);
+                let error = unknown(&self.catalog, namespace, tool);
                 let gate = self.gateway.gate();
                 gate.unknown(self.execution, &format!("{namespace}/{tool}"), &error);
                 Err(error)
@@ -524,8 +524,24 @@ impl Host for GatewayHost {
 }
 
 /// The error for a tool that is not in the catalog, with the nearest names.
-fn unknown(api: &tsgen::Api, namespace: &str, tool: &str) -> ToolError {
+fn unknown(catalog: &Catalog, namespace: &str, tool: &str) -> ToolError {
+    let api = &catalog.api;
     let Some(ns) = api.namespace(namespace) else {
+        // A configured server that is down has no namespace in the API: say so, and why.
+        let down = catalog.statuses.iter().find(|status| {
+            !status.ok
+                && (status.name == namespace || tsgen::names::identifier(&status.name) == namespace)
+        });
+        if let Some(status) = down {
+            return ToolError::new(
+                Code::UpstreamUnavailable,
+                format!(
+                    "the MCP server `{}` is configured but unavailable: {}",
+                    status.name,
+                    status.error.as_deref().unwrap_or("it did not start")
+                ),
+            );
+        }
         let names: Vec<&str> = api.namespaces().iter().map(|n| n.ident.as_str()).collect();
         let known = if names.is_empty() {
             "there are none".to_string()

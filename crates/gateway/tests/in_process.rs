@@ -230,3 +230,37 @@ async fn a_call_that_starts_a_server_refreshes_a_stale_catalog() {
     assert_eq!(starts.load(Ordering::SeqCst), 2);
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_server_that_is_down_is_named_as_such() {
+    let dir = scratch("down");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let mut config = config(&dir, &starts, json!({}));
+    // A server that hangs up at once: its handshake fails.
+    let dead = Server {
+        transport: Transport::InProcess(InProcess {
+            name: "dead".into(),
+            connect: Arc::new(|| tokio::io::duplex(64).0),
+        }),
+        ..shop(&starts)
+    };
+    config.servers.insert("dead-server".into(), dead);
+    let gateway = Gateway::connect(&config).await;
+    let down = gateway
+        .catalog()
+        .statuses
+        .iter()
+        .find(|s| s.name == "dead-server")
+        .cloned()
+        .unwrap();
+    assert!(!down.ok);
+    let outcome = run(&gateway, "try { await tools.deadServer.anything({}); } catch (e: any) { return [e.code, e.message]; }", None).await;
+    let result = outcome.result.unwrap();
+    assert_eq!(result[0], "upstream_unavailable", "{result}");
+    let message = result[1].as_str().unwrap();
+    assert!(
+        message.starts_with("the MCP server `dead-server` is configured but unavailable: "),
+        "{message}"
+    );
+    gateway.shutdown().await;
+}
