@@ -355,7 +355,8 @@ return {
             "after": {"result": "ok: again"},
             "hang": ["ToolError", "timeout"],
             "other": "Echo: still here",
-            "broken": ["ToolError", "unknown_tool"],
+            // Configured but down: said so (issue 19, bug 2), not "no such namespace".
+            "broken": ["ToolError", "upstream_unavailable"],
         })
     );
     let error_text = executed["structured"]["calls"][0]["error"]

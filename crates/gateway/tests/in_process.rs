@@ -1,6 +1,7 @@
 //! The gateway with a real MCP server in this process (the example shop over an in-memory
-//! pipe): lazy start from a warm cache and the start a call makes, the policy's decisions and
-//! an approval, each in the audit log with its rule. Needs neither Python nor npm.
+//! pipe): lazy start from a warm cache and the start a call makes, the refresh it asks for, the
+//! policy's decisions and an approval, each in the audit log with its rule, and what a call to
+//! a server that is down, or cannot start, says. Needs neither Python nor npm.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -262,5 +263,32 @@ async fn a_configured_server_that_is_down_is_named_as_such() {
         message.starts_with("the MCP server `dead-server` is configured but unavailable: "),
         "{message}"
     );
+    gateway.shutdown().await;
+}
+
+/// A start that fails for a missing working directory says so (the system names the command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_working_directory_is_named() {
+    let dir = scratch("cwd");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let config = config(
+        &dir,
+        &starts,
+        json!({"mcpServers": {"local": {"command": "sh", "cwd": "no-such-folder"}}}),
+    );
+    let gateway = Gateway::connect(&config).await;
+    let status = gateway
+        .catalog()
+        .statuses
+        .iter()
+        .find(|s| s.name == "local")
+        .cloned()
+        .unwrap();
+    let error = status.error.unwrap();
+    let expected = format!(
+        "`{}` (`cwd`) is not a directory",
+        dir.join("no-such-folder").display()
+    );
+    assert!(error.contains(&expected), "{error}");
     gateway.shutdown().await;
 }

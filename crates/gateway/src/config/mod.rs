@@ -409,11 +409,25 @@ impl Config {
                     for (i, arg) in server.args.iter().enumerate() {
                         args.push(expand(&format!("args[{i}]"), arg)?);
                     }
+                    // A relative `cwd`, and a `command` that is a relative path (not a name
+                    // looked up on PATH), are relative to the config file, as `cache.dir` is.
+                    let beside = |relative: PathBuf| match path.parent() {
+                        Some(base) if relative.is_relative() => base.join(relative),
+                        _ => relative,
+                    };
+                    let command = expand("command", command)?;
+                    let command = if command.contains('/') {
+                        beside(PathBuf::from(&command))
+                            .to_string_lossy()
+                            .into_owned()
+                    } else {
+                        command
+                    };
                     Transport::Stdio {
-                        command: expand("command", command)?,
+                        command,
                         args,
                         env: env_vars,
-                        cwd: server.cwd.clone(),
+                        cwd: server.cwd.clone().map(beside),
                     }
                 }
                 (None, Some(url)) => {

@@ -285,3 +285,27 @@ fn a_byte_order_mark_is_not_part_of_the_json() {
     let config = parse("\u{feff}{\"limits\": {\"timeoutMs\": 1234}}").unwrap();
     assert_eq!(config.limits.sandbox.timeout_ms, 1234);
 }
+
+#[test]
+fn relative_paths_of_a_server_are_relative_to_the_config_file() {
+    let text = r#"{"mcpServers": {
+        "local": {"command": "./bin/server", "cwd": "work"},
+        "onpath": {"command": "npx", "cwd": "/srv"}
+    }}"#;
+    let config = Config::parse(
+        Path::new("/etc/codemode/codemode.json"),
+        text,
+        &HashMap::new(),
+    )
+    .unwrap();
+    let Transport::Stdio { command, cwd, .. } = &config.servers["local"].transport else {
+        panic!("stdio");
+    };
+    assert_eq!(command, "/etc/codemode/./bin/server");
+    assert_eq!(cwd.as_deref(), Some(Path::new("/etc/codemode/work")));
+    let Transport::Stdio { command, cwd, .. } = &config.servers["onpath"].transport else {
+        panic!("stdio");
+    };
+    assert_eq!(command, "npx", "a name is looked up on PATH");
+    assert_eq!(cwd.as_deref(), Some(Path::new("/srv")));
+}

@@ -23,6 +23,10 @@ pub(super) async fn open(
     let mut cmd = tokio::process::Command::new(command);
     cmd.args(args).envs(env).kill_on_drop(true);
     if let Some(cwd) = cwd {
+        // The system's error for a missing working directory names the command instead.
+        if !cwd.is_dir() {
+            return Err(UpstreamError::Cwd(cwd.display().to_string()));
+        }
         cmd.current_dir(cwd);
     }
     let (transport, stderr) = TokioChildProcess::builder(cmd)

@@ -35,6 +35,8 @@ pub enum UpstreamError {
         command: String,
         source: std::io::Error,
     },
+    #[error("its working directory `{0}` (`cwd`) is not a directory")]
+    Cwd(String),
     #[error("the MCP handshake failed: {0}")]
     Handshake(String),
     #[error("listing tools failed: {0}")]
