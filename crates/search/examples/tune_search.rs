@@ -1,5 +1,5 @@
 //! Coordinate search over the ranking's parameters on the training half of the search
-//! evaluation (never the test half): `cargo run --release -p codemode-gateway --example
+//! evaluation (never the test half): `cargo run --release -p codemode-search --example
 //! tune_search [DATA_DIR]`. Each round tries scaling every knob by a few factors and keeps
 //! a change when the sum of any@1, any@5, any@10 and all@10 on the training tasks goes up.
 
