@@ -200,13 +200,14 @@ where
                     reply(&self.write, error, None).await.ok()?;
                 }
                 Read::Line => {
-                    let line = std::mem::take(&mut self.line);
-                    let body = line.strip_suffix(b"\n").unwrap_or(&line);
+                    // Read in place, then cleared: the buffer keeps its capacity for the next.
+                    let body = self.line.strip_suffix(b"\n").unwrap_or(&self.line);
                     let body = body.strip_suffix(b"\r").unwrap_or(body);
-                    if body.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    match Self::read_message(body) {
+                    let read = (!body.iter().all(u8::is_ascii_whitespace))
+                        .then(|| Self::read_message(body));
+                    self.line.clear();
+                    let Some(read) = read else { continue };
+                    match read {
                         Ok(message) => return Some(message),
                         Err(None) => {}
                         Err(Some(refusal)) => {
