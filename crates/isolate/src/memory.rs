@@ -2,7 +2,7 @@
 //!
 //! The sandbox counts the JavaScript heap itself and stops the run cleanly at `memoryMb`. What
 //! the worker allocates besides (the transpiler's tree, the lines the parent sends, the values
-//! they parse into, the outcome) is Rust memory. This crate makes [`Allocator`] the global
+//! they parse into, the outcome) is Rust memory. This crate makes its `Allocator` the global
 //! allocator of every binary that links it (so a binary that links it cannot pick another).
 //! Once a worker knows its run's limits, every allocation past the run's [`budget`] is
 //! refused, and the worker ends saying [`OUT_OF_MEMORY`], which the parent reports as a
@@ -28,7 +28,7 @@ static ALLOCATOR: Allocator = Allocator::new();
 
 /// The system allocator, counting the bytes live once [`count`] is called and refusing those
 /// past [`cap`].
-pub struct Allocator {
+struct Allocator {
     counting: AtomicBool,
     /// Live bytes allocated since counting began, less those freed since (which may include
     /// blocks from before: it can go below zero).
@@ -38,7 +38,7 @@ pub struct Allocator {
 }
 
 impl Allocator {
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         Allocator {
             counting: AtomicBool::new(false),
             live: AtomicIsize::new(0),
@@ -59,12 +59,6 @@ impl Allocator {
 
     fn shrink(&self, bytes: usize) {
         self.live.fetch_sub(bytes as isize, Ordering::Relaxed);
-    }
-}
-
-impl Default for Allocator {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
