@@ -1,7 +1,8 @@
 //! The gateway with a real MCP server in this process (the example shop over an in-memory
 //! pipe): lazy start from a warm cache and the start a call makes, the refresh it asks for, the
 //! policy's decisions and an approval, each in the audit log with its rule, and what a call to
-//! a server that is down, or cannot start, says. Needs neither Python nor npm.
+//! a server that is down, or cannot start, says; a server that says its tools changed. Needs
+//! neither Python nor npm.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -290,5 +291,106 @@ async fn a_missing_working_directory_is_named() {
         dir.join("no-such-folder").display()
     );
     assert!(error.contains(&expected), "{error}");
+    gateway.shutdown().await;
+}
+
+/// A server whose tool list grows when its `grow` tool is called, and which then says so
+/// (`notifications/tools/list_changed`), as servers that load plugins or sign in do.
+struct Growing {
+    grown: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl rmcp::ServerHandler for Growing {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::ServerConfig::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<rmcp::model::PaginatedRequestParams>,
+        _context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let schema = Arc::new(json!({"type": "object"}).as_object().unwrap().clone());
+        let mut tools = vec![rmcp::model::Tool::new(
+            "grow",
+            "Adds a tool.",
+            schema.clone(),
+        )];
+        if self.grown.load(Ordering::SeqCst) {
+            tools.push(rmcp::model::Tool::new("grown", "The added tool.", schema));
+        }
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        if request.name == "grow" {
+            self.grown.store(true, Ordering::SeqCst);
+            let _ = context.peer.notify_tool_list_changed().await;
+        }
+        Ok(rmcp::model::CallToolResult::structured(json!({"called": request.name})).into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_says_its_tools_changed_is_listed_again() {
+    use rmcp::ServiceExt;
+    let dir = scratch("list-changed");
+    let grown = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let connect = {
+        let grown = grown.clone();
+        Arc::new(move || {
+            let (client, server) = tokio::io::duplex(1 << 16);
+            let handler = Growing {
+                grown: grown.clone(),
+            };
+            tokio::spawn(async move {
+                if let Ok(running) = handler.serve(server).await {
+                    let _ = running.waiting().await;
+                }
+            });
+            client
+        })
+    };
+    let text = json!({"isolation": "none", "cache": false}).to_string();
+    let mut config = Config::parse(&dir.join("codemode.json"), &text, &HashMap::new()).unwrap();
+    config.servers.insert(
+        "plugins".into(),
+        Server {
+            transport: Transport::InProcess(InProcess {
+                name: "plugins".into(),
+                connect,
+            }),
+            disabled: false,
+            limits: Default::default(),
+            expose: Default::default(),
+        },
+    );
+    let gateway = Gateway::connect(&config).await;
+    assert_eq!(gateway.catalog().api.tool_count(), 1);
+    let mut changes = gateway.subscribe();
+    changes.mark_unchanged();
+
+    let outcome = run(&gateway, "return await tools.plugins.grow({});", None).await;
+    assert!(outcome.ok, "{outcome:?}");
+    tokio::time::timeout(std::time::Duration::from_secs(10), changes.changed())
+        .await
+        .expect("clients are told within 10 s")
+        .unwrap();
+    assert_eq!(gateway.catalog().api.tool_count(), 2);
+    let outcome = run(&gateway, "return await tools.plugins.grown({});", None).await;
+    assert_eq!(
+        outcome.result,
+        Some(json!({"called": "grown"})),
+        "{outcome:?}"
+    );
     gateway.shutdown().await;
 }

@@ -1,0 +1,178 @@
+//! The [`Host`] one execution calls through: each call goes from the catalog the execution
+//! started with to the admission path, and a name that is not there gets the nearest names.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sandbox::{Code, Host, ToolError};
+use serde_json::Value;
+
+use super::Gateway;
+use crate::admission::{Approver, Call, Caller};
+use crate::catalog::Catalog;
+
+/// Answers one execution's calls from the catalog it started with.
+pub(super) struct GatewayHost {
+    pub(super) gateway: Arc<Gateway>,
+    pub(super) catalog: Arc<Catalog>,
+    pub(super) progress: Option<Progress>,
+    pub(super) approver: Option<Approver>,
+    /// Stops the execution's deadline while an approval waits (with `approvalTimeoutMs`) and
+    /// while a call waits for its upstream to start.
+    pub(super) pauses: sandbox::Pauses,
+    /// Calls answered so far.
+    pub(super) done: std::sync::atomic::AtomicU32,
+    /// This execution's number in the audit log.
+    pub(super) execution: u64,
+}
+
+/// Told of every inner call as it is answered: the tool (`namespace.tool`), how many calls
+/// have been answered so far, and whether this one succeeded.
+pub type Progress = Arc<dyn Fn(&str, u32, bool) + Send + Sync>;
+
+#[async_trait]
+impl Host for GatewayHost {
+    async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let answer = match self.catalog.api.tool(namespace, tool) {
+            None => {
+                let error = unknown(&self.catalog, namespace, tool);
+                let gate = self.gateway.gate();
+                gate.unknown(self.execution, &format!("{namespace}/{tool}"), &error);
+                Err(error)
+            }
+            Some((ns, api_tool)) => {
+                let named = format!("{namespace}.{tool}");
+                let call = Call {
+                    named: &named,
+                    server: &ns.name,
+                    tool: &api_tool.tool,
+                    args,
+                    caller: Caller::Snippet {
+                        execution: self.execution,
+                        approver: self.approver.as_ref(),
+                        pauses: &self.pauses,
+                        check: self
+                            .catalog
+                            .checks
+                            .get(&(namespace.to_string(), tool.to_string())),
+                    },
+                };
+                self.gateway.gate().admit(call).await
+            }
+        };
+        if let Some(progress) = &self.progress {
+            let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            progress(&format!("{namespace}.{tool}"), done, answer.is_ok());
+        }
+        answer
+    }
+}
+
+/// The error for a tool that is not in the catalog, with the nearest names.
+fn unknown(catalog: &Catalog, namespace: &str, tool: &str) -> ToolError {
+    let api = &catalog.api;
+    let Some(ns) = api.namespace(namespace) else {
+        // A configured server that is down has no namespace in the API: say so, and why.
+        let down = catalog.statuses.iter().find(|status| {
+            !status.ok
+                && (status.name == namespace || tsgen::names::identifier(&status.name) == namespace)
+        });
+        if let Some(status) = down {
+            return ToolError::new(
+                Code::UpstreamUnavailable,
+                format!(
+                    "the MCP server `{}` is configured but unavailable: {}",
+                    status.name,
+                    status.error.as_deref().unwrap_or("it did not start")
+                ),
+            );
+        }
+        let names: Vec<&str> = api.namespaces().iter().map(|n| n.ident.as_str()).collect();
+        let known = if names.is_empty() {
+            "there are none".to_string()
+        } else {
+            format!("they are: {}", names.join(", "))
+        };
+        return ToolError::new(
+            Code::UnknownTool,
+            format!("there is no namespace `{namespace}`; {known}"),
+        );
+    };
+    // A third of the name's characters, at least one edit: further is not a typo.
+    let near = tool.chars().count().max(3) / 3 + 1;
+    let mut nearest: Vec<(usize, &str)> = ns
+        .tools
+        .iter()
+        .map(|t| {
+            let edits = search::distance(&t.ident.to_lowercase(), &tool.to_lowercase(), near);
+            (edits, t.ident.as_str())
+        })
+        .collect();
+    nearest.sort();
+    let hint = match nearest.first() {
+        Some((d, name)) if *d <= near => {
+            format!("; did you mean {namespace}.{name}?")
+        }
+        _ => "; search finds tools by what they do".to_string(),
+    };
+    ToolError::new(
+        Code::UnknownTool,
+        format!("there is no tool `{tool}` in namespace `{namespace}`{hint}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+    use serde_json::json;
+
+    fn catalog() -> Catalog {
+        let tool: tsgen::Tool = serde_json::from_value(json!({
+            "name": "get-issue", "inputSchema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+        }))
+        .unwrap();
+        Catalog::from_tools(vec![("github".into(), vec![tool])])
+    }
+
+    #[tokio::test]
+    async fn calls_are_checked_before_any_upstream_is_asked() {
+        let catalog = catalog();
+        let host = GatewayHost {
+            gateway: Gateway::offline(Limits::default(), Catalog::from_tools(Vec::new())),
+            catalog: Arc::new(catalog),
+            progress: None,
+            approver: None,
+            pauses: sandbox::Pauses::new(),
+            done: Default::default(),
+            execution: 1,
+        };
+        let error = host
+            .call("github", "getIssue", json!({"n": "1"}))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, Code::InvalidArguments);
+        assert!(
+            error
+                .message
+                .contains("n: \"1\" is not of type \"integer\""),
+            "{}",
+            error.message
+        );
+        let error = host.call("github", "getIsue", json!({})).await.unwrap_err();
+        assert_eq!(
+            error.message,
+            "there is no tool `getIsue` in namespace `github`; did you mean github.getIssue?"
+        );
+        let error = host.call("gh", "x", json!({})).await.unwrap_err();
+        assert_eq!(
+            error.message,
+            "there is no namespace `gh`; they are: github"
+        );
+        let error = host
+            .call("github", "getIssue", json!({"n": 1}))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code, Code::NoUpstream);
+    }
+}

@@ -1,0 +1,216 @@
+//! The gateway: the upstreams, the catalog of their tools, and the [`sandbox::Host`] that
+//! answers a snippet's tool calls by calling them.
+//!
+//! One job a module: `refresh` (connecting upstreams and replacing the catalog), `execution`
+//! (where snippets run, and running one), `host` (one execution's calls, into the admission
+//! path); this file builds the gateway and holds what they share.
+
+mod execution;
+mod host;
+mod refresh;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use sandbox::ToolError;
+use serde_json::Value;
+use tokio::sync::{mpsc, watch};
+
+use crate::admission::{Call, Caller, Gate};
+use crate::cache::Cache;
+use crate::catalog::Catalog;
+use crate::config::{Config, Limits, Server};
+use crate::upstream::{Refresh, Upstream};
+use execution::Executor;
+pub use execution::Isolation;
+pub use host::Progress;
+use refresh::{listed, refresh_on_change};
+
+pub struct Gateway {
+    executor: Executor,
+    audit: Option<crate::audit::Audit>,
+    /// Numbers executions, for the audit log.
+    executions: std::sync::atomic::AtomicU64,
+    expose: BTreeMap<String, crate::config::Expose>,
+    limits: Limits,
+    policy: crate::policy::Policy,
+    upstreams: BTreeMap<String, Arc<Upstream>>,
+    servers: BTreeMap<String, Server>,
+    cache: Option<Cache>,
+    catalog: RwLock<Arc<Catalog>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Gateway {
+    /// The gateway for `config`, ready to serve. An upstream whose tool list is in the catalog
+    /// cache (fresh, same identity) is not started until one of its tools is called; the others
+    /// are started at once, concurrently. An upstream that fails is reported in the statuses;
+    /// the others serve.
+    pub async fn connect(config: &Config) -> Arc<Gateway> {
+        Gateway::start(config, true).await
+    }
+
+    /// Like [`connect`](Self::connect), but starts every upstream now, whatever the cache
+    /// holds (and caches what they say).
+    pub async fn connect_all(config: &Config) -> Arc<Gateway> {
+        Gateway::start(config, false).await
+    }
+
+    async fn start(config: &Config, lazy: bool) -> Arc<Gateway> {
+        let (refresh_tx, refresh_rx) = mpsc::unbounded_channel::<String>();
+        let refresh: Refresh = Arc::new(move |name: &str| {
+            let _ = refresh_tx.send(name.to_string());
+        });
+        let timeout = Duration::from_millis(config.limits.call_timeout_ms);
+        let start_timeout = Duration::from_millis(config.limits.start_timeout_ms);
+        let servers: BTreeMap<String, Server> = config
+            .servers
+            .iter()
+            .filter(|(_, server)| !server.disabled)
+            .map(|(name, server)| (name.clone(), server.clone()))
+            .collect();
+        let upstreams = servers
+            .iter()
+            .map(|(name, server)| {
+                let upstream = Upstream::new(
+                    name.clone(),
+                    server.clone(),
+                    timeout,
+                    start_timeout,
+                    refresh.clone(),
+                );
+                (name.clone(), Arc::new(upstream))
+            })
+            .collect();
+        let cache = Cache::new(&config.cache);
+        let expose: BTreeMap<String, crate::config::Expose> = servers
+            .iter()
+            .map(|(name, server)| (name.clone(), server.expose))
+            .collect();
+        // What the cache knows is served without starting anything.
+        let mut namespaces = Vec::new();
+        let mut statuses = Vec::new();
+        let mut cold = Vec::new();
+        for (name, server) in &servers {
+            let entry = cache
+                .as_ref()
+                .filter(|_| lazy)
+                .and_then(|cache| cache.load(name, server));
+            match entry {
+                Some(entry) => {
+                    let (tools, mut status) = listed(name, &entry.connected(), 0.0);
+                    status.cached = true;
+                    namespaces.push((name.clone(), tools));
+                    statuses.push(status);
+                }
+                None => cold.push(name.clone()),
+            }
+        }
+        if let Some(cache) = &cache {
+            tracing::info!(
+                cached = servers.len() - cold.len(),
+                starting = cold.len(),
+                "catalog cache in {}",
+                cache.dir().display()
+            );
+        }
+        let gateway = Arc::new(Gateway {
+            executor: Executor::new(&config.isolation),
+            audit: open_audit(config),
+            executions: Default::default(),
+            limits: config.limits.clone(),
+            policy: config.policy.clone(),
+            upstreams,
+            servers,
+            cache,
+            catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses, &expose))),
+            expose,
+            changed: watch::channel(0).0,
+        });
+        if !cold.is_empty() {
+            gateway.refresh(&cold).await;
+        }
+        tokio::spawn(refresh_on_change(Arc::downgrade(&gateway), refresh_rx));
+        gateway
+    }
+
+    /// A gateway over tool lists alone: search and declarations work, calls fail.
+    pub fn offline(limits: Limits, catalog: Catalog) -> Arc<Gateway> {
+        Arc::new(Gateway {
+            executor: Executor::InProcess,
+            audit: None,
+            executions: Default::default(),
+            expose: BTreeMap::new(),
+            limits,
+            policy: Default::default(),
+            upstreams: BTreeMap::new(),
+            servers: BTreeMap::new(),
+            cache: None,
+            catalog: RwLock::new(Arc::new(catalog)),
+            changed: watch::channel(0).0,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The current catalog.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Counts catalog changes; a receiver learns when the tools changed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Calls the direct tool `name` (see [`DirectTool`]) under the policy: its
+    /// `CallToolResult` as MCP JSON, passed through unchanged. `None` when there is no such tool.
+    pub async fn call_direct(&self, name: &str, args: Value) -> Option<Result<Value, ToolError>> {
+        let catalog = self.catalog();
+        let direct = catalog.direct.iter().find(|t| t.name == name)?;
+        let call = Call {
+            named: name,
+            server: &direct.server,
+            tool: &direct.tool,
+            args,
+            caller: Caller::Direct,
+        };
+        Some(self.gate().admit(call).await)
+    }
+
+    /// The one path every call takes (see [`crate::admission`]).
+    fn gate(&self) -> Gate<'_> {
+        Gate {
+            policy: &self.policy,
+            audit: self.audit.as_ref(),
+            approval_timeout_ms: self.limits.approval_timeout_ms,
+            upstreams: &self.upstreams,
+        }
+    }
+
+    /// Stops every upstream.
+    pub async fn shutdown(&self) {
+        for upstream in self.upstreams.values() {
+            upstream.close().await;
+        }
+    }
+}
+
+/// The audit log the config asks for; one that cannot be opened is an error in the log, and
+/// no audit.
+fn open_audit(config: &Config) -> Option<crate::audit::Audit> {
+    let (path, arguments) = config.audit.as_ref()?;
+    match crate::audit::Audit::open(path, *arguments) {
+        Ok(audit) => Some(audit),
+        Err(error) => {
+            tracing::error!("cannot open the audit log {}: {error}", path.display());
+            None
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The upstream lifecycle as the catalog sees it: connecting upstreams (starting them if need
+//! be), listing their tools, caching the lists, and replacing the catalog when they change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use tokio::sync::mpsc;
+
+use super::Gateway;
+use crate::catalog::{Catalog, UpstreamStatus};
+use crate::upstream::{Connected, UpstreamError};
+
+impl Gateway {
+    /// Lists the tools of every upstream again and replaces the catalog (clients are told when
+    /// the tools changed).
+    pub async fn rebuild(&self) {
+        let names: Vec<String> = self.upstreams.keys().cloned().collect();
+        self.refresh(&names).await;
+    }
+
+    /// Connects the upstreams `names` (starting them if need be), lists their tools, caches
+    /// them, and replaces the catalog; the other upstreams keep what the catalog had. The
+    /// change counter moves only when some tool changed.
+    pub(super) async fn refresh(&self, names: &[String]) {
+        let previous = self.catalog();
+        let connects = self
+            .upstreams
+            .iter()
+            .filter(|(name, _)| names.contains(name))
+            .map(|(name, upstream)| async move {
+                let started = Instant::now();
+                let connected = upstream.connect().await;
+                (
+                    name.clone(),
+                    (connected, started.elapsed().as_secs_f64() * 1e3),
+                )
+            });
+        let results: HashMap<String, (Result<Connected, UpstreamError>, f64)> =
+            futures::future::join_all(connects)
+                .await
+                .into_iter()
+                .collect();
+        let mut namespaces = Vec::new();
+        let mut statuses = Vec::new();
+        for name in self.upstreams.keys() {
+            match results.get(name) {
+                Some((Ok(connected), ms)) => {
+                    if let (Some(cache), Some(server)) = (&self.cache, self.servers.get(name)) {
+                        cache.store(name, server, connected);
+                    }
+                    let (tools, status) = listed(name, connected, *ms);
+                    namespaces.push((name.clone(), tools));
+                    statuses.push(status);
+                }
+                Some((Err(error), ms)) => {
+                    tracing::error!(server = %name, "unavailable: {error}");
+                    statuses.push(UpstreamStatus {
+                        name: name.clone(),
+                        ok: false,
+                        error: Some(error.to_string()),
+                        protocol_version: None,
+                        server: None,
+                        tools: 0,
+                        ms: *ms,
+                        cached: false,
+                    });
+                }
+                None => {
+                    // Not asked to refresh: keep what the previous catalog had.
+                    if let Some(status) = previous.statuses.iter().find(|s| &s.name == name) {
+                        statuses.push(status.clone());
+                    }
+                    if let Some(tools) = previous.listed.get(name) {
+                        namespaces.push((name.clone(), tools.clone()));
+                    }
+                }
+            }
+        }
+        let same = namespaces.len() == previous.listed.len()
+            && namespaces
+                .iter()
+                .all(|(name, tools)| previous.listed.get(name) == Some(tools));
+        let catalog = Arc::new(Catalog::build(namespaces, statuses, &self.expose));
+        *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
+        tracing::info!(upstreams = ?names, changed = !same, "catalog refreshed");
+        if !same {
+            self.changed.send_modify(|version| *version += 1);
+        }
+    }
+}
+
+/// Refreshes an upstream that said its tools changed, or that was started for a call (its
+/// tools may differ from the cached ones: a new version).
+pub(super) async fn refresh_on_change(
+    gateway: Weak<Gateway>,
+    mut names: mpsc::UnboundedReceiver<String>,
+) {
+    while let Some(name) = names.recv().await {
+        let Some(gateway) = gateway.upgrade() else {
+            return;
+        };
+        gateway.refresh(&[name]).await;
+    }
+}
+
+/// The tools an upstream listed (a definition that cannot be read is skipped and logged) and
+/// its status.
+pub(super) fn listed(
+    name: &str,
+    connected: &Connected,
+    ms: f64,
+) -> (Vec<tsgen::Tool>, UpstreamStatus) {
+    let tools: Vec<tsgen::Tool> = connected
+        .tools
+        .iter()
+        .filter_map(|tool| match serde_json::from_value(tool.clone()) {
+            Ok(tool) => Some(tool),
+            Err(error) => {
+                tracing::warn!(server = %name, "a tool definition was skipped: {error}");
+                None
+            }
+        })
+        .collect();
+    let status = UpstreamStatus {
+        name: name.to_string(),
+        ok: true,
+        error: None,
+        protocol_version: Some(connected.protocol_version.clone()),
+        server: Some(
+            format!("{} {}", connected.server_name, connected.server_version)
+                .trim()
+                .to_string(),
+        ),
+        tools: tools.len(),
+        ms,
+        cached: false,
+    };
+    (tools, status)
+}
