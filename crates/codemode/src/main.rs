@@ -88,6 +88,11 @@ fn config_help() -> String {
         help.push_str(&line);
         help.push('\n');
     }
+    help.push_str(
+        "Configs of other MCP clients work as they are: JSON with comments, TOML (`.toml`),\n\
+         servers under `servers` (VS Code), `mcp_servers` (Codex) or `context_servers` (Zed),\n\
+         and their names for keys; `codemode check` notes each key it skips.\n",
+    );
     help.push_str("Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more.");
     help
 }
@@ -378,6 +383,12 @@ async fn connect_all(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
 
 async fn start(config: Option<&Path>, all: bool) -> anyhow::Result<Arc<Gateway>> {
     let config = load_config(config)?;
+    if !all {
+        // `check` prints them itself.
+        for warning in &config.warnings {
+            tracing::warn!("config: {warning}");
+        }
+    }
     let enabled = config.servers.values().filter(|s| !s.disabled).count();
     if enabled > 0 {
         tracing::info!("{enabled} MCP server(s) configured");
@@ -504,6 +515,8 @@ async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "servers": catalog.statuses,
+                "disabled": gateway.disabled(),
+                "warnings": gateway.warnings(),
                 "tools": catalog.api.tool_count(),
                 "tokens": {"classic": classic_tokens, "codemode": codemode_tokens},
                 "isolation": match &isolation {
@@ -514,7 +527,7 @@ async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
             }))?
         );
     } else {
-        if catalog.statuses.is_empty() {
+        if catalog.statuses.is_empty() && gateway.disabled().is_empty() {
             println!(
                 "No MCP servers are configured (see `codemode --help` for the config format)."
             );
@@ -531,6 +544,12 @@ async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
                 ),
                 Some(error) => println!("FAIL  {:<20} {error}", status.name),
             }
+        }
+        for name in gateway.disabled() {
+            println!("off   {name:<20} disabled in the config");
+        }
+        for warning in gateway.warnings() {
+            println!("note  {warning}");
         }
         println!(
             "\n{} tools. A classic tool listing costs {classic_tokens} tokens; codemode's two tools cost {codemode_tokens}.",

@@ -494,7 +494,7 @@ fn bad_configs_are_refused_with_the_key_named() {
     let cases = [
         (
             json!({"mcpServers": {"github": {"comand": "npx"}}}),
-            "mcpServers.github.comand: unknown field `comand`",
+            "mcpServers.github.comand: unknown key (did you mean `command`?)",
         ),
         (
             json!({"mcpServers": {"github": {"args": ["x"]}}}),
@@ -506,7 +506,7 @@ fn bad_configs_are_refused_with_the_key_named() {
         ),
         (
             json!({"limits": {"timeout": 1}}),
-            "limits.timeout: unknown field `timeout`",
+            "limits.timeout: unknown key (did you mean `timeoutMs`?)",
         ),
     ];
     for (config, expected) in cases {

@@ -172,8 +172,10 @@ mod tests {
                 cwd: None,
             },
             disabled: false,
+            unsupported: None,
             limits: Default::default(),
             expose: Default::default(),
+            tools: Default::default(),
         }
     }
 

@@ -43,9 +43,10 @@ impl Catalog {
 
     pub(crate) fn build(
         namespaces: Vec<(String, Vec<tsgen::Tool>)>,
-        statuses: Vec<UpstreamStatus>,
+        mut statuses: Vec<UpstreamStatus>,
         expose: &BTreeMap<String, crate::config::Expose>,
     ) -> Catalog {
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
         let exposed = |name: &str| expose.get(name).copied().unwrap_or_default();
         let listed: BTreeMap<String, Vec<tsgen::Tool>> = namespaces.iter().cloned().collect();
         let mut direct: Vec<DirectTool> = Vec::new();
@@ -145,4 +146,20 @@ pub struct UpstreamStatus {
     pub ms: f64,
     /// The tools come from the catalog cache; the server has not been started yet.
     pub cached: bool,
+}
+
+impl UpstreamStatus {
+    /// An upstream that cannot serve, and why.
+    pub fn down(name: &str, error: String, ms: f64) -> UpstreamStatus {
+        UpstreamStatus {
+            name: name.to_string(),
+            ok: false,
+            error: Some(error),
+            protocol_version: None,
+            server: None,
+            tools: 0,
+            ms,
+            cached: false,
+        }
+    }
 }

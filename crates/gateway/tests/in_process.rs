@@ -38,8 +38,10 @@ fn shop(starts: &Arc<AtomicUsize>) -> Server {
             connect,
         }),
         disabled: false,
+        unsupported: None,
         limits: Default::default(),
         expose: Default::default(),
+        tools: Default::default(),
     }
 }
 
@@ -370,8 +372,10 @@ async fn a_server_that_says_its_tools_changed_is_listed_again() {
                 connect,
             }),
             disabled: false,
+            unsupported: None,
             limits: Default::default(),
             expose: Default::default(),
+            tools: Default::default(),
         },
     );
     let gateway = Gateway::connect(&config).await;
@@ -392,5 +396,21 @@ async fn a_server_that_says_its_tools_changed_is_listed_again() {
         Some(json!({"called": "grown"})),
         "{outcome:?}"
     );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_tools_an_entry_serves_are_in_the_catalog() {
+    let dir = scratch("filter");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let mut config = config(&dir, &starts, json!({"cache": false}));
+    let shop = config.servers.get_mut("shop").unwrap();
+    shop.tools.exclude = vec!["list_orders".into()];
+    let gateway = Gateway::connect(&config).await;
+    let catalog = gateway.catalog();
+    assert_eq!(catalog.api.tool_count(), 1);
+    assert!(catalog.api.tool("shop", "get_customers").is_some());
+    let outcome = run(&gateway, "return await tools.shop.list_orders({});", None).await;
+    assert!(!outcome.ok, "an excluded tool cannot be called");
     gateway.shutdown().await;
 }

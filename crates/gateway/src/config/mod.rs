@@ -11,17 +11,39 @@
 //! }
 //! ```
 //!
-//! `cache` is optional (`false` turns the catalog cache off; see [`crate::cache`]).
-//!
-//! `${VAR}` (or `${VAR:-default}`) in any string of a server's entry is read from the
-//! gateway's environment when the file is loaded. Errors name the key they are about
-//! (`mcpServers.github.env.TOKEN`) and never the value a variable expanded to.
+//! Every section is read the same way (`read::Section`: typed keys taken one at a time, an
+//! unknown key named with the nearest known one): `servers.rs` the servers, as any MCP
+//! client writes them; `sections.rs` `limits`, `isolation`, `cache` and `audit`; the policy's
+//! rules are `crate::policy`'s. `jsonc.rs` reads comments and trailing commas; `vars.rs`
+//! expands `${VAR}` in each client's forms and reads `envFile`s. A variable's value is read
+//! from the gateway's environment when the file is loaded and never appears in an error: errors
+//! name the key they are about (`mcpServers.github.env.TOKEN`). Keys of other clients' that
+//! mean nothing here become [`Config::warnings`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+mod jsonc;
+mod read;
+mod sections;
+mod servers;
+mod vars;
+
+use read::{Invalid, Read, Section};
+use sections::keys;
+pub use servers::ALIASES;
+use vars::Vars;
+
+/// The keys the servers are listed under, and whose they are: ours (and Claude's, Cursor's,
+/// Windsurf's, Gemini CLI's, Cline's), VS Code's, Codex's (in its `config.toml`).
+pub const SERVER_LISTS: &[(&str, &str)] = &[
+    ("mcpServers", "codemode and most clients"),
+    ("servers", "VS Code"),
+    ("mcp_servers", "Codex"),
+    ("context_servers", "Zed"),
+];
 
 /// Every key the config file takes, by section (`policy` takes patterns, not keys): the one
 /// list `--help` prints, which a test checks against what the parser accepts and what the
@@ -41,8 +63,19 @@ pub const KEYS: &[(&str, &[&str])] = &[
     (
         "mcpServers.<name>",
         &[
-            "type", "command", "args", "env", "cwd", "url", "headers", "disabled", "limits",
+            "type",
+            "command",
+            "args",
+            "env",
+            "envFile",
+            "cwd",
+            "url",
+            "headers",
+            "disabled",
+            "limits",
             "expose",
+            "includeTools",
+            "excludeTools",
         ],
     ),
     (
@@ -88,6 +121,8 @@ pub enum ConfigError {
         path: PathBuf,
         cause: serde_json::Error,
     },
+    #[error("{path}: not valid TOML: {cause}")]
+    Toml { path: PathBuf, cause: String },
     #[error("{path}: {key}: {message}")]
     Invalid {
         path: PathBuf,
@@ -107,6 +142,9 @@ pub struct Config {
     pub policy: crate::policy::Policy,
     /// The audit log's path, and whether it records calls' arguments; none: no audit log.
     pub audit: Option<(PathBuf, bool)>,
+    /// What was read but means nothing here (other clients' keys), a sentence each naming the
+    /// key: for the log and `check`.
+    pub warnings: Vec<String>,
 }
 
 /// Where executions run.
@@ -197,8 +235,32 @@ pub struct Server {
     pub transport: Transport,
     /// Skipped when true (`"disabled": true`, as some clients write it).
     pub disabled: bool,
+    /// Why codemode cannot reach it as configured (an old SSE server): it is reported as
+    /// unavailable, with this as its error, and not started.
+    pub unsupported: Option<String>,
     pub limits: UpstreamLimits,
     pub expose: Expose,
+    /// Which of its tools are served.
+    pub tools: ToolFilter,
+}
+
+/// Which of a server's tools are served (`includeTools` and `excludeTools`, by the names the
+/// server lists them under); an excluded tool is out even when it is included.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolFilter {
+    /// Only these; none: all.
+    pub include: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+}
+
+impl ToolFilter {
+    pub fn admits(&self, tool: &str) -> bool {
+        !self.exclude.iter().any(|t| t == tool)
+            && self
+                .include
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|t| t == tool))
+    }
 }
 
 /// How an upstream's tools reach the agent (`mcpServers.<name>.expose`).
@@ -225,8 +287,7 @@ impl Expose {
 
 /// How hard the gateway may use one upstream (`mcpServers.<name>.limits`). A call over a limit
 /// waits its turn, within its execution's deadline.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpstreamLimits {
     /// Calls in flight at once; none: no limit.
     pub max_concurrent: Option<u32>,
@@ -277,52 +338,6 @@ impl PartialEq for InProcess {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default)]
-    mcp_servers: BTreeMap<String, RawServer>,
-    #[serde(default)]
-    limits: Map<String, Value>,
-    #[serde(default)]
-    cache: Option<Value>,
-    #[serde(default)]
-    isolation: Option<Value>,
-    #[serde(default)]
-    policy: Map<String, Value>,
-    #[serde(default)]
-    audit: Option<RawAudit>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawAudit {
-    path: String,
-    #[serde(default)]
-    arguments: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServer {
-    #[serde(default, rename = "type")]
-    kind: Option<String>,
-    command: Option<String>,
-    #[serde(default)]
-    args: Vec<String>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    cwd: Option<PathBuf>,
-    url: Option<String>,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    #[serde(default)]
-    disabled: bool,
-    #[serde(default)]
-    limits: UpstreamLimits,
-    expose: Option<String>,
-}
-
 impl Config {
     /// Reads and checks a config file, expanding `${VAR}` from the process environment.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -334,195 +349,117 @@ impl Config {
         Config::parse(path, &text, &env)
     }
 
-    /// Parses config text; `env` is where `${VAR}` is looked up.
+    /// Parses config text (JSON with comments, or TOML when the file's name ends in `.toml`);
+    /// `env` is where `${VAR}` is looked up.
     pub fn parse(
         path: &Path,
         text: &str,
         env: &HashMap<String, String>,
     ) -> Result<Config, ConfigError> {
-        let invalid = |key: String, message: String| ConfigError::Invalid {
+        // Editors on Windows save a byte-order mark; it is not part of the text.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let value: Value = if path.extension().is_some_and(|e| e == "toml") {
+            toml::from_str(text).map_err(|cause| ConfigError::Toml {
+                path: path.to_path_buf(),
+                cause: cause.to_string().trim_end().to_string(),
+            })?
+        } else {
+            serde_json::from_str(&jsonc::strip(text)).map_err(|cause| ConfigError::Json {
+                path: path.to_path_buf(),
+                cause,
+            })?
+        };
+        Config::read(path, value, env).map_err(|Invalid { key, message }| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
             message,
-        };
-        // Editors on Windows save a byte-order mark; it is not part of the JSON.
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let value: Value = serde_json::from_str(text).map_err(|cause| ConfigError::Json {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        let raw: RawConfig = serde_path_to_error::deserialize(value).map_err(|error| {
-            let key = error.path().to_string();
-            invalid(
-                if key == "." {
-                    "(top level)".into()
-                } else {
-                    key
-                },
-                error.into_inner().to_string(),
-            )
-        })?;
+        })
+    }
 
-        let mut servers = BTreeMap::new();
-        for (name, server) in raw.mcp_servers {
-            let key = format!("mcpServers.{name}");
-            if name.trim().is_empty() {
-                return Err(invalid(key, "a server needs a name".into()));
-            }
-            let expand = |field: &str, text: &str| -> Result<String, ConfigError> {
-                expand_vars(text, env).map_err(|var| {
-                    invalid(
-                        format!("{key}.{field}"),
-                        format!("the environment variable {var} is not set"),
-                    )
-                })
-            };
-            let kind = server.kind.as_deref().unwrap_or("");
-            let transport = match (&server.command, &server.url) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        key,
-                        "give either `command` (stdio) or `url` (HTTP), not both".into(),
-                    ));
-                }
-                (None, None) => {
-                    return Err(invalid(
-                        key,
-                        "missing `command` (a server started as a child process) or `url` (a server over streamable HTTP)".into(),
-                    ));
-                }
-                (Some(command), None) => {
-                    if !matches!(kind, "" | "stdio") {
-                        return Err(invalid(
-                            format!("{key}.type"),
-                            format!("`{kind}` does not go with `command`: use \"stdio\""),
-                        ));
-                    }
-                    if command.trim().is_empty() {
-                        return Err(invalid(format!("{key}.command"), "is empty".into()));
-                    }
-                    let mut env_vars = BTreeMap::new();
-                    for (var, value) in &server.env {
-                        env_vars.insert(var.clone(), expand(&format!("env.{var}"), value)?);
-                    }
-                    let mut args = Vec::new();
-                    for (i, arg) in server.args.iter().enumerate() {
-                        args.push(expand(&format!("args[{i}]"), arg)?);
-                    }
-                    // A relative `cwd`, and a `command` that is a relative path (not a name
-                    // looked up on PATH), are relative to the config file, as `cache.dir` is.
-                    let beside = |relative: PathBuf| match path.parent() {
-                        Some(base) if relative.is_relative() => base.join(relative),
-                        _ => relative,
-                    };
-                    let command = expand("command", command)?;
-                    let command = if command.contains('/') {
-                        beside(PathBuf::from(&command))
-                            .to_string_lossy()
-                            .into_owned()
-                    } else {
-                        command
-                    };
-                    Transport::Stdio {
-                        command,
-                        args,
-                        env: env_vars,
-                        cwd: server.cwd.clone().map(beside),
-                    }
-                }
-                (None, Some(url)) => {
-                    match kind {
-                        "" | "http" | "streamable-http" | "streamableHttp" => {}
-                        "sse" => {
-                            return Err(invalid(
-                                format!("{key}.type"),
-                                "the old SSE transport is not supported: point `url` at the server's streamable HTTP endpoint".into(),
-                            ));
-                        }
-                        other => {
-                            return Err(invalid(
-                                format!("{key}.type"),
-                                format!("unknown transport `{other}`: use \"http\""),
-                            ));
-                        }
-                    }
-                    let url = expand("url", url)?;
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(invalid(
-                            format!("{key}.url"),
-                            "must start with http:// or https://".into(),
-                        ));
-                    }
-                    let mut headers = BTreeMap::new();
-                    for (header, value) in &server.headers {
-                        headers
-                            .insert(header.clone(), expand(&format!("headers.{header}"), value)?);
-                    }
-                    Transport::Http { url, headers }
-                }
-            };
-            if server.limits.max_concurrent == Some(0) {
-                return Err(invalid(
-                    format!("{key}.limits.maxConcurrent"),
-                    "must be 1 or more".into(),
-                ));
-            }
-            if server
-                .limits
-                .max_per_second
-                .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
-            {
-                return Err(invalid(
-                    format!("{key}.limits.maxPerSecond"),
-                    "must be a number above 0".into(),
-                ));
-            }
-            let expose = match server.expose.as_deref() {
-                None | Some("code") => Expose::Code,
-                Some("direct") => Expose::Direct,
-                Some("both") => Expose::Both,
-                Some(_) => {
-                    return Err(invalid(
-                        format!("{key}.expose"),
-                        "must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\"".into(),
-                    ));
-                }
-            };
-            servers.insert(
-                name,
-                Server {
-                    transport,
-                    disabled: server.disabled,
-                    limits: server.limits,
-                    expose,
-                },
-            );
+    fn read(path: &Path, value: Value, env: &HashMap<String, String>) -> Read<Config> {
+        let vars = Vars::new(env, path);
+        let mut warnings = Vec::new();
+        let mut top = Section::new("", value, "an object (the config)")?;
+        // The servers, under each client's name for them.
+        let lists: Vec<&str> = SERVER_LISTS
+            .iter()
+            .map(|(key, _)| *key)
+            .filter(|key| top.has(key))
+            .collect();
+        if lists.len() > 1 {
+            return Err(Invalid::new(
+                lists[1],
+                format!("give the servers once, in `{}`", lists[0]),
+            ));
         }
-
-        let limits = parse_limits(raw.limits).map_err(|(key, message)| invalid(key, message))?;
-        let cache =
-            parse_cache(raw.cache, path, env).map_err(|(key, message)| invalid(key, message))?;
-        let isolation =
-            parse_isolation(raw.isolation).map_err(|(key, message)| invalid(key, message))?;
-        let audit = match raw.audit {
-            None => None,
-            Some(audit) => {
-                let file = expand_vars(&audit.path, env).map_err(|var| {
-                    invalid(
-                        "audit.path".into(),
-                        format!("the environment variable {var} is not set"),
-                    )
-                })?;
-                let file = PathBuf::from(file);
-                let file = match path.parent() {
-                    Some(base) if file.is_relative() => base.join(file),
-                    _ => file,
-                };
-                Some((file, audit.arguments))
-            }
+        let servers = match lists.first() {
+            None => BTreeMap::new(),
+            Some(list) => match top.section(list, "an object of servers by name")? {
+                None => BTreeMap::new(),
+                Some(section) => servers::servers(section, &vars, path, &mut warnings)?,
+            },
         };
-        let policy = crate::policy::Policy::parse(raw.policy)
-            .map_err(|(key, message)| invalid(key, message))?;
+        let mut servers = servers;
+        if let Some(mut gemini) = top.section("mcp", "an object (Gemini CLI's `mcp`)")? {
+            // Gemini CLI's lists of the servers to use and not to.
+            let allowed = gemini.strings("allowed")?;
+            let excluded = gemini.strings("excluded")?.unwrap_or_default();
+            for (name, server) in &mut servers {
+                if excluded.contains(name) || allowed.as_ref().is_some_and(|a| !a.contains(name)) {
+                    server.disabled = true;
+                }
+            }
+            gemini.finish(
+                &["allowed", "excluded"],
+                &[(
+                    "serverCommand",
+                    "codemode starts the servers in `mcpServers` only",
+                )],
+                &mut warnings,
+            )?;
+        }
+        let limits = sections::limits(top.take("limits"), &mut warnings)?;
+        let cache = sections::cache(top.take("cache"), &vars, path, &mut warnings)?;
+        let isolation = sections::isolation(top.take("isolation"), &mut warnings)?;
+        let audit = sections::audit(top.take("audit"), &vars, path, &mut warnings)?;
+        let policy = match top.section("policy", "an object of rules")? {
+            None => crate::policy::Policy::default(),
+            Some(rules) => crate::policy::Policy::parse(rules.into_map())
+                .map_err(|(key, message)| Invalid::new(key, message))?,
+        };
+        // An editor's schema hint.
+        top.take("$schema");
+        if let Some(client @ ("mcp_servers" | "context_servers")) = lists.first().copied() {
+            // Codex's config.toml or Zed's settings.json: the rest is the client's own.
+            let client = if client == "mcp_servers" {
+                "Codex"
+            } else {
+                "Zed"
+            };
+            let rest = top.names();
+            let rest: Vec<&String> = rest
+                .iter()
+                .filter(|k| !keys("").contains(&k.as_str()))
+                .collect();
+            if !rest.is_empty() {
+                let list: Vec<String> = rest.iter().map(|k| format!("`{k}`")).collect();
+                warnings.push(format!(
+                    "ignored: {} ({client}'s own settings; codemode reads the servers)",
+                    list.join(", ")
+                ));
+                for key in rest {
+                    top.take(key);
+                }
+            }
+        }
+        top.finish(
+            keys(""),
+            &[(
+                "inputs",
+                "codemode asks for no input: an `${input:...}` reference must become an environment variable (`${VAR}`)",
+            )],
+            &mut warnings,
+        )?;
         Ok(Config {
             servers,
             limits,
@@ -530,204 +467,13 @@ impl Config {
             isolation,
             policy,
             audit,
+            warnings,
         })
     }
 }
 
 /// The smallest `maxOutputChars`: room for an outcome's summary and the cut's marker.
 pub const MIN_OUTPUT_CHARS: usize = 1_000;
-
-/// The gateway's own keys, then the sandbox's (which refuse anything else).
-fn parse_limits(mut fields: Map<String, Value>) -> Result<Limits, (String, String)> {
-    let mut limits = Limits::default();
-    let mut take = |name: &str| fields.remove(name);
-    let number = |name: &str, value: Value| {
-        value.as_u64().ok_or_else(|| {
-            (
-                format!("limits.{name}"),
-                "must be a whole number".to_string(),
-            )
-        })
-    };
-    if let Some(value) = take("callTimeoutMs") {
-        limits.call_timeout_ms = number("callTimeoutMs", value)?;
-    }
-    if let Some(value) = take("startTimeoutMs") {
-        limits.start_timeout_ms = number("startTimeoutMs", value)?;
-    }
-    if let Some(value) = take("maxOutputChars") {
-        let chars = number("maxOutputChars", value)?;
-        if chars < MIN_OUTPUT_CHARS as u64 {
-            return Err((
-                "limits.maxOutputChars".to_string(),
-                format!(
-                    "must be at least {MIN_OUTPUT_CHARS} (an answer cut short still says why and how to ask for less)"
-                ),
-            ));
-        }
-        limits.max_output_chars = usize::try_from(chars).unwrap_or(usize::MAX);
-    }
-    if let Some(value) = take("inlineApiTokens") {
-        limits.inline_api_tokens = number("inlineApiTokens", value)? as usize;
-    }
-    if let Some(value) = take("approvalTimeoutMs") {
-        limits.approval_timeout_ms = Some(number("approvalTimeoutMs", value)?);
-    }
-    limits.sandbox = serde_path_to_error::deserialize(Value::Object(fields)).map_err(|error| {
-        let message = error.inner().to_string();
-        let key = error.path().to_string();
-        let key = if key == "." {
-            "limits".to_string()
-        } else {
-            format!("limits.{key}")
-        };
-        (
-            key,
-            message.replace(
-                "expected one of",
-                "expected one of `callTimeoutMs`, `startTimeoutMs`, `maxOutputChars`, `inlineApiTokens`, `approvalTimeoutMs`,",
-            ),
-        )
-    })?;
-    Ok(limits)
-}
-
-/// `isolation`: `"process"`, `"none"`, or `{ "mode": ..., "warm": ..., "maxRunning": ...,
-/// "maxWaiting": ... }`.
-fn parse_isolation(value: Option<Value>) -> Result<Isolation, (String, String)> {
-    let mut isolation = Isolation::default();
-    let mode = |value: &Value| {
-        match value.as_str() {
-        Some("process") => Ok(true),
-        Some("none") => Ok(false),
-        _ => Err(
-            "must be \"process\" (each execution in a jailed worker process) or \"none\" (in the gateway's process)".to_string(),
-        ),
-    }
-    };
-    let settings = match value {
-        None => return Ok(isolation),
-        Some(Value::Object(settings)) => settings,
-        Some(value) => {
-            isolation.process = mode(&value).map_err(|m| ("isolation".to_string(), m))?;
-            return Ok(isolation);
-        }
-    };
-    for (key, value) in settings {
-        let number = |value: &Value, least: u64| {
-            value
-                .as_u64()
-                .filter(|n| *n >= least)
-                .map(|n| n as usize)
-                .ok_or_else(|| {
-                    (
-                        format!("isolation.{key}"),
-                        format!("must be a whole number, {least} or more"),
-                    )
-                })
-        };
-        match key.as_str() {
-            "mode" => {
-                isolation.process = mode(&value).map_err(|m| ("isolation.mode".to_string(), m))?;
-            }
-            "warm" => isolation.warm = number(&value, 0)?,
-            "maxRunning" => isolation.max_running = number(&value, 1)?,
-            "maxWaiting" => isolation.max_waiting = number(&value, 0)?,
-            other => {
-                return Err((
-                    format!("isolation.{other}"),
-                    "unknown key; expected `mode`, `warm`, `maxRunning` or `maxWaiting`".into(),
-                ));
-            }
-        }
-    }
-    Ok(isolation)
-}
-
-/// `cache`: `true`, `false`, or `{ "dir": ..., "maxAgeHours": ... }`.
-fn parse_cache(
-    value: Option<Value>,
-    path: &Path,
-    env: &HashMap<String, String>,
-) -> Result<CacheConfig, (String, String)> {
-    let mut cache = CacheConfig::default();
-    let settings = match value {
-        None => return Ok(cache),
-        Some(Value::Bool(enabled)) => {
-            cache.enabled = enabled;
-            return Ok(cache);
-        }
-        Some(Value::Object(settings)) => settings,
-        Some(_) => {
-            return Err((
-                "cache".into(),
-                "must be true, false, or an object with `dir` and `maxAgeHours`".into(),
-            ));
-        }
-    };
-    for (key, value) in settings {
-        match (key.as_str(), value) {
-            ("dir", Value::String(dir)) => {
-                let dir = expand_vars(&dir, env).map_err(|var| {
-                    (
-                        "cache.dir".to_string(),
-                        format!("the environment variable {var} is not set"),
-                    )
-                })?;
-                let dir = PathBuf::from(dir);
-                cache.dir = Some(match path.parent() {
-                    Some(base) if dir.is_relative() => base.join(dir),
-                    _ => dir,
-                });
-            }
-            ("dir", _) => return Err(("cache.dir".into(), "must be a path (a string)".into())),
-            ("maxAgeHours", value) => match value.as_f64() {
-                Some(hours) if hours >= 0.0 => cache.max_age_hours = hours,
-                _ => {
-                    return Err((
-                        "cache.maxAgeHours".into(),
-                        "must be a number of hours, 0 or more".into(),
-                    ));
-                }
-            },
-            (other, _) => {
-                return Err((
-                    format!("cache.{other}"),
-                    "unknown key; expected `dir` or `maxAgeHours`".into(),
-                ));
-            }
-        }
-    }
-    Ok(cache)
-}
-
-/// `text` with every `${VAR}` and `${VAR:-default}` replaced; the name of the first unset one
-/// without a default as the error.
-fn expand_vars(text: &str, env: &HashMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            out.push_str(&rest[start..]);
-            return Ok(out);
-        };
-        let inner = &after[..end];
-        let (name, default) = match inner.split_once(":-") {
-            Some((name, default)) => (name, Some(default)),
-            None => (inner, None),
-        };
-        match (env.get(name), default) {
-            (Some(value), _) => out.push_str(value),
-            (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(name.to_string()),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
-}
 
 #[cfg(test)]
 mod tests;

@@ -65,7 +65,7 @@ fn the_cache_is_on_by_default_and_can_be_placed_or_turned_off() {
         ),
         (
             r#"{"cache": {"maxAge": 3}}"#,
-            "codemode.json: cache.maxAge: unknown key; expected `dir` or `maxAgeHours`",
+            "codemode.json: cache.maxAge: unknown key; expected one of `dir`, `maxAgeHours`",
         ),
         (
             r#"{"cache": {"maxAgeHours": -1}}"#,
@@ -107,7 +107,7 @@ fn isolation_is_a_process_by_default_on_linux_and_can_be_tuned_or_turned_off() {
         ),
         (
             r#"{"isolation": {"workers": 3}}"#,
-            "codemode.json: isolation.workers: unknown key; expected `mode`, `warm`, `maxRunning` or `maxWaiting`",
+            "codemode.json: isolation.workers: unknown key; expected one of `mode`, `warm`, `maxRunning`, `maxWaiting`",
         ),
     ] {
         assert_eq!(parse(text).unwrap_err(), message);
@@ -126,7 +126,7 @@ fn an_upstream_takes_its_own_limits() {
     for (text, message) in [
         (
             r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxConcurrent": 0}}}}"#,
-            "codemode.json: mcpServers.a.limits.maxConcurrent: must be 1 or more",
+            "codemode.json: mcpServers.a.limits.maxConcurrent: must be a whole number, 1 or more",
         ),
         (
             r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxPerSecond": 0}}}}"#,
@@ -138,7 +138,9 @@ fn an_upstream_takes_its_own_limits() {
     let error =
         parse(r#"{"mcpServers": {"a": {"command": "x", "limits": {"qps": 1}}}}"#).unwrap_err();
     assert!(
-        error.starts_with("codemode.json: mcpServers.a.limits.qps: unknown field `qps`"),
+        error.starts_with(
+            "codemode.json: mcpServers.a.limits.qps: unknown key; expected one of `maxConcurrent`"
+        ),
         "{error}"
     );
 }
@@ -173,7 +175,9 @@ fn the_audit_log_is_opt_in_and_relative_to_the_config() {
     );
     let error = parse(r#"{"audit": {"file": "x"}}"#).unwrap_err();
     assert!(
-        error.starts_with("codemode.json: audit.file: unknown field `file`"),
+        error.starts_with(
+            "codemode.json: audit.file: unknown key; expected one of `path`, `arguments`"
+        ),
         "{error}"
     );
 }
@@ -182,7 +186,7 @@ fn the_audit_log_is_opt_in_and_relative_to_the_config() {
 fn errors_name_the_key() {
     let error = parse(r#"{"mcpServers": {"github": {"comand": "npx"}}}"#).unwrap_err();
     assert!(
-        error.starts_with("codemode.json: mcpServers.github.comand: unknown field `comand`"),
+        error.starts_with("codemode.json: mcpServers.github.comand: unknown key (did you mean `command`?); expected one of `type`, `command`"),
         "{error}"
     );
     let error = parse(r#"{"mcpServers": {"github": {"args": []}}}"#).unwrap_err();
@@ -197,7 +201,7 @@ fn errors_name_the_key() {
         "codemode.json: mcpServers.github.env.T: the environment variable NOPE is not set"
     );
     let error = parse(r#"{"limits": {"timeout": 5}}"#).unwrap_err();
-    assert!(error.starts_with("codemode.json: limits.timeout: unknown field `timeout`, expected one of `callTimeoutMs`, `startTimeoutMs`"), "{error}");
+    assert!(error.starts_with("codemode.json: limits.timeout: unknown key (did you mean `timeoutMs`?); expected one of `timeoutMs`, `memoryMb`"), "{error}");
     let error = parse(r#"{"limits": {"maxOutputChars": "big"}}"#).unwrap_err();
     assert_eq!(
         error,
@@ -209,12 +213,13 @@ fn errors_name_the_key() {
         "{error}"
     );
     let error = parse(r#"{"mcpServer": {}}"#).unwrap_err();
-    assert!(error.contains("unknown field `mcpServer`"), "{error}");
-    let error = parse(r#"{"mcpServers": {"a": {"url": "https://x", "type": "sse"}}}"#).unwrap_err();
     assert!(
-        error.contains("mcpServers.a.type: the old SSE transport"),
+        error.contains("mcpServer: unknown key (did you mean `mcpServers`?)"),
         "{error}"
     );
+    let config = parse(r#"{"mcpServers": {"a": {"url": "https://x", "type": "sse"}}}"#).unwrap();
+    let why = config.servers["a"].unsupported.as_deref().unwrap_or("");
+    assert!(why.starts_with("the old SSE transport"), "{why}");
     let error = parse("{").unwrap_err();
     assert!(
         error.starts_with("codemode.json: not valid JSON"),
@@ -226,14 +231,6 @@ fn errors_name_the_key() {
 fn secrets_are_not_in_errors() {
     let error = parse(r#"{"mcpServers": {"a": {"url": "${TOKEN}"}}}"#).unwrap_err();
     assert!(!error.contains("s3cret"), "{error}");
-}
-
-#[test]
-fn variables_expand_with_defaults() {
-    let env = HashMap::from([("A".to_string(), "1".to_string())]);
-    assert_eq!(expand_vars("x${A}y${B:-2}z", &env), Ok("x1y2z".into()));
-    assert_eq!(expand_vars("${B}", &env), Err("B".into()));
-    assert_eq!(expand_vars("no ${ end", &env), Ok("no ${ end".into()));
 }
 
 /// [`KEYS`] is what the parser takes, section by section (each section's refusal of an
@@ -270,6 +267,12 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
     }
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for (key, _) in ALIASES.iter().chain(SERVER_LISTS) {
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "the README does not say codemode reads `{key}`"
+        );
+    }
     for (section, keys) in KEYS {
         for key in *keys {
             assert!(

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::admission::{Call, Caller, Gate};
 use crate::cache::Cache;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, UpstreamStatus};
 use crate::config::{Config, Limits, Server};
 use crate::upstream::{Refresh, Upstream};
 use execution::Executor;
@@ -40,6 +40,13 @@ pub struct Gateway {
     cache: Option<Cache>,
     catalog: RwLock<Arc<Catalog>>,
     changed: watch::Sender<u64>,
+    /// The servers the config keeps but does not start (`"disabled": true`).
+    disabled: Vec<String>,
+    /// The servers codemode cannot reach as configured, and why (see
+    /// [`Server::unsupported`]): always unavailable.
+    unsupported: Vec<UpstreamStatus>,
+    /// What the config read but means nothing here (see [`Config::warnings`]).
+    warnings: Vec<String>,
 }
 
 impl Gateway {
@@ -67,7 +74,7 @@ impl Gateway {
         let servers: BTreeMap<String, Server> = config
             .servers
             .iter()
-            .filter(|(_, server)| !server.disabled)
+            .filter(|(_, server)| !server.disabled && server.unsupported.is_none())
             .map(|(name, server)| (name.clone(), server.clone()))
             .collect();
         let upstreams = servers
@@ -88,9 +95,18 @@ impl Gateway {
             .iter()
             .map(|(name, server)| (name.clone(), server.expose))
             .collect();
+        let unsupported: Vec<UpstreamStatus> = config
+            .servers
+            .iter()
+            .filter(|(_, server)| !server.disabled)
+            .filter_map(|(name, server)| {
+                let why = server.unsupported.as_ref()?;
+                Some(UpstreamStatus::down(name, why.clone(), 0.0))
+            })
+            .collect();
         // What the cache knows is served without starting anything.
         let mut namespaces = Vec::new();
-        let mut statuses = Vec::new();
+        let mut statuses = unsupported.clone();
         let mut cold = Vec::new();
         for (name, server) in &servers {
             let entry = cache
@@ -99,7 +115,7 @@ impl Gateway {
                 .and_then(|cache| cache.load(name, server));
             match entry {
                 Some(entry) => {
-                    let (tools, mut status) = listed(name, &entry.connected(), 0.0);
+                    let (tools, mut status) = listed(name, server, &entry.connected(), 0.0);
                     status.cached = true;
                     namespaces.push((name.clone(), tools));
                     statuses.push(status);
@@ -127,6 +143,14 @@ impl Gateway {
             catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses, &expose))),
             expose,
             changed: watch::channel(0).0,
+            disabled: config
+                .servers
+                .iter()
+                .filter(|(_, server)| server.disabled)
+                .map(|(name, _)| name.clone())
+                .collect(),
+            warnings: config.warnings.clone(),
+            unsupported,
         });
         if !cold.is_empty() {
             gateway.refresh(&cold).await;
@@ -149,7 +173,20 @@ impl Gateway {
             cache: None,
             catalog: RwLock::new(Arc::new(catalog)),
             changed: watch::channel(0).0,
+            disabled: Vec::new(),
+            warnings: Vec::new(),
+            unsupported: Vec::new(),
         })
+    }
+
+    /// The servers the config keeps but does not start.
+    pub fn disabled(&self) -> &[String] {
+        &self.disabled
+    }
+
+    /// What the config read but means nothing here, a sentence each naming its key.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     pub fn limits(&self) -> &Limits {

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::Gateway;
 use crate::catalog::{Catalog, UpstreamStatus};
+use crate::config::Server;
 use crate::upstream::{Connected, UpstreamError};
 
 impl Gateway {
@@ -42,29 +43,23 @@ impl Gateway {
                 .into_iter()
                 .collect();
         let mut namespaces = Vec::new();
-        let mut statuses = Vec::new();
+        let mut statuses = self.unsupported.clone();
         for name in self.upstreams.keys() {
             match results.get(name) {
                 Some((Ok(connected), ms)) => {
-                    if let (Some(cache), Some(server)) = (&self.cache, self.servers.get(name)) {
+                    let Some(server) = self.servers.get(name) else {
+                        continue;
+                    };
+                    if let Some(cache) = &self.cache {
                         cache.store(name, server, connected);
                     }
-                    let (tools, status) = listed(name, connected, *ms);
+                    let (tools, status) = listed(name, server, connected, *ms);
                     namespaces.push((name.clone(), tools));
                     statuses.push(status);
                 }
                 Some((Err(error), ms)) => {
                     tracing::error!(server = %name, "unavailable: {error}");
-                    statuses.push(UpstreamStatus {
-                        name: name.clone(),
-                        ok: false,
-                        error: Some(error.to_string()),
-                        protocol_version: None,
-                        server: None,
-                        tools: 0,
-                        ms: *ms,
-                        cached: false,
-                    });
+                    statuses.push(UpstreamStatus::down(name, error.to_string(), *ms));
                 }
                 None => {
                     // Not asked to refresh: keep what the previous catalog had.
@@ -104,10 +99,11 @@ pub(super) async fn refresh_on_change(
     }
 }
 
-/// The tools an upstream listed (a definition that cannot be read is skipped and logged) and
-/// its status.
+/// The tools an upstream listed that its entry serves (`includeTools`, `excludeTools`; a
+/// definition that cannot be read is skipped and logged) and its status.
 pub(super) fn listed(
     name: &str,
+    server: &Server,
     connected: &Connected,
     ms: f64,
 ) -> (Vec<tsgen::Tool>, UpstreamStatus) {
@@ -121,6 +117,7 @@ pub(super) fn listed(
                 None
             }
         })
+        .filter(|tool: &tsgen::Tool| server.tools.admits(&tool.name))
         .collect();
     let status = UpstreamStatus {
         name: name.to_string(),
