@@ -326,6 +326,7 @@ fn faults_in_upstreams_end_only_their_own_calls() {
         &json!({
             "mcpServers": {
                 "faulty": {"command": python(), "args": [faulty_server()], "env": {"FAULTY_STARTS": starts}},
+                "sleeper": {"command": python(), "args": [faulty_server()]},
                 "everything": {"command": "node", "args": [node_server("server-everything")]},
                 "broken": {"command": "/nonexistent/mcp-server"}
             },
@@ -341,9 +342,24 @@ return {
   other: await tools.everything.echo({ message: "still here" }),
   broken: await outcome(tools.broken.anything({})),
 };"#;
+    // A server that dies while idle (issue 19, bug 1): the next call starts it again and
+    // succeeds.
+    let idle_death = r#"await tools.faulty.exit_soon({ ms: 100 });
+await tools.sleeper.slow({ ms: 1500 });
+return await tools.faulty.ok({ value: "after an idle death" });"#;
     let seen = drive(
         stdio_target(&config),
-        json!([{"name": "execute", "arguments": {"code": snippet}}]),
+        json!([
+            {"name": "execute", "arguments": {"code": snippet}},
+            {"name": "execute", "arguments": {"code": idle_death}}
+        ]),
+    );
+    let after_death = &seen["calls"][1];
+    assert_eq!(
+        after_death["structured"]["result"],
+        json!({"result": "ok: after an idle death"}),
+        "{}",
+        after_death["text"]
     );
     let executed = &seen["calls"][0];
     assert_eq!(executed["isError"], false, "{}", executed["text"]);
@@ -365,8 +381,8 @@ return {
     assert!(error_text.contains("quota exceeded"), "{error_text}");
     let restarts = std::fs::read_to_string(&starts).unwrap().lines().count();
     assert_eq!(
-        restarts, 2,
-        "the crashed server was started again on its next call"
+        restarts, 3,
+        "the crashed server was started again on its next call, and again after its idle death"
     );
 
     let output = check_json(&config);

@@ -181,15 +181,17 @@ impl Gate<'_> {
         };
         let span = tracing::info_span!("call", tool = %named);
         let started = Instant::now();
+        let hints = definition.hints();
+        let repeatable = hints.read_only || hints.idempotent;
         let answer = match caller {
             Caller::Direct => {
                 upstream
-                    .call(&definition.name, args, None)
+                    .call(&definition.name, args, repeatable, None)
                     .instrument(span.clone())
                     .await
             }
             Caller::Snippet { pauses, .. } => upstream
-                .call(&definition.name, args, Some(pauses))
+                .call(&definition.name, args, repeatable, Some(pauses))
                 .instrument(span.clone())
                 .await
                 .and_then(|raw| unwrap_result(&raw)),

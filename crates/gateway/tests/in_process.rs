@@ -414,3 +414,126 @@ async fn only_the_tools_an_entry_serves_are_in_the_catalog() {
     assert!(!outcome.ok, "an excluded tool cannot be called");
     gateway.shutdown().await;
 }
+
+/// The shop, whose running servers the test can kill (as a process is killed) and whose next
+/// starts it can make fail (`broken`); `starts` counts connection attempts.
+struct Killable {
+    starts: Arc<AtomicUsize>,
+    broken: Arc<std::sync::atomic::AtomicBool>,
+    running: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Killable {
+    fn new() -> Killable {
+        Killable {
+            starts: Default::default(),
+            broken: Default::default(),
+            running: Default::default(),
+        }
+    }
+
+    fn server(&self) -> Server {
+        let (starts, broken, running) = (
+            self.starts.clone(),
+            self.broken.clone(),
+            self.running.clone(),
+        );
+        let connect = Arc::new(move || {
+            starts.fetch_add(1, Ordering::SeqCst);
+            let (client, server) = tokio::io::duplex(1 << 20);
+            if broken.load(Ordering::SeqCst) {
+                // Hangs up before the handshake: the start fails.
+                return client;
+            }
+            let task = tokio::spawn(async move {
+                let _ = shop::serve(server).await;
+            });
+            running.lock().unwrap().push(task);
+            client
+        });
+        Server {
+            transport: Transport::InProcess(InProcess {
+                name: "shop".into(),
+                connect,
+            }),
+            ..shop(&Arc::new(AtomicUsize::new(0)))
+        }
+    }
+
+    fn kill(&self) {
+        for task in self.running.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+const ONE_CUSTOMER: &str = "return (await tools.shop.get_customers({ ids: [7] })).customers[0].id;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_that_finds_a_server_dead_starts_it_again() {
+    let dir = scratch("idle-death");
+    let shop = Killable::new();
+    let mut config = config(
+        &dir,
+        &Arc::new(AtomicUsize::new(0)),
+        json!({"cache": false}),
+    );
+    config.servers.insert("shop".into(), shop.server());
+    let gateway = Gateway::connect(&config).await;
+    assert_eq!(
+        run(&gateway, ONE_CUSTOMER, None).await.result,
+        Some(json!(7))
+    );
+    // The server dies while idle; the next call starts it again and succeeds.
+    shop.kill();
+    let outcome = run(&gateway, ONE_CUSTOMER, None).await;
+    assert_eq!(outcome.result, Some(json!(7)), "{outcome:?}");
+    assert_eq!(shop.starts.load(Ordering::SeqCst), 2);
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_keeps_failing_is_not_started_again_at_once() {
+    let dir = scratch("crash-loop");
+    let shop = Killable::new();
+    let mut config = config(
+        &dir,
+        &Arc::new(AtomicUsize::new(0)),
+        json!({"cache": false}),
+    );
+    config.servers.insert("shop".into(), shop.server());
+    let gateway = Gateway::connect(&config).await;
+    assert_eq!(
+        run(&gateway, ONE_CUSTOMER, None).await.result,
+        Some(json!(7))
+    );
+    // It dies and cannot start again: twenty calls in a row start it a few times, not twenty.
+    shop.broken.store(true, Ordering::SeqCst);
+    shop.kill();
+    let mut last = None;
+    for _ in 0..20 {
+        last = run(&gateway, ONE_CUSTOMER, None).await.error;
+    }
+    let attempts = shop.starts.load(Ordering::SeqCst) - 1;
+    assert!(
+        (1..=5).contains(&attempts),
+        "{attempts} starts for 20 calls"
+    );
+    let message = last.expect("the calls fail").message;
+    assert!(
+        message.contains("failed") && message.contains("it is started again in"),
+        "{message}"
+    );
+    // Once it can start again, a call after the pause starts it.
+    shop.broken.store(false, Ordering::SeqCst);
+    let mut outcome = run(&gateway, ONE_CUSTOMER, None).await;
+    for _ in 0..100 {
+        if outcome.ok {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        outcome = run(&gateway, ONE_CUSTOMER, None).await;
+    }
+    assert_eq!(outcome.result, Some(json!(7)), "{outcome:?}");
+    gateway.shutdown().await;
+}

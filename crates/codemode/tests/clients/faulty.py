@@ -1,6 +1,6 @@
 """A real MCP server (the official Python SDK) whose tools fail on purpose, for the faults no
-well-behaved server produces on demand: a tool error, a crash in the middle of a call, a call
-that never answers; and a tool list that changes while connected (`grow`); calls whose overlap it counts (`slow`,
+well-behaved server produces on demand: a tool error, a crash in the middle of a call, a death
+while idle, a call that never answers; and a tool list that changes while connected (`grow`); calls whose overlap it counts (`slow`,
 `peak`). It counts its starts in the file named by FAULTY_STARTS, if set."""
 
 import asyncio
@@ -58,6 +58,13 @@ async def slow(ms: int) -> int:
     finally:
         in_flight -= 1
     return ms
+
+
+@server.tool()
+async def exit_soon(ms: int) -> str:
+    """Answers, then ends its own process `ms` later, while idle (as a killed server does)."""
+    asyncio.get_running_loop().call_later(ms / 1000, lambda: os._exit(4))
+    return "exiting"
 
 
 @server.tool()

@@ -3,9 +3,13 @@
 //! Each transport has a module that opens a connection over it: [`child`] (a child process on
 //! stdio), [`http`] (streamable HTTP) and [`in_process`] (a server in this process). A new kind of source is a new module and a new
 //! variant of `config::Transport`; the rest (the lifecycle, the limits, the calls) is here.
-//! A connection that has died is opened again on the next call; every call has a timeout, and
-//! so has every start. A call that waits for a start holds a [`sandbox::Pause`]: starting a
-//! server (an `npx -y` download, a Python SDK import) is not the snippet's time.
+//! A connection that has died, even while idle, is opened again by the next call, and a call
+//! that could not have reached the server (or that may safely run twice: read-only or
+//! idempotent) is sent again on the new one. A server that keeps dying after it starts, or
+//! keeps failing to start, before it answers anything, is started again only after a growing
+//! pause (`Restarts`); calls meanwhile fail at once, saying when. Every call has a timeout,
+//! and so has every start. A call that waits for a start holds a [`sandbox::Pause`]: starting
+//! a server (an `npx -y` download, a Python SDK import) is not the snippet's time.
 
 mod child;
 mod http;
@@ -45,6 +49,76 @@ pub enum UpstreamError {
     Timeout(u64),
     #[error("not started within {0} ms (limits.startTimeoutMs)")]
     StartTimeout(u64),
+    #[error(
+        "it failed {failures} times in a row (last: {last}); it is started again in {wait_ms} ms"
+    )]
+    Backoff {
+        failures: u32,
+        wait_ms: u64,
+        last: String,
+    },
+}
+
+/// How an upstream's recent starts went: a server that dies after each start before it
+/// answers anything, or cannot start, is not started again at once every time (a crash loop
+/// would take the machine).
+#[derive(Default)]
+struct Restarts {
+    /// Starts in a row that failed, or whose connection died before it answered.
+    failures: u32,
+    /// The live connection has answered a request.
+    answered: bool,
+    /// No start before this.
+    not_before: Option<tokio::time::Instant>,
+    /// What went wrong last.
+    last: String,
+}
+
+impl Restarts {
+    /// The pause before the next start after `failures` in a row: none after the first (the
+    /// call that finds a server dead starts it again), then 0.5 s, 1 s, 2 s ... up to 30 s.
+    fn pause(failures: u32) -> Duration {
+        if failures <= 1 {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(500u64 << (failures - 2).min(6)).min(Duration::from_secs(30))
+    }
+
+    fn failed(&mut self, why: String) {
+        self.failures += 1;
+        self.answered = false;
+        self.last = why;
+        self.not_before = Some(tokio::time::Instant::now() + Restarts::pause(self.failures));
+    }
+
+    /// The live connection died: one that never answered counts as a failed start.
+    fn died(&mut self) {
+        if self.answered {
+            self.failures = 0;
+            self.not_before = None;
+            self.answered = false;
+        } else {
+            self.failed("it closed the connection before it answered anything".into());
+        }
+    }
+
+    /// The live connection answered: the server works.
+    fn answered(&mut self) {
+        self.answered = true;
+        self.failures = 0;
+    }
+
+    /// `Err` while starts must wait.
+    fn may_start(&self) -> Result<(), UpstreamError> {
+        match self.not_before {
+            Some(at) if at > tokio::time::Instant::now() => Err(UpstreamError::Backoff {
+                failures: self.failures,
+                wait_ms: (at - tokio::time::Instant::now()).as_millis() as u64,
+                last: self.last.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What an upstream said about itself when it connected.
@@ -89,6 +163,7 @@ pub struct Upstream {
     start_timeout: Duration,
     refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
+    restarts: std::sync::Mutex<Restarts>,
 }
 
 impl Upstream {
@@ -119,6 +194,7 @@ impl Upstream {
             start_timeout,
             refresh,
             connection: Mutex::new(None),
+            restarts: Default::default(),
         }
     }
 
@@ -133,6 +209,7 @@ impl Upstream {
             .await
             .map_err(|_| UpstreamError::Timeout(self.timeout.as_millis() as u64))?
             .map_err(|e| UpstreamError::ListTools(e.to_string()))?;
+        self.restarts().answered();
         let info = service.peer_info();
         let implementation = info.as_ref().and_then(|i| i.server_info.clone());
         Ok(Connected {
@@ -160,7 +237,13 @@ impl Upstream {
         for_call: bool,
         pauses: Option<&sandbox::Pauses>,
     ) -> Result<Arc<Service>, UpstreamError> {
-        let live = |slot: &Option<Arc<Service>>| slot.as_ref().filter(|s| !s.is_closed()).cloned();
+        // A connection whose loop has ended (the process exited, the stream closed) is dead
+        // even before a call finds out.
+        let live = |slot: &Option<Arc<Service>>| {
+            slot.as_ref()
+                .filter(|s| !s.is_closed() && !s.peer().is_transport_closed())
+                .cloned()
+        };
         // Without waiting for the lock, which a start holds.
         if let Some(service) = self.connection.try_lock().ok().and_then(|slot| live(&slot)) {
             return Ok(service);
@@ -170,21 +253,32 @@ impl Upstream {
         if let Some(service) = live(&slot) {
             return Ok(service);
         }
-        if slot.take().is_some() {
+        if let Some(dead) = slot.take() {
             tracing::warn!(server = %self.name, "the connection closed; starting it again");
+            dead.cancellation_token().cancel();
+            self.restarts().died();
         }
-        let service = Arc::new(
-            tokio::time::timeout(self.start_timeout, self.open())
-                .await
-                .map_err(
-                    |_| UpstreamError::StartTimeout(self.start_timeout.as_millis() as u64),
-                )??,
-        );
+        self.restarts().may_start()?;
+        let opened = tokio::time::timeout(self.start_timeout, self.open())
+            .await
+            .map_err(|_| UpstreamError::StartTimeout(self.start_timeout.as_millis() as u64))
+            .and_then(|opened| opened);
+        let service = match opened {
+            Ok(service) => Arc::new(service),
+            Err(error) => {
+                self.restarts().failed(error.to_string());
+                return Err(error);
+            }
+        };
         *slot = Some(service.clone());
         if for_call {
             (self.refresh)(&self.name);
         }
         Ok(service)
+    }
+
+    fn restarts(&self) -> std::sync::MutexGuard<'_, Restarts> {
+        self.restarts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Opens a connection by the server's transport: each has a module of its own.
@@ -206,11 +300,14 @@ impl Upstream {
     }
 
     /// Calls `tool` with `args`; the `CallToolResult` as MCP JSON. While the call waits for
-    /// the upstream to start, `pauses` (the calling execution's) stands still.
+    /// the upstream to start, `pauses` (the calling execution's) stands still. A call that
+    /// finds the connection dead is sent again, once, on a new one, when it cannot have reached
+    /// the server or when it is `repeatable` (read-only or idempotent).
     pub async fn call(
         &self,
         tool: &str,
         args: Value,
+        repeatable: bool,
         pauses: Option<&sandbox::Pauses>,
     ) -> Result<Value, ToolError> {
         // Wait for a turn under the upstream's own limits (the execution's deadline still runs).
@@ -232,12 +329,6 @@ impl Upstream {
             };
             tokio::time::sleep_until(at).await;
         }
-        let service = self.service(true, pauses).await.map_err(|e| {
-            ToolError::new(
-                Code::UpstreamUnavailable,
-                format!("the MCP server `{}` is not available: {e}", self.name),
-            )
-        })?;
         let arguments = match args {
             Value::Object(map) => map,
             other => {
@@ -251,46 +342,65 @@ impl Upstream {
             }
         };
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
-        let answer = tokio::time::timeout(self.timeout, service.call_tool(params)).await;
-        match answer {
-            Err(_) => Err(ToolError::new(
-                Code::Timeout,
-                format!(
-                    "the MCP server `{}` did not answer within {} ms (limits.callTimeoutMs)",
-                    self.name,
-                    self.timeout.as_millis()
-                ),
-            )),
-            Ok(Err(error)) => {
-                let dead = matches!(
-                    error,
-                    ServiceError::TransportClosed | ServiceError::TransportSend(_)
-                ) || service.is_closed();
-                if dead {
-                    self.forget(&service).await;
+        let mut again = true;
+        loop {
+            let service = self.service(true, pauses).await.map_err(|e| {
+                ToolError::new(
+                    Code::UpstreamUnavailable,
+                    format!("the MCP server `{}` is not available: {e}", self.name),
+                )
+            })?;
+            let answer =
+                tokio::time::timeout(self.timeout, service.call_tool(params.clone())).await;
+            let error = match answer {
+                Err(_) => {
                     return Err(ToolError::new(
-                        Code::UpstreamUnavailable,
+                        Code::Timeout,
                         format!(
-                            "the MCP server `{}` closed the connection during the call; it is started again on the next call",
-                            self.name
+                            "the MCP server `{}` did not answer within {} ms (limits.callTimeoutMs)",
+                            self.name,
+                            self.timeout.as_millis()
                         ),
                     ));
                 }
+                Ok(Ok(result)) => {
+                    self.restarts().answered();
+                    return serde_json::to_value(result).map_err(|e| {
+                        ToolError::new(Code::UpstreamError, format!("an unreadable result: {e}"))
+                    });
+                }
+                Ok(Err(error)) => error,
+            };
+            // The request could not be written: the server never saw it.
+            let unsent = matches!(error, ServiceError::TransportSend(_));
+            let dead =
+                unsent || matches!(error, ServiceError::TransportClosed) || service.is_closed();
+            if !dead {
                 let detail = match error {
                     ServiceError::McpError(error) => error.message.to_string(),
                     other => other.to_string(),
                 };
-                Err(ToolError::new(
+                return Err(ToolError::new(
                     Code::UpstreamError,
                     format!(
                         "the MCP server `{}` answered with an error: {detail}",
                         self.name
                     ),
-                ))
+                ));
             }
-            Ok(Ok(result)) => serde_json::to_value(result).map_err(|e| {
-                ToolError::new(Code::UpstreamError, format!("an unreadable result: {e}"))
-            }),
+            self.forget(&service).await;
+            if again && (unsent || repeatable) {
+                again = false;
+                tracing::info!(server = %self.name, tool, "sending the call again on a new connection");
+                continue;
+            }
+            return Err(ToolError::new(
+                Code::UpstreamUnavailable,
+                format!(
+                    "the MCP server `{}` closed the connection during the call; it is started again on the next call",
+                    self.name
+                ),
+            ));
         }
     }
 
@@ -300,6 +410,7 @@ impl Upstream {
         if slot.as_ref().is_some_and(|live| Arc::ptr_eq(live, dead)) {
             tracing::warn!(server = %self.name, "the connection closed");
             slot.take();
+            self.restarts().died();
         }
         dead.cancellation_token().cancel();
     }
