@@ -537,3 +537,49 @@ async fn a_server_that_keeps_failing_is_not_started_again_at_once() {
     assert_eq!(outcome.result, Some(json!(7)), "{outcome:?}");
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_tool_the_server_no_longer_has_is_answered_from_its_new_list() {
+    let dir = scratch("gone");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let config = config(&dir, &starts, json!({}));
+    Gateway::connect(&config).await.shutdown().await;
+    // The cache holds the name an older version of the server had.
+    let entry = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a cache entry");
+    let text = std::fs::read_to_string(&entry)
+        .unwrap()
+        .replace("\"get_customers\"", "\"get_customer\"");
+    std::fs::write(&entry, text).unwrap();
+
+    let gateway = Gateway::connect(&config).await;
+    assert!(gateway.catalog().api.tool("shop", "get_customer").is_some());
+    let outcome = run(
+        &gateway,
+        "return await tools.shop.get_customer({ ids: [1] });",
+        None,
+    )
+    .await;
+    let error = outcome.error.expect("the call fails");
+    assert_eq!(error.code.as_deref(), Some("unknown_tool"), "{error:?}");
+    assert_eq!(
+        error.message,
+        "there is no tool `get_customer` in namespace `shop`; did you mean shop.get_customers?"
+    );
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        2,
+        "started once, for the call"
+    );
+    assert!(
+        gateway
+            .catalog()
+            .api
+            .tool("shop", "get_customers")
+            .is_some()
+    );
+    gateway.shutdown().await;
+}

@@ -33,9 +33,17 @@ pub type Progress = Arc<dyn Fn(&str, u32, bool) + Send + Sync>;
 #[async_trait]
 impl Host for GatewayHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
-        let answer = match self.catalog.api.tool(namespace, tool) {
+        // A server that is not running starts, and lists its tools, before the call: the call
+        // is then checked against what it has now.
+        let mut catalog = self.catalog.clone();
+        if let Some(server) = server_of(&catalog, namespace)
+            && let Some(fresh) = self.gateway.ensure_started(&server, &self.pauses).await
+        {
+            catalog = fresh;
+        }
+        let answer = match catalog.api.tool(namespace, tool) {
             None => {
-                let error = unknown(&self.catalog, namespace, tool);
+                let error = unknown(&catalog, namespace, tool);
                 let gate = self.gateway.gate();
                 gate.unknown(self.execution, &format!("{namespace}/{tool}"), &error);
                 Err(error)
@@ -51,8 +59,7 @@ impl Host for GatewayHost {
                         execution: self.execution,
                         approver: self.approver.as_ref(),
                         pauses: &self.pauses,
-                        check: self
-                            .catalog
+                        check: catalog
                             .checks
                             .get(&(namespace.to_string(), tool.to_string())),
                     },
@@ -68,16 +75,28 @@ impl Host for GatewayHost {
     }
 }
 
+/// The configured server behind `namespace`: one whose tools are listed, or one that is down.
+fn server_of(catalog: &Catalog, namespace: &str) -> Option<String> {
+    if let Some(ns) = catalog.api.namespace(namespace) {
+        return Some(ns.name.clone());
+    }
+    down(catalog, namespace).map(|status| status.name.clone())
+}
+
+/// The status of the server that is down behind `namespace`, if one is.
+fn down<'a>(catalog: &'a Catalog, namespace: &str) -> Option<&'a crate::catalog::UpstreamStatus> {
+    catalog.statuses.iter().find(|status| {
+        !status.ok
+            && (status.name == namespace || tsgen::names::identifier(&status.name) == namespace)
+    })
+}
+
 /// The error for a tool that is not in the catalog, with the nearest names.
 fn unknown(catalog: &Catalog, namespace: &str, tool: &str) -> ToolError {
     let api = &catalog.api;
     let Some(ns) = api.namespace(namespace) else {
         // A configured server that is down has no namespace in the API: say so, and why.
-        let down = catalog.statuses.iter().find(|status| {
-            !status.ok
-                && (status.name == namespace || tsgen::names::identifier(&status.name) == namespace)
-        });
-        if let Some(status) = down {
+        if let Some(status) = down(catalog, namespace) {
             return ToolError::new(
                 Code::UpstreamUnavailable,
                 format!(

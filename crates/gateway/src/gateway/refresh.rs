@@ -60,6 +60,10 @@ impl Gateway {
                 Some((Err(error), ms)) => {
                     tracing::error!(server = %name, "unavailable: {error}");
                     statuses.push(UpstreamStatus::down(name, error.to_string(), *ms));
+                    // The tools it had stay, so that calls to them try to start it again.
+                    if let Some(tools) = previous.listed.get(name) {
+                        namespaces.push((name.clone(), tools.clone()));
+                    }
                 }
                 None => {
                     // Not asked to refresh: keep what the previous catalog had.
@@ -82,6 +86,29 @@ impl Gateway {
         if !same {
             self.changed.send_modify(|version| *version += 1);
         }
+    }
+}
+
+impl Gateway {
+    /// Starts the upstream `name` if it is not running, listing its tools into the catalog
+    /// before anything is called on it (a tool it no longer has is then answered from the new
+    /// list, not by the server); `pauses` stands still meanwhile. The catalog after, when it
+    /// was not running.
+    pub(super) async fn ensure_started(
+        &self,
+        name: &str,
+        pauses: &sandbox::Pauses,
+    ) -> Option<Arc<Catalog>> {
+        let upstream = self.upstreams.get(name)?;
+        if upstream.is_live() {
+            return None;
+        }
+        let _pause = pauses.pause();
+        let _starting = upstream.starting().await;
+        if !upstream.is_live() {
+            self.refresh(&[name.to_string()]).await;
+        }
+        Some(self.catalog())
     }
 }
 

@@ -164,6 +164,9 @@ pub struct Upstream {
     refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
     restarts: std::sync::Mutex<Restarts>,
+    /// Held by whoever starts it and lists its tools for the catalog, so that a hundred calls
+    /// that find it stopped start it, and list, once.
+    starting: Mutex<()>,
 }
 
 impl Upstream {
@@ -195,11 +198,25 @@ impl Upstream {
             refresh,
             connection: Mutex::new(None),
             restarts: Default::default(),
+            starting: Mutex::new(()),
         }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// It has a live connection (false while one is being opened).
+    pub fn is_live(&self) -> bool {
+        self.connection
+            .try_lock()
+            .ok()
+            .is_some_and(|slot| slot.as_ref().is_some_and(|s| alive(s)))
+    }
+
+    /// The right to start it and list its tools; see [`Upstream::is_live`] again once held.
+    pub async fn starting(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.starting.lock().await
     }
 
     /// Connects (again, if the connection died) and lists the tools.
@@ -237,13 +254,7 @@ impl Upstream {
         for_call: bool,
         pauses: Option<&sandbox::Pauses>,
     ) -> Result<Arc<Service>, UpstreamError> {
-        // A connection whose loop has ended (the process exited, the stream closed) is dead
-        // even before a call finds out.
-        let live = |slot: &Option<Arc<Service>>| {
-            slot.as_ref()
-                .filter(|s| !s.is_closed() && !s.peer().is_transport_closed())
-                .cloned()
-        };
+        let live = |slot: &Option<Arc<Service>>| slot.as_ref().filter(|s| alive(s)).cloned();
         // Without waiting for the lock, which a start holds.
         if let Some(service) = self.connection.try_lock().ok().and_then(|slot| live(&slot)) {
             return Ok(service);
@@ -421,6 +432,12 @@ impl Upstream {
             service.cancellation_token().cancel();
         }
     }
+}
+
+/// A connection whose loop has ended (the process exited, the stream closed) is dead even
+/// before a call finds out.
+fn alive(service: &Service) -> bool {
+    !service.is_closed() && !service.peer().is_transport_closed()
 }
 
 fn kind(value: &Value) -> &'static str {
