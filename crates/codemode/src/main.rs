@@ -551,10 +551,14 @@ async fn check(gateway: &Arc<Gateway>, json: bool) -> anyhow::Result<ExitCode> {
         for warning in gateway.warnings() {
             println!("note  {warning}");
         }
-        println!(
-            "\n{} tools. A classic tool listing costs {classic_tokens} tokens; codemode's two tools cost {codemode_tokens}.",
-            catalog.api.tool_count()
-        );
+        if catalog.api.tool_count() == 0 {
+            println!("\nNo tools.");
+        } else {
+            println!(
+                "\n{} tools. A classic tool listing costs {classic_tokens} tokens; codemode's two tools cost {codemode_tokens}.",
+                catalog.api.tool_count()
+            );
+        }
         match &isolation {
             Ok(gateway::Isolation::InProcess) => {
                 println!("Executions run in process (\"isolation\": \"none\").")

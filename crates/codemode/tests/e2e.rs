@@ -504,6 +504,59 @@ fn streamable_http_both_ways() {
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
 }
 
+/// An old SSE server (the reference server in its `sse` mode): named as such, whether the
+/// config says `"type": "sse"` or points `url` at it, while the other servers serve.
+#[test]
+fn an_old_sse_server_is_named_as_such() {
+    let dir = scratch("sse");
+    let port = free_port();
+    let _everything = Killed(
+        Command::new("node")
+            .args([node_server("server-everything"), "sse".into()])
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {
+            "typed": {"type": "sse", "url": format!("http://127.0.0.1:{port}/sse")},
+            "pointed": {"url": format!("http://127.0.0.1:{port}/sse")},
+            "guessed": {"url": format!("http://127.0.0.1:{port}/mcp")},
+            "faulty": {"command": python(), "args": [faulty_server()]}
+        }}),
+    );
+    let output = check_json(&config);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let error = |name: &str| {
+        report["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {report}"))["error"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        error("typed").starts_with("the old SSE transport (`type`: \"sse\") is not supported"),
+        "{report}"
+    );
+    for name in ["pointed", "guessed"] {
+        let error = error(name);
+        assert!(
+            error.contains("it speaks the old SSE transport (at `/sse`), which codemode cannot use"),
+            "{name}: {error}"
+        );
+        assert!(!error.contains("::") && !error.contains('<'), "{error}");
+    }
+    assert_eq!(error("faulty"), "", "the other server serves");
+}
+
 #[test]
 fn bad_configs_are_refused_with_the_key_named() {
     let dir = scratch("config");

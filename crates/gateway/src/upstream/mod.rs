@@ -43,6 +43,9 @@ pub enum UpstreamError {
     Cwd(String),
     #[error("the MCP handshake failed: {0}")]
     Handshake(String),
+    /// Over HTTP: what the server answered, and what to try.
+    #[error("{0}")]
+    Http(String),
     #[error("listing tools failed: {0}")]
     ListTools(String),
     #[error("no answer within {0} ms (limits.callTimeoutMs)")]
