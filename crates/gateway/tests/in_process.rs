@@ -440,13 +440,19 @@ impl Killable {
         );
         let connect = Arc::new(move || {
             starts.fetch_add(1, Ordering::SeqCst);
-            let (client, server) = tokio::io::duplex(1 << 20);
+            let (client, mut end) = tokio::io::duplex(1 << 20);
             if broken.load(Ordering::SeqCst) {
                 // Hangs up before the handshake: the start fails.
                 return client;
             }
-            let task = tokio::spawn(async move {
+            // The server behind a cable the test can cut, as a process's pipes close when it
+            // is killed.
+            let (mut cable, server) = tokio::io::duplex(1 << 20);
+            tokio::spawn(async move {
                 let _ = shop::serve(server).await;
+            });
+            let task = tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut end, &mut cable).await;
             });
             running.lock().unwrap().push(task);
             client
@@ -460,9 +466,12 @@ impl Killable {
         }
     }
 
-    fn kill(&self) {
-        for task in self.running.lock().unwrap().drain(..) {
+    /// Cuts every live connection; when this returns, their pipes are closed.
+    async fn kill(&self) {
+        let tasks: Vec<_> = self.running.lock().unwrap().drain(..).collect();
+        for task in tasks {
             task.abort();
+            let _ = task.await;
         }
     }
 }
@@ -485,7 +494,7 @@ async fn the_call_that_finds_a_server_dead_starts_it_again() {
         Some(json!(7))
     );
     // The server dies while idle; the next call starts it again and succeeds.
-    shop.kill();
+    shop.kill().await;
     let outcome = run(&gateway, ONE_CUSTOMER, None).await;
     assert_eq!(outcome.result, Some(json!(7)), "{outcome:?}");
     assert_eq!(shop.starts.load(Ordering::SeqCst), 2);
@@ -509,7 +518,7 @@ async fn a_server_that_keeps_failing_is_not_started_again_at_once() {
     );
     // It dies and cannot start again: twenty calls in a row start it a few times, not twenty.
     shop.broken.store(true, Ordering::SeqCst);
-    shop.kill();
+    shop.kill().await;
     let mut last = None;
     for _ in 0..20 {
         last = run(&gateway, ONE_CUSTOMER, None).await.error;
@@ -580,6 +589,30 @@ async fn a_cached_tool_the_server_no_longer_has_is_answered_from_its_new_list() 
             .api
             .tool("shop", "get_customers")
             .is_some()
+    );
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_of_the_newest_protocol_is_spoken_to_in_it() {
+    let dir = scratch("protocol");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let config = config(&dir, &starts, json!({"cache": false}));
+    let gateway = Gateway::connect(&config).await;
+    let status = &gateway.catalog().statuses[0];
+    assert_eq!(
+        status.protocol_version.as_deref(),
+        Some("2026-07-28"),
+        "{status:?}"
+    );
+    assert_eq!(
+        starts.load(Ordering::SeqCst),
+        1,
+        "found by its probe, in one connection"
+    );
+    assert_eq!(
+        run(&gateway, ONE_CUSTOMER, None).await.result,
+        Some(json!(7))
     );
     gateway.shutdown().await;
 }

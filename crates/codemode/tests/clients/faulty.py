@@ -39,6 +39,8 @@ def grown(n: int) -> int:
 async def grow(ctx: Context) -> str:
     """Adds the tool `grown` and tells the client the tool list changed."""
     server.add_tool(grown)
+    # 2026-07-28 says so on `subscriptions/listen` streams; earlier versions by a notification.
+    await ctx.notify_tools_changed()
     await ctx.session.send_tool_list_changed()
     return "grown"
 

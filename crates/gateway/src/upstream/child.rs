@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 
-use rmcp::ServiceExt;
+use rmcp::ClientServiceExt;
 use rmcp::transport::TokioChildProcess;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::{Handler, Service, UpstreamError};
+use super::{Handler, Lifecycle, Service, UpstreamError};
 
 pub(super) async fn open(
     name: &str,
@@ -19,6 +19,7 @@ pub(super) async fn open(
     args: &[String],
     env: &BTreeMap<String, String>,
     cwd: Option<&Path>,
+    lifecycle: Lifecycle,
 ) -> Result<Service, UpstreamError> {
     let mut cmd = tokio::process::Command::new(command);
     cmd.args(args).envs(env).kill_on_drop(true);
@@ -46,7 +47,7 @@ pub(super) async fn open(
         });
     }
     handler
-        .serve(transport)
+        .serve_with_lifecycle(transport, lifecycle.mode())
         .await
         .map_err(|e| UpstreamError::Handshake(e.to_string()))
 }

@@ -8,16 +8,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use rmcp::ServiceExt;
+use rmcp::ClientServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 
-use super::{Handler, Service, UpstreamError};
+use super::{Handler, Lifecycle, Service, UpstreamError};
 
 pub(super) async fn open(
     handler: Handler,
     url: &str,
     headers: &BTreeMap<String, String>,
+    lifecycle: Lifecycle,
 ) -> Result<Service, UpstreamError> {
     let mut custom = HashMap::new();
     for (name, value) in headers {
@@ -30,8 +31,15 @@ pub(super) async fn open(
     }
     let config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom.clone());
     let transport = StreamableHttpClientTransport::from_config(config);
-    match handler.serve(transport).await {
+    match handler
+        .serve_with_lifecycle(transport, lifecycle.mode())
+        .await
+    {
         Ok(service) => Ok(service),
+        // The probe's failure is followed by the handshake: only that one's is explained.
+        Err(error) if lifecycle == Lifecycle::Probe => {
+            Err(UpstreamError::Handshake(plain(&error.to_string())))
+        }
         Err(error) => Err(UpstreamError::Http(
             diagnose(url, &custom, &error.to_string()).await,
         )),

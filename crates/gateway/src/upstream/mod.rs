@@ -18,7 +18,8 @@ mod in_process;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, ClientConfig};
+use rmcp::ClientLifecycleMode;
+use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
 use rmcp::{ClientHandler, RoleClient};
 use sandbox::{Code, ToolError};
@@ -26,6 +27,31 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config::{Server, Transport};
+
+/// How a connection starts. MCP 2026-07-28 has no `initialize`: a client probes with
+/// `server/discover` and falls back to the `initialize` handshake when the answer does not say
+/// the server is of that era. An upstream whose probe failed is started with the handshake
+/// from then on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// `server/discover` for 2026-07-28, then `initialize` (at 2025-11-25) when it says it is
+    /// a legacy server.
+    Probe,
+    /// `initialize` at 2025-11-25, the newest version that has it.
+    Handshake,
+}
+
+impl Lifecycle {
+    fn mode(self) -> ClientLifecycleMode {
+        match self {
+            Lifecycle::Probe => ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+            },
+            Lifecycle::Handshake => ClientLifecycleMode::Initialize,
+        }
+    }
+}
 
 /// Called with the upstream's name when its tool list may have changed: it said so, or a call
 /// started it (it may be another version than the one whose tools the catalog holds).
@@ -147,6 +173,9 @@ impl ClientHandler for Handler {
 
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
+        // What `initialize` proposes: the newest version that has the handshake (2026-07-28
+        // is reached by `server/discover` instead; see `Lifecycle`).
+        info.protocol_version = ProtocolVersion::V_2025_11_25;
         info.client_info.name = "codemode".into();
         info.client_info.version = env!("CARGO_PKG_VERSION").into();
         info
@@ -167,6 +196,8 @@ pub struct Upstream {
     refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
     restarts: std::sync::Mutex<Restarts>,
+    /// Its probe for 2026-07-28 failed: it is started with the handshake.
+    legacy: std::sync::atomic::AtomicBool,
     /// Held by whoever starts it and lists its tools for the catalog, so that a hundred calls
     /// that find it stopped start it, and list, once.
     starting: Mutex<()>,
@@ -202,6 +233,7 @@ impl Upstream {
             connection: Mutex::new(None),
             restarts: Default::default(),
             starting: Mutex::new(()),
+            legacy: Default::default(),
         }
     }
 
@@ -284,6 +316,7 @@ impl Upstream {
                 return Err(error);
             }
         };
+        self.watch_tools(&service);
         *slot = Some(service.clone());
         if for_call {
             (self.refresh)(&self.name);
@@ -291,12 +324,70 @@ impl Upstream {
         Ok(service)
     }
 
+    /// On a 2026-07-28 connection a server says its tools changed on a `subscriptions/listen`
+    /// stream (there are no notifications outside one): open it, when the server offers it,
+    /// and refresh on what it says. Before 2026-07-28, the notification reaches the handler.
+    fn watch_tools(&self, service: &Arc<Service>) {
+        let Some(info) = service.peer_info() else {
+            return;
+        };
+        let offers = info
+            .capabilities
+            .tools
+            .as_ref()
+            .is_some_and(|tools| tools.list_changed == Some(true));
+        if info.protocol_version.has_initialize() || !offers {
+            return;
+        }
+        let peer = service.peer().clone();
+        let (name, refresh) = (self.name.clone(), self.refresh.clone());
+        tokio::spawn(async move {
+            let filter = rmcp::model::SubscriptionFilter::builder()
+                .tools_list_changed()
+                .build();
+            let mut subscription = match peer.listen(filter).await {
+                Ok(subscription) => subscription,
+                Err(error) => {
+                    tracing::warn!(server = %name, "cannot listen for tool list changes: {error}");
+                    return;
+                }
+            };
+            while let Ok(Some(notification)) = subscription.next().await {
+                if matches!(
+                    notification,
+                    rmcp::model::ServerNotification::ToolListChangedNotification(_)
+                ) {
+                    tracing::info!(server = %name, "the tool list changed");
+                    refresh(&name);
+                }
+            }
+        });
+    }
+
     fn restarts(&self) -> std::sync::MutexGuard<'_, Restarts> {
         self.restarts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Opens a connection by the server's transport: each has a module of its own.
+    /// Opens a connection, probing for the newest protocol first unless this server has
+    /// already shown it has only the handshake; a failed probe is followed by the handshake
+    /// on a new connection (some servers end the connection on a method they do not know).
     async fn open(&self) -> Result<Service, UpstreamError> {
+        use std::sync::atomic::Ordering;
+        if !self.legacy.load(Ordering::Relaxed) {
+            match self.open_with(Lifecycle::Probe).await {
+                Ok(service) => return Ok(service),
+                Err(UpstreamError::Handshake(why)) => {
+                    tracing::info!(server = %self.name, "no 2026-07-28 answer to server/discover ({why}); starting with initialize");
+                    self.legacy.store(true, Ordering::Relaxed);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.open_with(Lifecycle::Handshake).await
+    }
+
+    /// Opens a connection by the server's transport: each has a module of its own.
+    async fn open_with(&self, lifecycle: Lifecycle) -> Result<Service, UpstreamError> {
         let handler = Handler {
             name: self.name.clone(),
             refresh: self.refresh.clone(),
@@ -307,9 +398,20 @@ impl Upstream {
                 args,
                 env,
                 cwd,
-            } => child::open(&self.name, handler, command, args, env, cwd.as_deref()).await,
-            Transport::Http { url, headers } => http::open(handler, url, headers).await,
-            Transport::InProcess(server) => in_process::open(handler, server).await,
+            } => {
+                child::open(
+                    &self.name,
+                    handler,
+                    command,
+                    args,
+                    env,
+                    cwd.as_deref(),
+                    lifecycle,
+                )
+                .await
+            }
+            Transport::Http { url, headers } => http::open(handler, url, headers, lifecycle).await,
+            Transport::InProcess(server) => in_process::open(handler, server, lifecycle).await,
         }
     }
 
