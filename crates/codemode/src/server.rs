@@ -113,13 +113,18 @@ impl CodemodeServer {
                 "no execution is waiting on these approvals any more (it ended, or was started by another codemode process); run it again",
             )?;
             for (key, answer) in request.input_responses.clone().unwrap_or_default() {
-                if let Some(reply) = live.replies.remove(&key) {
-                    let _ = reply.send(Ok(answer["action"] == "accept"));
+                if let Some((_, reply)) = live.replies.remove(&key) {
+                    let _ = reply.send(Ok(answer));
                 }
             }
-            // An approval the client did not answer counts as declined.
-            for (_, reply) in live.replies.drain() {
-                let _ = reply.send(Ok(false));
+            // A question the client did not answer counts as declined (a request for a
+            // model's message has no decline: it fails).
+            for (_, (method, reply)) in live.replies.drain() {
+                let _ = reply.send(if method == "elicitation/create" {
+                    Ok(json!({"action": "decline"}))
+                } else {
+                    Err("the client's retry did not answer it".into())
+                });
             }
             return self.wait(live, state.clone(), context).await;
         }
@@ -152,69 +157,75 @@ impl CodemodeServer {
                 (Some(progress), Some((tx, forwarder)))
             }
         };
-        // Approvals go to the client as input requests of this call's result (the 2026-07-28
-        // protocol's way; the client retries the call with the answers, and the execution,
-        // which waited meanwhile, goes on). A client without elicitation cannot be asked.
-        let elicits = context
-            .meta
-            .client_capabilities()
-            .or_else(|| {
-                context
-                    .peer
-                    .peer_info()
-                    .map(|info| info.capabilities.clone())
-            })
-            .is_some_and(|capabilities| capabilities.elicitation.is_some());
-        // A client that made the initialize handshake (before 2026-07-28) is asked with an
-        // `elicitation/create` request of ours, while the call waits.
+        // What the client can be asked: approvals (a form), and what upstreams ask during
+        // the execution's calls (forms, URLs, a model's message).
+        let capabilities = context.meta.client_capabilities().or_else(|| {
+            context
+                .peer
+                .peer_info()
+                .map(|info| info.capabilities.clone())
+        });
+        let elicitation = capabilities.as_ref().and_then(|c| c.elicitation.clone());
+        // An elicitation capability that names no mode means forms.
+        let form = elicitation
+            .as_ref()
+            .is_some_and(|e| e.form.is_some() || e.url.is_none());
+        let url = elicitation.as_ref().is_some_and(|e| e.url.is_some());
+        #[allow(deprecated)]
+        let sampling = capabilities.as_ref().is_some_and(|c| c.sampling.is_some());
+        // A client that made the initialize handshake (before 2026-07-28) is asked with
+        // requests of ours, while the call waits. A 2026-07-28 client is asked with input
+        // requests of this call's result: it retries the call with the answers, and the
+        // execution, which waited meanwhile, goes on.
         let legacy = context
             .peer
             .peer_info()
             .is_some_and(|info| info.protocol_version.has_initialize());
         let (events, receiver) = mpsc::unbounded_channel::<Event>();
-        let approver: Option<gateway::Approver> = if legacy {
-            elicits.then(|| {
-                let peer = context.peer.clone();
-                let approver: gateway::Approver = Arc::new(move |request| {
-                    let peer = peer.clone();
-                    Box::pin(async move {
-                        let params = serde_json::from_value(elicitation(&request)["params"].take())
-                            .map_err(|e| format!("cannot ask for approval: {e}"))?;
-                        let answer = peer
-                            .create_elicitation(params)
-                            .await
-                            .map_err(|e| format!("the client did not answer: {e}"))?;
-                        let answer = serde_json::to_value(answer).unwrap_or_default();
-                        Ok(answer["action"] == "accept")
-                    })
-                });
-                approver
+        let ask: gateway::Ask = if legacy {
+            let peer = context.peer.clone();
+            Arc::new(move |request| {
+                let peer = peer.clone();
+                Box::pin(async move { ask_peer(&peer, request).await })
             })
         } else {
-            elicits.then(|| {
-                let events = events.clone();
-                let approver: gateway::Approver = Arc::new(move |request| {
-                    let (reply, replied) = oneshot::channel();
-                    let asked = events.send(Event::Ask { request, reply });
-                    Box::pin(async move {
-                        asked.map_err(|_| "the execution is no longer watched".to_string())?;
-                        replied
-                            .await
-                            .map_err(|_| "the client did not answer in time".to_string())?
-                    })
-                });
-                approver
+            let events = events.clone();
+            Arc::new(move |request| {
+                let (reply, replied) = oneshot::channel();
+                let asked = events.send(Event::Ask { request, reply });
+                Box::pin(async move {
+                    asked.map_err(|_| "the execution is no longer watched".to_string())?;
+                    replied
+                        .await
+                        .map_err(|_| "the client did not answer in time".to_string())?
+                })
             })
         };
+        let approver: Option<gateway::Approver> = form.then(|| {
+            let ask = ask.clone();
+            let approver: gateway::Approver = Arc::new(move |request| {
+                let asked = ask(elicitation_for(&request));
+                Box::pin(async move {
+                    let answer = asked.await?;
+                    Ok(answer["action"] == "accept")
+                })
+            });
+            approver
+        });
+        let forward = (form || url || sampling).then(|| gateway::Forward {
+            ask,
+            form,
+            url,
+            sampling,
+        });
+        let client = gateway::Client { approver, forward };
         let gateway = self.gateway.clone();
         // The execution outlives this request when it waits for approvals; whichever request
         // is waiting on it when the client cancels stops it (see `wait`).
         let cancel = sandbox::CancellationToken::new();
         let stop = cancel.clone();
         tokio::spawn(async move {
-            let outcome = gateway
-                .execute_with(&code, cancel, progress, approver)
-                .await;
+            let outcome = gateway.execute_with(&code, cancel, progress, client).await;
             if let Some((tx, forwarder)) = forwarder {
                 let _ = tx.send(None);
                 let _ = forwarder.await;
@@ -260,14 +271,12 @@ impl CodemodeServer {
         }
         let mut requests = rmcp::model::InputRequests::new();
         for (request, reply) in asks {
-            let key = format!(
-                "approve-{}",
-                self.waiting.next.fetch_add(1, Ordering::Relaxed)
-            );
-            let elicit = serde_json::from_value::<rmcp::model::InputRequest>(elicitation(&request))
-                .map_err(|e| format!("cannot ask for approval: {e}"))?;
-            requests.insert(key.clone(), elicit);
-            live.replies.insert(key, reply);
+            let key = format!("ask-{}", self.waiting.next.fetch_add(1, Ordering::Relaxed));
+            let method = request["method"].as_str().unwrap_or("").to_string();
+            let input = serde_json::from_value::<rmcp::model::InputRequest>(request)
+                .map_err(|e| format!("cannot ask the client: {e}"))?;
+            requests.insert(key.clone(), input);
+            live.replies.insert(key, (method, reply));
         }
         self.waiting.put(state.clone(), live);
         Ok(InputRequiredResult::new(Some(requests), Some(state)).into())
@@ -296,9 +305,29 @@ impl CodemodeServer {
     }
 }
 
+/// Sends the client an MCP request (`{"method", "params"}`) of ours, on a 2025-era session;
+/// its result.
+async fn ask_peer(peer: &rmcp::Peer<RoleServer>, request: Value) -> Result<Value, String> {
+    let params = request["params"].clone();
+    let unreadable = |e: serde_json::Error| format!("cannot ask the client: {e}");
+    let answer = match request["method"].as_str() {
+        Some("elicitation/create") => peer
+            .create_elicitation(serde_json::from_value(params).map_err(unreadable)?)
+            .await
+            .map(|r| serde_json::to_value(r).unwrap_or_default()),
+        #[allow(deprecated)]
+        Some("sampling/createMessage") => peer
+            .create_message(serde_json::from_value(params).map_err(unreadable)?)
+            .await
+            .map(|r| serde_json::to_value(r).unwrap_or_default()),
+        other => return Err(format!("codemode does not pass on {other:?}")),
+    };
+    answer.map_err(|e| format!("the client did not answer: {e}"))
+}
+
 /// The `elicitation/create` request that asks the user to approve a call: the tool, its
 /// arguments (cut at 500 characters) and the policy rule that asks.
-fn elicitation(request: &gateway::ApprovalRequest) -> Value {
+fn elicitation_for(request: &gateway::ApprovalRequest) -> Value {
     let mut arguments = request.arguments.to_string();
     if arguments.chars().count() > 500 {
         arguments = arguments.chars().take(500).collect::<String>() + "…";
@@ -315,9 +344,10 @@ fn elicitation(request: &gateway::ApprovalRequest) -> Value {
 
 /// What a running execution tells the request that waits on it.
 enum Event {
+    /// An MCP request for the client (an approval's form, or what an upstream asks).
     Ask {
-        request: gateway::ApprovalRequest,
-        reply: oneshot::Sender<Result<bool, String>>,
+        request: Value,
+        reply: oneshot::Sender<Result<Value, String>>,
     },
     Done(Box<sandbox::Outcome>),
 }
@@ -325,7 +355,8 @@ enum Event {
 /// An execution waiting for the client's answers to its approvals.
 struct Live {
     events: mpsc::UnboundedReceiver<Event>,
-    replies: HashMap<String, oneshot::Sender<Result<bool, String>>>,
+    /// By input request key: the request's method, and where its answer goes.
+    replies: HashMap<String, (String, oneshot::Sender<Result<Value, String>>)>,
     /// Stops the execution.
     stop: sandbox::CancellationToken,
 }

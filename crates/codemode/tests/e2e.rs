@@ -144,7 +144,7 @@ return {{ tz: now.timezone, sum, lines: text.content.split("\n").filter(Boolean)
     let seen = drive(
         stdio_target(&config),
         json!([
-            {"name": "search", "arguments": {"query": "add two numbers", "limit": 3}},
+            {"name": "search", "arguments": {"query": "sum of two numbers", "limit": 3}},
             {"name": "search", "arguments": {"query": "time: convert"}},
             {"name": "execute", "arguments": {"code": chain}},
             {"name": "execute", "arguments": {"code": "const x: number = 1;\nreturn x.toFixed(200);"}},
@@ -155,7 +155,8 @@ return {{ tz: now.timezone, sum, lines: text.content.split("\n").filter(Boolean)
     assert_eq!(tool_names(&seen["tools"]), ["search", "execute"]);
     let description = seen["tools"][1]["description"].as_str().unwrap();
     for namespace in [
-        "everything (13 tools)",
+        // 13, and 3 that ask the client (elicitation, sampling), which codemode offers.
+        "everything (16 tools)",
         "time (2 tools)",
         "memory (",
         "files (",
@@ -832,6 +833,49 @@ fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
     }
 }
 
+/// What an upstream asks during a call (a form with defaults, a model's message) reaches the
+/// agent's client, in a 2026-07-28 session (input requests of the execute result) and in a
+/// 2025-era one (requests of codemode's), and the answers go back: the upstream here speaks
+/// 2026-07-28 (its questions arrive as input requests of its own). A client that offers
+/// neither is named as such.
+#[test]
+fn what_an_upstream_asks_reaches_the_agents_client() {
+    let dir = scratch("forward");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}}}),
+    );
+    let code = "return [await tools.faulty.ask_name({}), await tools.faulty.summarize({ text: 'a long text' })];";
+    for legacy in [false, true] {
+        let mut target = stdio_target(&config);
+        target["elicit"] = json!("accept");
+        target["sample"] = json!("short");
+        target["legacy"] = json!(legacy);
+        let seen = drive(
+            target,
+            json!([{"name": "execute", "arguments": {"code": code}}]),
+        );
+        // The user accepted and filled in nothing: the form's defaults are the answer.
+        assert_eq!(
+            seen["calls"][0]["structured"]["result"],
+            json!([{"result": "Ada (36)"}, {"result": "short"}]),
+            "legacy {legacy}: {}",
+            seen["calls"][0]["text"]
+        );
+        assert_eq!(seen["elicitations"], json!(["What is your name?"]));
+        assert_eq!(seen["samplings"], json!(["Summarize: a long text"]));
+    }
+    let seen = drive(
+        stdio_target(&config),
+        json!([{"name": "execute", "arguments": {"code": "return await tools.faulty.ask_name({});"}}]),
+    );
+    let text = seen["calls"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("the agent's client offers no form-mode elicitation, so codemode cannot ask it on behalf of `faulty`"),
+        "{text}"
+    );
+}
+
 /// The conformance suite's client scenarios that need no sign-in, with codemode as the client
 /// of the suite's test servers (`tests/clients/conformance_client.py` makes it do what each
 /// asks: connect, call a tool from a snippet, answer an upstream's elicitation through the
@@ -869,7 +913,12 @@ fn codemode_passes_the_conformance_suites_client_scenarios() {
 }
 
 /// The client scenarios of the conformance suite that need no OAuth: all of them.
-const CONFORMANCE_CLIENT_SCENARIOS: &[&str] = &["initialize", "tools_call", "sse-retry"];
+const CONFORMANCE_CLIENT_SCENARIOS: &[&str] = &[
+    "initialize",
+    "tools_call",
+    "sse-retry",
+    "elicitation-sep1034-client-defaults",
+];
 
 /// The upstreams that have been started, from the marker files their launcher leaves.
 fn started(markers: &Path) -> Vec<String> {

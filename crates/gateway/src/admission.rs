@@ -34,6 +34,14 @@ pub type Approver = Arc<
         + Sync,
 >;
 
+/// The agent's client of one execution, as the execution's calls can ask it: approvals, and
+/// what upstreams ask during those calls. Each is none when the client cannot be asked.
+#[derive(Clone, Default)]
+pub struct Client {
+    pub approver: Option<Approver>,
+    pub forward: Option<crate::forward::Forward>,
+}
+
 /// What every call goes through: the gateway's policy, audit log, approval budget and
 /// upstreams.
 pub(crate) struct Gate<'a> {
@@ -63,6 +71,8 @@ pub(crate) enum Caller<'a> {
     Snippet {
         execution: u64,
         approver: Option<&'a Approver>,
+        /// Where what the upstream asks during the call goes.
+        forward: Option<&'a crate::forward::Forward>,
         pauses: &'a sandbox::Pauses,
         check: Option<&'a ArgumentCheck>,
     },
@@ -186,12 +196,14 @@ impl Gate<'_> {
         let answer = match caller {
             Caller::Direct => {
                 upstream
-                    .call(&definition.name, args, repeatable, None)
+                    .call(&definition.name, args, repeatable, None, None)
                     .instrument(span.clone())
                     .await
             }
-            Caller::Snippet { pauses, .. } => upstream
-                .call(&definition.name, args, repeatable, Some(pauses))
+            Caller::Snippet {
+                pauses, forward, ..
+            } => upstream
+                .call(&definition.name, args, repeatable, Some(pauses), forward)
                 .instrument(span.clone())
                 .await
                 .and_then(|raw| unwrap_result(&raw)),
@@ -308,6 +320,7 @@ mod tests {
         let snippet = |approver: Option<&'static Approver>| Caller::Snippet {
             execution: 7,
             approver,
+            forward: None,
             pauses: &pauses,
             check: Some(&check),
         };

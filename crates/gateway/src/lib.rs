@@ -27,13 +27,15 @@ pub mod audit;
 pub mod cache;
 mod catalog;
 pub mod config;
+mod forward;
 mod gateway;
 pub mod policy;
 pub mod unwrap;
 pub mod upstream;
 pub mod validate;
 
-pub use admission::{ApprovalRequest, Approver};
+pub use admission::{ApprovalRequest, Approver, Client};
 pub use catalog::{Catalog, DirectTool, UpstreamStatus};
 pub use config::{Config, ConfigError, Limits};
+pub use forward::{Ask, Forward};
 pub use gateway::{Gateway, Isolation, Progress};

@@ -59,7 +59,15 @@ fn config(dir: &Path, starts: &Arc<AtomicUsize>, rest: Value) -> Config {
 
 async fn run(gateway: &Arc<Gateway>, code: &str, approver: Option<Approver>) -> sandbox::Outcome {
     gateway
-        .execute_with(code, CancellationToken::new(), None, approver)
+        .execute_with(
+            code,
+            CancellationToken::new(),
+            None,
+            gateway::Client {
+                approver,
+                forward: None,
+            },
+        )
         .await
 }
 

@@ -3,7 +3,8 @@
 The suite runs `python conformance_client.py CODEMODE <server-url>` with the scenario's name in
 MCP_CONFORMANCE_SCENARIO: this writes a config whose only server is that URL and makes codemode
 do what the scenario asks of a client (connect and list tools, or call the scenario's tool from
-a snippet). It exits with codemode's status."""
+a snippet, with the Python SDK's client as the agent's where the scenario asks the user). It
+exits with codemode's status."""
 
 import json
 import os
@@ -42,6 +43,20 @@ def main() -> int:
         if snippet is None:
             command = [codemode, "check", "--config", config]
             return subprocess.run(command).returncode
+        if scenario.startswith("elicitation"):
+            # The test server asks during the call: codemode passes the question to the
+            # agent's client (the Python SDK's, which accepts and fills in nothing), and
+            # answers the server with the schema's defaults applied.
+            spec = {
+                "command": codemode,
+                "args": ["serve", "--config", config],
+                "elicit": "accept",
+                "calls": [{"name": "execute", "arguments": {"code": snippet}}],
+            }
+            drive = os.path.join(os.path.dirname(os.path.abspath(__file__)), "drive.py")
+            done = subprocess.run([sys.executable, drive, json.dumps(spec)], capture_output=True, text=True)
+            print(done.stdout, done.stderr, file=sys.stderr)
+            return done.returncode
         command = [codemode, "run", "-", "--config", config]
         return subprocess.run(command, input=snippet.encode()).returncode
 

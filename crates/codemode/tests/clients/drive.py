@@ -6,7 +6,8 @@ stdio or {"url": ...} for streamable HTTP, and "calls": [{"name": ..., "argument
 what arrives is in "progress": [{call, progress, message}]; a call with "timeout": seconds is
 abandoned then, which cancels it, and recorded as {"abandoned": true}). With "elicit": "accept"
 or "decline" in SPEC the client answers elicitation requests so (and lists their messages in
-"elicitations"); without it, it has no elicitation capability. "legacy": true makes the
+"elicitations"); without it, it has no elicitation capability. With "sample": TEXT the client
+answers sampling requests with TEXT (and lists what they asked in "samplings"). "legacy": true makes the
 initialize handshake (a 2025-era session) instead of the 2026 discovery; "elicit_delay": seconds
 makes the user take that long to answer.
 Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
@@ -26,7 +27,7 @@ async def main() -> None:
         target = spec["url"]
     else:
         target = StdioServerParameters(command=spec["command"], args=spec.get("args", []), env=spec.get("env"))
-    out = {"calls": [], "notifications": [], "progress": [], "elicitations": []}
+    out = {"calls": [], "notifications": [], "progress": [], "elicitations": [], "samplings": []}
     answer = spec.get("elicit")
 
     async def elicit(context, params):
@@ -39,7 +40,16 @@ async def main() -> None:
         if method:
             out["notifications"].append(method)
 
+    async def sample(context, params):
+        asked = " ".join(getattr(m.content, "text", "") for m in params.messages)
+        out["samplings"].append(asked)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text=spec["sample"]), model="test-model"
+        )
+
     options = {"elicitation_callback": elicit} if answer else {}
+    if "sample" in spec:
+        options["sampling_callback"] = sample
     if spec.get("legacy"):
         options["mode"] = "legacy"
     async with Client(target, message_handler=record, **options) as client:

@@ -5,8 +5,13 @@ while idle, a call that never answers; and a tool list that changes while connec
 
 import asyncio
 import os
+from typing import Annotated
 
-from mcp.server.mcpserver import Context, MCPServer
+from pydantic import BaseModel
+
+from mcp import types
+
+from mcp.server.mcpserver import Context, Elicit, ElicitationResult, MCPServer, Resolve, Sample
 from mcp.server.mcpserver.exceptions import ToolError
 
 server = MCPServer("faulty")
@@ -67,6 +72,34 @@ async def exit_soon(ms: int) -> str:
     """Answers, then ends its own process `ms` later, while idle (as a killed server does)."""
     asyncio.get_running_loop().call_later(ms / 1000, lambda: os._exit(4))
     return "exiting"
+
+
+class Name(BaseModel):
+    name: str = "Ada"
+    age: int = 36
+
+
+def name_of_user() -> Elicit[Name]:
+    return Elicit("What is your name?", Name)
+
+
+@server.tool()
+async def ask_name(answer: Annotated[ElicitationResult[Name], Resolve(name_of_user)]) -> str:
+    """Asks the user for a name (a form, with defaults); the answer, or what they did instead."""
+    if answer.action == "accept":
+        return f"{answer.data.name} ({answer.data.age})"
+    return answer.action
+
+
+def summary_of(text: str) -> Sample:
+    message = types.SamplingMessage(role="user", content=types.TextContent(type="text", text=f"Summarize: {text}"))
+    return Sample([message], max_tokens=50)
+
+
+@server.tool()
+async def summarize(text: str, summary: Annotated[types.CreateMessageResult, Resolve(summary_of)]) -> str:
+    """Asks the client's model for a one-line summary of `text` (sampling)."""
+    return summary.content.text
 
 
 @server.tool()

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use super::Gateway;
 use super::host::{GatewayHost, Progress};
-use crate::admission::Approver;
+use crate::admission::Client;
 
 /// Where a gateway runs executions.
 pub(super) enum Executor {
@@ -79,17 +79,19 @@ impl Gateway {
         cancel: CancellationToken,
         progress: Option<Progress>,
     ) -> Outcome {
-        self.execute_with(code, cancel, progress, None).await
+        self.execute_with(code, cancel, progress, Client::default())
+            .await
     }
 
-    /// [`execute`](Self::execute) with progress reports and an `approver` for the calls the
-    /// policy says to ask about (none: such calls fail, saying the client cannot be asked).
+    /// [`execute`](Self::execute) with progress reports and the agent's `client`: its
+    /// approver for the calls the policy says to ask about (none: such calls fail, saying the
+    /// client cannot be asked), and where what upstreams ask during the calls goes.
     pub async fn execute_with(
         self: &Arc<Self>,
         code: &str,
         cancel: CancellationToken,
         progress: Option<Progress>,
-        approver: Option<Approver>,
+        client: Client,
     ) -> Outcome {
         let execution = self
             .executions
@@ -100,7 +102,7 @@ impl Gateway {
             gateway: self.clone(),
             catalog: self.catalog(),
             progress,
-            approver,
+            client,
             pauses: pauses.clone(),
             done: Default::default(),
             execution,

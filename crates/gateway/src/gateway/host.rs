@@ -8,7 +8,7 @@ use sandbox::{Code, Host, ToolError};
 use serde_json::Value;
 
 use super::Gateway;
-use crate::admission::{Approver, Call, Caller};
+use crate::admission::{Call, Caller, Client};
 use crate::catalog::Catalog;
 
 /// Answers one execution's calls from the catalog it started with.
@@ -16,7 +16,7 @@ pub(super) struct GatewayHost {
     pub(super) gateway: Arc<Gateway>,
     pub(super) catalog: Arc<Catalog>,
     pub(super) progress: Option<Progress>,
-    pub(super) approver: Option<Approver>,
+    pub(super) client: Client,
     /// Stops the execution's deadline while an approval waits (with `approvalTimeoutMs`) and
     /// while a call waits for its upstream to start.
     pub(super) pauses: sandbox::Pauses,
@@ -57,7 +57,8 @@ impl Host for GatewayHost {
                     args,
                     caller: Caller::Snippet {
                         execution: self.execution,
-                        approver: self.approver.as_ref(),
+                        approver: self.client.approver.as_ref(),
+                        forward: self.client.forward.as_ref(),
                         pauses: &self.pauses,
                         check: catalog
                             .checks
@@ -161,7 +162,7 @@ mod tests {
             gateway: Gateway::offline(Limits::default(), Catalog::from_tools(Vec::new())),
             catalog: Arc::new(catalog),
             progress: None,
-            approver: None,
+            client: Client::default(),
             pauses: sandbox::Pauses::new(),
             done: Default::default(),
             execution: 1,

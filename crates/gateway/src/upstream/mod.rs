@@ -20,13 +20,14 @@ use std::time::Duration;
 
 use rmcp::ClientLifecycleMode;
 use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
-use rmcp::service::{NotificationContext, RunningService, ServiceError};
-use rmcp::{ClientHandler, RoleClient};
+use rmcp::service::{NotificationContext, RequestContext, RunningService, ServiceError};
+use rmcp::{ClientHandler, ErrorData, RoleClient};
 use sandbox::{Code, ToolError};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config::{Server, Transport};
+use crate::forward::{Forward, InFlight};
 
 /// How a connection starts. MCP 2026-07-28 has no `initialize`: a client probes with
 /// `server/discover` and falls back to the `initialize` handshake when the answer does not say
@@ -163,6 +164,23 @@ pub struct Connected {
 pub(crate) struct Handler {
     name: String,
     refresh: Refresh,
+    /// Where what the server asks during a call goes (see [`crate::forward`]).
+    in_flight: Arc<InFlight>,
+}
+
+/// An error for the server that asked: what it asked cannot be answered, and why.
+fn unanswered(why: String) -> ErrorData {
+    ErrorData::invalid_request(why, None)
+}
+
+/// `value` as the result type `T`, or an error naming what the client's answer lacked.
+fn answer_as<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ErrorData> {
+    serde_json::from_value(value).map_err(|e| {
+        ErrorData::internal_error(
+            format!("the agent's client answered with something unreadable: {e}"),
+            None,
+        )
+    })
 }
 
 impl ClientHandler for Handler {
@@ -171,8 +189,49 @@ impl ClientHandler for Handler {
         (self.refresh)(&self.name);
     }
 
+    async fn create_elicitation(
+        &self,
+        request: rmcp::model::ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::ElicitResult, ErrorData> {
+        let params = serde_json::to_value(request).unwrap_or_default();
+        tracing::info!(server = %self.name, "the server asks the user something (elicitation)");
+        let answer = self
+            .in_flight
+            .elicit(&self.name, params)
+            .await
+            .map_err(unanswered)?;
+        answer_as(answer)
+    }
+
+    // Sampling is deprecated from 2026-07-28 on (SEP-2577); servers of earlier versions ask.
+    #[allow(deprecated)]
+    async fn create_message(
+        &self,
+        params: rmcp::model::CreateMessageRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<rmcp::model::CreateMessageResult, ErrorData> {
+        let params = serde_json::to_value(params).unwrap_or_default();
+        tracing::info!(server = %self.name, "the server asks for a model's message (sampling)");
+        let answer = self
+            .in_flight
+            .sample(&self.name, params)
+            .await
+            .map_err(unanswered)?;
+        answer_as(answer)
+    }
+
     fn get_info(&self) -> ClientConfig {
         let mut info = ClientConfig::default();
+        // What codemode passes on to the agent's client, when that client offers it.
+        let mut elicitation = rmcp::model::ElicitationCapability::new();
+        elicitation.form = Some(Default::default());
+        elicitation.url = Some(Default::default());
+        info.capabilities.elicitation = Some(elicitation);
+        #[allow(deprecated)]
+        {
+            info.capabilities.sampling = Some(Default::default());
+        }
         // What `initialize` proposes: the newest version that has the handshake (2026-07-28
         // is reached by `server/discover` instead; see `Lifecycle`).
         info.protocol_version = ProtocolVersion::V_2025_11_25;
@@ -196,6 +255,8 @@ pub struct Upstream {
     refresh: Refresh,
     connection: Mutex<Option<Arc<Service>>>,
     restarts: std::sync::Mutex<Restarts>,
+    /// The clients of its calls in flight, for what it asks during them.
+    in_flight: Arc<InFlight>,
     /// Its probe for 2026-07-28 failed: it is started with the handshake.
     legacy: std::sync::atomic::AtomicBool,
     /// Held by whoever starts it and lists its tools for the catalog, so that a hundred calls
@@ -234,6 +295,7 @@ impl Upstream {
             restarts: Default::default(),
             starting: Mutex::new(()),
             legacy: Default::default(),
+            in_flight: Default::default(),
         }
     }
 
@@ -391,6 +453,7 @@ impl Upstream {
         let handler = Handler {
             name: self.name.clone(),
             refresh: self.refresh.clone(),
+            in_flight: self.in_flight.clone(),
         };
         match &self.server.transport {
             Transport::Stdio {
@@ -425,7 +488,10 @@ impl Upstream {
         args: Value,
         repeatable: bool,
         pauses: Option<&sandbox::Pauses>,
+        forward: Option<&Forward>,
     ) -> Result<Value, ToolError> {
+        // What the server asks during this call goes to this call's client.
+        let _asking = self.in_flight.register(forward.cloned());
         // Wait for a turn under the upstream's own limits (the execution's deadline still runs).
         let _slot = match &self.slots {
             Some(slots) => Some(slots.acquire().await.map_err(|_| {
