@@ -1,7 +1,8 @@
 //! End to end: `codemode serve` with real upstream MCP servers (npm
 //! `@modelcontextprotocol/server-everything`, `-memory`, `-filesystem`, PyPI `mcp-server-time`,
-//! and a Python SDK server whose tools fail on purpose), driven by a real MCP client (the
-//! official Python SDK's `Client`). `scripts/test` installs all of them.
+//! and a Python SDK server whose tools fail on purpose), driven by real MCP clients (the
+//! official Python SDK's `Client`, the TypeScript SDK's 1.x and 2.x clients, the Inspector
+//! CLI, the conformance suite). `scripts/test` installs all of them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -830,6 +831,58 @@ fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
             output.status.success() && summary.contains(", 0 failed"),
             "{scenario}: {summary}\n{report}"
         );
+    }
+}
+
+/// The official TypeScript SDK's clients, the 1.x one (`@modelcontextprotocol/sdk`, the
+/// initialize handshake) and the 2.x one (`@modelcontextprotocol/client`, which probes for
+/// 2026-07-28), over stdio and streamable HTTP, search and execute as they are.
+#[test]
+fn the_typescript_sdk_clients_use_codemode_as_it_is() {
+    let dir = scratch("typescript-clients");
+    let config = shop_config(&dir);
+    let (_codemode, url) = serve_http(&config);
+    let driver = root().join("crates/codemode/tests/clients/drive.mjs");
+    let calls = json!([
+        {"name": "execute", "arguments": {"code": "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;"}},
+        {"name": "search", "arguments": {"query": "look up customers"}}
+    ]);
+    for sdk in ["v1", "v2"] {
+        for target in [stdio_target(&config), json!({"url": url})] {
+            let mut spec = target.clone();
+            spec["calls"] = calls.clone();
+            let output = Command::new("node")
+                .arg(&driver)
+                .arg(sdk)
+                .arg(spec.to_string())
+                .current_dir(root())
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{sdk} {target}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+            assert_eq!(seen["server"], "codemode", "{sdk} {target}");
+            assert_eq!(seen["tools"], json!(["search", "execute"]));
+            assert_eq!(
+                seen["calls"][0]["structured"]["result"], "Ken Lovelace",
+                "{sdk} {target}: {}",
+                seen["calls"][0]["text"]
+            );
+            assert_eq!(
+                seen["calls"][1]["structured"]["matches"][0]["tool"],
+                "shop/get_customers"
+            );
+            // The 2.x client settles on 2026-07-28; the 1.x one, on HTTP where it shows it,
+            // on the version of its handshake.
+            if sdk == "v2" {
+                assert_eq!(seen["protocol"], "2026-07-28", "{target}");
+            } else if target.get("url").is_some() {
+                assert_eq!(seen["protocol"], "2025-11-25");
+            }
+        }
     }
 }
 
