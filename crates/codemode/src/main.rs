@@ -1,5 +1,6 @@
 //! `codemode`: a Code Mode gateway for MCP. See `codemode --help`.
 
+mod init;
 mod render;
 mod server;
 mod stdio;
@@ -27,7 +28,7 @@ use server::CodemodeServer;
 #[command(name = "codemode", version, about, long_about = None, after_help = config_help())]
 struct Cli {
     /// The config file: the `mcpServers` format MCP clients use, plus `limits`.
-    /// [default: ./codemode.json when it exists, else no servers]
+    /// [default: ./codemode.json, else ~/.config/codemode/codemode.json, when it exists]
     #[arg(
         long,
         short,
@@ -147,6 +148,27 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Gather the MCP servers your clients are configured with (Claude Desktop, Claude Code,
+    /// Cursor, VS Code, Windsurf, Gemini CLI, Codex) into one codemode config, and show the
+    /// entry that puts codemode in their place in each client.
+    Init {
+        /// Make the change in each client's config too (a backup of each file is kept).
+        #[arg(long)]
+        write: bool,
+        /// Where to write codemode's config. [default: ~/.config/codemode/codemode.json]
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace the output file if it exists (keeping a backup).
+        #[arg(long)]
+        force: bool,
+        /// Look for the clients' user configs under DIR instead of your home folder.
+        #[arg(long, value_name = "DIR")]
+        home: Option<PathBuf>,
+        /// The project whose configs (`.mcp.json`, `.vscode/mcp.json`, ...) to gather.
+        /// [default: the current folder]
+        #[arg(long, value_name = "DIR")]
+        project: Option<PathBuf>,
     },
     /// Measure codemode itself.
     #[command(subcommand)]
@@ -299,6 +321,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             gateway.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Init {
+            write,
+            output,
+            force,
+            home,
+            project,
+        } => {
+            let home = match home.or_else(|| std::env::var_os("HOME").map(PathBuf::from)) {
+                Some(home) => home,
+                None => bail!("no home folder is known: give one with --home"),
+            };
+            let project = match project {
+                Some(project) => project,
+                None => std::env::current_dir().context("cannot read the current folder")?,
+            };
+            let project = std::fs::canonicalize(&project).unwrap_or(project);
+            let output = output.unwrap_or_else(|| user_config(&home));
+            let codemode =
+                std::env::current_exe().context("cannot find codemode's own executable")?;
+            init::run(&init::Init {
+                home,
+                project,
+                output,
+                write,
+                force,
+                codemode,
+                env: std::env::vars().collect(),
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { json } => {
             let gateway = connect_all(cli.config.as_deref()).await?;
             let code = check(&gateway, json).await?;
@@ -358,13 +410,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The config named on the command line, else `./codemode.json` when it exists, else none.
+/// The user's codemode config: `$XDG_CONFIG_HOME/codemode/codemode.json`, else under
+/// `~/.config`.
+fn user_config(home: &Path) -> PathBuf {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home.join(".config"))
+        .join("codemode/codemode.json")
+}
+
+/// The config named on the command line, else `./codemode.json` when it exists, else the
+/// user's (see [`user_config`]) when it exists, else none.
 /// Executions are isolated in workers that are this binary's `worker` subcommand.
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let mut config = match path {
         Some(path) => Config::load(path)?,
         None if Path::new("codemode.json").exists() => Config::load(Path::new("codemode.json"))?,
-        None => Config::default(),
+        None => match std::env::var_os("HOME").map(|home| user_config(Path::new(&home))) {
+            Some(path) if path.exists() => Config::load(&path)?,
+            _ => Config::default(),
+        },
     };
     let program = std::env::current_exe().context("cannot find codemode's own executable")?;
     config.isolation.worker = Some((program, vec!["worker".into()]));

@@ -472,6 +472,11 @@ impl Config {
     }
 }
 
+/// JSON with comments and trailing commas (JSONC) as plain JSON, lines and columns kept.
+pub fn without_comments(text: &str) -> String {
+    jsonc::strip(text)
+}
+
 /// The smallest `maxOutputChars`: room for an outcome's summary and the cut's marker.
 pub const MIN_OUTPUT_CHARS: usize = 1_000;
 

@@ -1,0 +1,228 @@
+//! `codemode init` over a home folder holding a config of every client it knows, each a sample
+//! written from that client's documentation (`crates/gateway/tests/configs/`), at the place
+//! that client keeps it: what it gathers, what it leaves and why, and what `--write` changes.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+fn sample(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../gateway/tests/configs")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A home folder with every client's config where the client keeps it, and a project in it.
+fn home(name: &str) -> (PathBuf, PathBuf) {
+    let home = std::env::temp_dir().join(format!("codemode-init-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let project = home.join("work/app");
+    let place = |path: PathBuf, text: String| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    place(
+        home.join("Library/Application Support/Claude/claude_desktop_config.json"),
+        sample("claude-desktop.json"),
+    );
+    place(
+        home.join(".claude.json"),
+        sample("claude-code.claude.json")
+            .replace("/path/to/your/project", &project.to_string_lossy()),
+    );
+    place(project.join(".mcp.json"), sample("claude-code.mcp.json"));
+    place(home.join(".cursor/mcp.json"), sample("cursor.json"));
+    // As documented, the workspace's asks the user for a value (it stays with VS Code); the
+    // user's reads it from the environment instead.
+    place(project.join(".vscode/mcp.json"), sample("vscode.mcp.json"));
+    place(
+        home.join(".config/Code/User/mcp.json"),
+        sample("vscode.mcp.json").replace("${input:api-key}", "${env:API_KEY}"),
+    );
+    place(project.join(".env"), "LOG_LEVEL=debug\n".into());
+    place(
+        home.join(".codeium/windsurf/mcp_config.json"),
+        sample("windsurf.json"),
+    );
+    place(
+        home.join(".gemini/settings.json"),
+        sample("gemini-settings.json"),
+    );
+    place(home.join(".codex/config.toml"), sample("codex-config.toml"));
+    (home, project)
+}
+
+fn init(home: &Path, project: &Path, extra: &[&str]) -> (String, PathBuf) {
+    let output = home.join("out/codemode.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["init", "--home"])
+        .arg(home)
+        .arg("--project")
+        .arg(project)
+        .arg("--output")
+        .arg(&output)
+        .args(extra)
+        .env_remove("CODEX_HOME")
+        .env("API_KEY", "k")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    (stdout, output)
+}
+
+#[test]
+fn every_clients_servers_are_gathered_into_one_config() {
+    let (home, project) = home("gather");
+    let (said, output) = init(&home, &project, &[]);
+    let config: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let servers = config["mcpServers"].as_object().unwrap();
+    let names: Vec<&str> = servers.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "api-server",
+            "brave-search",
+            "filesystem",
+            "filesystem-claude-code-project",
+            "filesystem-codex",
+            "filesystem-cursor",
+            "filesystem-gemini-cli",
+            "filesystem-vs-code",
+            "filesystem-windsurf",
+            "hubspot",
+            "local-weather",
+            "remote",
+            "remote-codex",
+            "remote-http",
+            "remote-sse",
+            "remote-vs-code",
+            "remote-windsurf",
+            "stripe",
+        ],
+        "{said}"
+    );
+    // Copied as written (no variable expanded), with what depended on the old file's place
+    // made absolute.
+    assert_eq!(
+        servers["api-server"]["headers"]["Authorization"],
+        "Bearer ${API_KEY}"
+    );
+    let app = project.to_string_lossy();
+    assert_eq!(
+        servers["filesystem-cursor"]["args"][2],
+        json!(app),
+        "${{workspaceFolder}}"
+    );
+    assert_eq!(
+        servers["filesystem-gemini-cli"]["cwd"],
+        json!(home.join(".gemini/./mcp-servers").to_string_lossy())
+    );
+    // What codemode cannot use stays where it works, and says why.
+    for left in [
+        "left `legacy-events` of Claude Code (project) where it is: the old SSE transport",
+        "left `remote-static-oauth` of Cursor where it is: it signs in (`auth`)",
+        "left `remote` of VS Code (workspace) where it is",
+        "left `filesystem` of VS Code (workspace) where it is: /",
+        "left `legacy-sse` of VS Code (workspace) where it is",
+    ] {
+        assert!(said.contains(left), "`{left}` not in:\n{said}");
+    }
+    assert!(
+        said.contains("`remote` of Cursor reads MCP_TOKEN, which is not set here"),
+        "{said}"
+    );
+    // Each client is told what replaces its servers, in its own format.
+    assert!(said.contains("Codex ("), "{said}");
+    assert!(said.contains("[mcp_servers.codemode]"), "{said}");
+    assert!(
+        said.contains("in \"servers\": \"codemode\": {\"type\":\"stdio\""),
+        "{said}"
+    );
+    assert!(
+        said.contains("`codemode init --write` makes these changes"),
+        "{said}"
+    );
+    // The gathered config is one codemode reads, once the variables it names are set.
+    let env = ["API_KEY", "MCP_TOKEN", "AUTH_TOKEN", "MCP_API_KEY", "HOME"]
+        .map(|var| (var.to_string(), "x".to_string()))
+        .into();
+    let text = std::fs::read_to_string(&output).unwrap();
+    let read = gateway::Config::parse(&output, &text, &env).unwrap();
+    assert_eq!(read.servers.len(), servers.len());
+    assert!(read.servers.values().all(|s| s.unsupported.is_none()));
+    // A second run does not overwrite it.
+    let again = Command::new(env!("CARGO_BIN_EXE_codemode"))
+        .args(["init", "--home"])
+        .arg(&home)
+        .arg("--project")
+        .arg(&project)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; `--force` replaces it"));
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn write_puts_codemode_in_each_clients_place_and_keeps_a_backup() {
+    let (home, project) = home("write");
+    let codex_before = std::fs::read_to_string(home.join(".codex/config.toml")).unwrap();
+    let (said, output) = init(&home, &project, &["--write"]);
+    let output = output.canonicalize().unwrap();
+    let codemode =
+        json!({"command": env!("CARGO_BIN_EXE_codemode"), "args": ["serve", "--config", output]});
+
+    let claude: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join(".claude.json")).unwrap()).unwrap();
+    assert_eq!(
+        claude["mcpServers"],
+        json!({"codemode": codemode}),
+        "{said}"
+    );
+    let local = &claude["projects"][project.to_string_lossy().as_ref()]["mcpServers"];
+    assert_eq!(local, &json!({"codemode": codemode}));
+
+    let cursor: Value =
+        serde_json::from_str(&std::fs::read_to_string(home.join(".cursor/mcp.json")).unwrap())
+            .unwrap();
+    let names: Vec<&String> = cursor["mcpServers"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        names,
+        ["remote-static-oauth", "codemode"],
+        "the OAuth server stays"
+    );
+
+    let vscode: Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join(".config/Code/User/mcp.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(vscode["servers"]["codemode"]["type"], "stdio");
+    assert!(vscode["inputs"].is_array(), "the rest of the file stays");
+
+    let codex = std::fs::read_to_string(home.join(".codex/config.toml")).unwrap();
+    let codex: toml::Table = codex.parse().unwrap();
+    let servers = codex["mcp_servers"].as_table().unwrap();
+    assert_eq!(servers.keys().collect::<Vec<_>>(), ["codemode"]);
+    assert_eq!(
+        std::fs::read_to_string(home.join(".codex/config.toml.codemode-backup")).unwrap(),
+        codex_before,
+        "the backup is the file as it was"
+    );
+    assert!(home.join(".claude.json.codemode-backup").exists());
+    assert!(
+        !home.join(".claude.json.codemode-backup-2").exists(),
+        "one backup a file"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
