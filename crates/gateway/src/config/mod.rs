@@ -180,7 +180,7 @@ impl Default for Isolation {
 pub struct CacheConfig {
     pub enabled: bool,
     /// The folder (a relative one is relative to the config file); `None`: the default, see
-    /// [`crate::cache::default_dir`].
+    /// `default_dir` in the cache module.
     pub dir: Option<PathBuf>,
     /// A cached tool list older than this is stale: its upstream is started to list again.
     pub max_age_hours: f64,
