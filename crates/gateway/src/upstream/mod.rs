@@ -12,47 +12,25 @@
 //! a server (an `npx -y` download, a Python SDK import) is not the snippet's time.
 
 mod child;
+mod handler;
 mod http;
 mod in_process;
+mod restarts;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rmcp::ClientLifecycleMode;
-use rmcp::model::{CallToolRequestParams, ClientConfig, ProtocolVersion};
-use rmcp::service::{NotificationContext, RequestContext, RunningService, ServiceError};
-use rmcp::{ClientHandler, ErrorData, RoleClient};
+use rmcp::RoleClient;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::{RunningService, ServiceError};
 use sandbox::{Code, ToolError};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config::{Server, Transport};
 use crate::forward::{Forward, InFlight};
-
-/// How a connection starts. MCP 2026-07-28 has no `initialize`: a client probes with
-/// `server/discover` and falls back to the `initialize` handshake when the answer does not say
-/// the server is of that era. An upstream whose probe failed is started with the handshake
-/// from then on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Lifecycle {
-    /// `server/discover` for 2026-07-28, then `initialize` (at 2025-11-25) when it says it is
-    /// a legacy server.
-    Probe,
-    /// `initialize` at 2025-11-25, the newest version that has it.
-    Handshake,
-}
-
-impl Lifecycle {
-    fn mode(self) -> ClientLifecycleMode {
-        match self {
-            Lifecycle::Probe => ClientLifecycleMode::Auto {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                legacy_version: Some(ProtocolVersion::V_2025_11_25),
-            },
-            Lifecycle::Handshake => ClientLifecycleMode::Initialize,
-        }
-    }
-}
+pub(crate) use handler::{Handler, Lifecycle};
+use restarts::Restarts;
 
 /// Called with the upstream's name when its tool list may have changed: it said so, or a call
 /// started it (it may be another version than the one whose tools the catalog holds).
@@ -89,68 +67,6 @@ pub enum UpstreamError {
     },
 }
 
-/// How an upstream's recent starts went: a server that dies after each start before it
-/// answers anything, or cannot start, is not started again at once every time (a crash loop
-/// would take the machine).
-#[derive(Default)]
-struct Restarts {
-    /// Starts in a row that failed, or whose connection died before it answered.
-    failures: u32,
-    /// The live connection has answered a request.
-    answered: bool,
-    /// No start before this.
-    not_before: Option<tokio::time::Instant>,
-    /// What went wrong last.
-    last: String,
-}
-
-impl Restarts {
-    /// The pause before the next start after `failures` in a row: none after the first (the
-    /// call that finds a server dead starts it again), then 0.5 s, 1 s, 2 s ... up to 30 s.
-    fn pause(failures: u32) -> Duration {
-        if failures <= 1 {
-            return Duration::ZERO;
-        }
-        Duration::from_millis(500u64 << (failures - 2).min(6)).min(Duration::from_secs(30))
-    }
-
-    fn failed(&mut self, why: String) {
-        self.failures += 1;
-        self.answered = false;
-        self.last = why;
-        self.not_before = Some(tokio::time::Instant::now() + Restarts::pause(self.failures));
-    }
-
-    /// The live connection died: one that never answered counts as a failed start.
-    fn died(&mut self) {
-        if self.answered {
-            self.failures = 0;
-            self.not_before = None;
-            self.answered = false;
-        } else {
-            self.failed("it closed the connection before it answered anything".into());
-        }
-    }
-
-    /// The live connection answered: the server works.
-    fn answered(&mut self) {
-        self.answered = true;
-        self.failures = 0;
-    }
-
-    /// `Err` while starts must wait.
-    fn may_start(&self) -> Result<(), UpstreamError> {
-        match self.not_before {
-            Some(at) if at > tokio::time::Instant::now() => Err(UpstreamError::Backoff {
-                failures: self.failures,
-                wait_ms: (at - tokio::time::Instant::now()).as_millis() as u64,
-                last: self.last.clone(),
-            }),
-            _ => Ok(()),
-        }
-    }
-}
-
 /// What an upstream said about itself when it connected.
 #[derive(Clone, Debug)]
 pub struct Connected {
@@ -159,86 +75,6 @@ pub struct Connected {
     pub server_version: String,
     /// `tools/list`, as MCP JSON.
     pub tools: Vec<Value>,
-}
-
-pub(crate) struct Handler {
-    name: String,
-    refresh: Refresh,
-    /// Where what the server asks during a call goes (see [`crate::forward`]).
-    in_flight: Arc<InFlight>,
-}
-
-/// An error for the server that asked: what it asked cannot be answered, and why.
-fn unanswered(why: String) -> ErrorData {
-    ErrorData::invalid_request(why, None)
-}
-
-/// `value` as the result type `T`, or an error naming what the client's answer lacked.
-fn answer_as<T: serde::de::DeserializeOwned>(value: Value) -> Result<T, ErrorData> {
-    serde_json::from_value(value).map_err(|e| {
-        ErrorData::internal_error(
-            format!("the agent's client answered with something unreadable: {e}"),
-            None,
-        )
-    })
-}
-
-impl ClientHandler for Handler {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        tracing::info!(server = %self.name, "the tool list changed");
-        (self.refresh)(&self.name);
-    }
-
-    async fn create_elicitation(
-        &self,
-        request: rmcp::model::ElicitRequestParams,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<rmcp::model::ElicitResult, ErrorData> {
-        let params = serde_json::to_value(request).unwrap_or_default();
-        tracing::info!(server = %self.name, "the server asks the user something (elicitation)");
-        let answer = self
-            .in_flight
-            .elicit(&self.name, params)
-            .await
-            .map_err(unanswered)?;
-        answer_as(answer)
-    }
-
-    // Sampling is deprecated from 2026-07-28 on (SEP-2577); servers of earlier versions ask.
-    #[allow(deprecated)]
-    async fn create_message(
-        &self,
-        params: rmcp::model::CreateMessageRequestParams,
-        _context: RequestContext<RoleClient>,
-    ) -> Result<rmcp::model::CreateMessageResult, ErrorData> {
-        let params = serde_json::to_value(params).unwrap_or_default();
-        tracing::info!(server = %self.name, "the server asks for a model's message (sampling)");
-        let answer = self
-            .in_flight
-            .sample(&self.name, params)
-            .await
-            .map_err(unanswered)?;
-        answer_as(answer)
-    }
-
-    fn get_info(&self) -> ClientConfig {
-        let mut info = ClientConfig::default();
-        // What codemode passes on to the agent's client, when that client offers it.
-        let mut elicitation = rmcp::model::ElicitationCapability::new();
-        elicitation.form = Some(Default::default());
-        elicitation.url = Some(Default::default());
-        info.capabilities.elicitation = Some(elicitation);
-        #[allow(deprecated)]
-        {
-            info.capabilities.sampling = Some(Default::default());
-        }
-        // What `initialize` proposes: the newest version that has the handshake (2026-07-28
-        // is reached by `server/discover` instead; see `Lifecycle`).
-        info.protocol_version = ProtocolVersion::V_2025_11_25;
-        info.client_info.name = "codemode".into();
-        info.client_info.version = env!("CARGO_PKG_VERSION").into();
-        info
-    }
 }
 
 pub(crate) type Service = RunningService<RoleClient, Handler>;

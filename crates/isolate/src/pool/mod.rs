@@ -3,6 +3,9 @@
 //! outcome; the worker then exits and the pool starts another. The deadline is enforced from
 //! outside too: a worker still running a grace period after it has passed is killed.
 
+mod pipes;
+
+use pipes::{Output, ended, write};
 use sandbox::Code;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -17,8 +20,8 @@ use sandbox::{
     CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Pauses, Stats,
     ToolError,
 };
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::Semaphore;
 
 use crate::jail::Rlimits;
@@ -575,101 +578,12 @@ fn record(calls: &mut [(CallRecord, Instant)], slot: usize, answer: &Answer) {
     }
 }
 
-/// A worker's stdout, read line by line: asynchronously, or by watching it for a moment.
-struct Output {
-    stdout: ChildStdout,
-    lines: crate::protocol::Lines,
-}
-
-impl Output {
-    /// The next line; `None` at the end.
-    async fn next_line(&mut self) -> std::io::Result<Option<String>> {
-        loop {
-            if let Some(line) = self.take_line() {
-                return Ok(Some(line));
-            }
-            // Straight into the buffer: a chunk held across the await would sit in every
-            // future that waits on a worker.
-            self.lines.bytes.reserve(64 * 1024);
-            if self.stdout.read_buf(&mut self.lines.bytes).await? == 0 {
-                return Ok(None);
-            }
-        }
-    }
-
-    /// A whole line if one is there or arrives within `spin`, reading the pipe directly.
-    fn line_within(&mut self, spin: Duration) -> Option<std::io::Result<Option<String>>> {
-        use std::os::fd::AsRawFd;
-        let fd = self.stdout.as_raw_fd();
-        let until = Instant::now() + spin;
-        loop {
-            if let Some(line) = self.take_line() {
-                return Some(Ok(Some(line)));
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            // SAFETY: a non-blocking read (tokio made the pipe non-blocking) into our buffer.
-            let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
-            if n > 0 {
-                self.lines.bytes.extend_from_slice(&chunk[..n as usize]);
-                continue;
-            }
-            if n == 0 {
-                return Some(Ok(None));
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            std::hint::spin_loop();
-        }
-    }
-
-    fn take_line(&mut self) -> Option<String> {
-        let line = self.lines.take()?;
-        Some(String::from_utf8_lossy(&line).into_owned())
-    }
-}
-
-/// How a worker process ended, in words.
-fn ended(status: std::process::ExitStatus) -> String {
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(signal) = status.signal() {
-            let name = match signal {
-                libc::SIGSYS => "SIGSYS: a forbidden system call",
-                libc::SIGSEGV => "SIGSEGV: a memory fault",
-                libc::SIGABRT => "SIGABRT: it aborted, e.g. out of memory",
-                libc::SIGKILL => "SIGKILL",
-                libc::SIGXCPU => "SIGXCPU: its CPU time ran out",
-                libc::SIGBUS => "SIGBUS: a memory fault",
-                _ => "",
-            };
-            return if name.is_empty() {
-                format!("was killed by signal {signal}")
-            } else {
-                format!("was killed by signal {signal} ({name})")
-            };
-        }
-    }
-    match status.code() {
-        Some(code) => format!("exited with status {code}"),
-        None => "ended".to_string(),
-    }
-}
-
 /// Kills a worker (it may have exited already) and collects it in the background.
 fn reap(mut worker: Worker) {
     let _ = worker.child.start_kill();
     tokio::spawn(async move {
         let _ = worker.child.wait().await;
     });
-}
-
-async fn write(stdin: &mut ChildStdin, message: &ToWorker) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stdin.write_all(&line).await?;
-    stdin.flush().await
 }
 
 fn failure(error: ErrorInfo, calls: Vec<(CallRecord, Instant)>, started: Instant) -> Outcome {
