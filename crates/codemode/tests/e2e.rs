@@ -461,13 +461,13 @@ fn serve_http(config: &Path) -> (Killed, String) {
     (Killed(child), url)
 }
 
-#[test]
-fn streamable_http_both_ways() {
-    let dir = scratch("http");
+/// The reference server over HTTP (`transport`: its `streamableHttp` or old `sse` mode) on a
+/// free port, and the port.
+fn everything_over(transport: &str) -> (Killed, u16) {
     let port = free_port();
-    let _everything = Killed(
+    let server = Killed(
         Command::new("node")
-            .args([node_server("server-everything"), "streamableHttp".into()])
+            .args([node_server("server-everything"), transport.into()])
             .env("PORT", port.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -475,6 +475,13 @@ fn streamable_http_both_ways() {
             .unwrap(),
     );
     wait_for_port(port);
+    (server, port)
+}
+
+#[test]
+fn streamable_http_both_ways() {
+    let dir = scratch("http");
+    let (_everything, port) = everything_over("streamableHttp");
     let config = write_config(
         &dir,
         &json!({"mcpServers": {"remote": {"url": format!("http://127.0.0.1:{port}/mcp"), "headers": {"X-Test": "yes"}}}}),
@@ -511,17 +518,7 @@ fn streamable_http_both_ways() {
 #[test]
 fn an_old_sse_server_is_named_as_such() {
     let dir = scratch("sse");
-    let port = free_port();
-    let _everything = Killed(
-        Command::new("node")
-            .args([node_server("server-everything"), "sse".into()])
-            .env("PORT", port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(port);
+    let (_everything, port) = everything_over("sse");
     let config = write_config(
         &dir,
         &json!({"mcpServers": {

@@ -474,6 +474,19 @@ impl Killable {
         }
     }
 
+    /// A gateway whose only server is a killable shop, once a call to it has worked.
+    async fn serving(dir: &Path) -> (Killable, Arc<Gateway>) {
+        let shop = Killable::new();
+        let mut config = config(dir, &Arc::new(AtomicUsize::new(0)), json!({"cache": false}));
+        config.servers.insert("shop".into(), shop.server());
+        let gateway = Gateway::connect(&config).await;
+        assert_eq!(
+            run(&gateway, ONE_CUSTOMER, None).await.result,
+            Some(json!(7))
+        );
+        (shop, gateway)
+    }
+
     /// Cuts every live connection; when this returns, their pipes are closed.
     async fn kill(&self) {
         let tasks: Vec<_> = self.running.lock().unwrap().drain(..).collect();
@@ -489,18 +502,7 @@ const ONE_CUSTOMER: &str = "return (await tools.shop.get_customers({ ids: [7] })
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_that_finds_a_server_dead_starts_it_again() {
     let dir = scratch("idle-death");
-    let shop = Killable::new();
-    let mut config = config(
-        &dir,
-        &Arc::new(AtomicUsize::new(0)),
-        json!({"cache": false}),
-    );
-    config.servers.insert("shop".into(), shop.server());
-    let gateway = Gateway::connect(&config).await;
-    assert_eq!(
-        run(&gateway, ONE_CUSTOMER, None).await.result,
-        Some(json!(7))
-    );
+    let (shop, gateway) = Killable::serving(&dir).await;
     // The server dies while idle; the next call starts it again and succeeds.
     shop.kill().await;
     let outcome = run(&gateway, ONE_CUSTOMER, None).await;
@@ -512,18 +514,7 @@ async fn the_call_that_finds_a_server_dead_starts_it_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_keeps_failing_is_not_started_again_at_once() {
     let dir = scratch("crash-loop");
-    let shop = Killable::new();
-    let mut config = config(
-        &dir,
-        &Arc::new(AtomicUsize::new(0)),
-        json!({"cache": false}),
-    );
-    config.servers.insert("shop".into(), shop.server());
-    let gateway = Gateway::connect(&config).await;
-    assert_eq!(
-        run(&gateway, ONE_CUSTOMER, None).await.result,
-        Some(json!(7))
-    );
+    let (shop, gateway) = Killable::serving(&dir).await;
     // It dies and cannot start again: twenty calls in a row start it a few times, not twenty.
     shop.broken.store(true, Ordering::SeqCst);
     shop.kill().await;
