@@ -2,6 +2,7 @@
 
 mod asking;
 mod check;
+mod http_auth;
 mod init;
 mod render;
 mod server;
@@ -517,6 +518,12 @@ async fn serve(
         gateway.shutdown().await;
         return Ok(());
     };
+    let guard = gateway.auth().cloned().map(http_auth::Guard::new);
+    if guard.is_none() && !address.ip().is_loopback() {
+        bail!(
+            "serving {address}, beyond this machine, needs sign-in: anyone who reached the port would run code with every upstream's credentials. Name the tokens that may use it in the config (\"auth\": {{\"tokens\": {{\"NAME\": \"${{CODEMODE_TOKEN}}\"}}}}), or serve on 127.0.0.1"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
@@ -545,18 +552,27 @@ async fn serve(
         .with_cancellation_token(stop.child_token());
     let service: StreamableHttpService<CodemodeServer, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config);
-    let router = axum::Router::new().nest_service("/mcp", service);
+    let mut router = axum::Router::new().nest_service("/mcp", service);
+    if let Some(guard) = guard {
+        router = router.layer(axum::middleware::from_fn_with_state(
+            guard,
+            http_auth::check,
+        ));
+    }
     eprintln!(
         "codemode: serving MCP at http://{}/mcp",
         listener.local_addr()?
     );
     let shutdown = stop.clone();
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            shutdown.cancel();
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        shutdown.cancel();
+    })
+    .await?;
     gateway.shutdown().await;
     Ok(())
 }

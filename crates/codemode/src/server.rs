@@ -219,7 +219,11 @@ impl CodemodeServer {
             url,
             sampling,
         });
-        let client = gateway::Client { approver, forward };
+        let client = gateway::Client {
+            approver,
+            forward,
+            principal: principal(context),
+        };
         let gateway = self.gateway.clone();
         // The execution outlives this request when it waits for approvals; whichever request
         // is waiting on it when the client cancels stops it (see `wait`).
@@ -304,6 +308,15 @@ impl CodemodeServer {
             !outcome.ok,
         ))
     }
+}
+
+/// Who the request's client signed in as, on codemode's HTTP endpoint with `auth`.
+fn principal(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::http_auth::Principal>())
+        .map(|principal| principal.0.clone())
 }
 
 /// What structured content that had to be cut says.
@@ -494,7 +507,11 @@ impl ServerHandler for CodemodeServer {
         let result = match request.name.as_ref() {
             "search" => self.search(&args).await.map(Into::into),
             "execute" => self.execute(&request, &args, &context).await,
-            other => match self.gateway.call_direct(other, args).await {
+            other => match self
+                .gateway
+                .call_direct(other, args, principal(&context).as_deref())
+                .await
+            {
                 Some(Ok(raw)) => serde_json::from_value::<CallToolResult>(raw)
                     .map(|mut result| {
                         // The result is the upstream's; only its framing follows this session's

@@ -513,6 +513,110 @@ fn streamable_http_both_ways() {
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
 }
 
+/// `serve --http` with `auth`: only a token the config names gets in (the TypeScript SDK's
+/// client with it runs `execute`, and the audit log names whose it was); no token, a wrong
+/// one, and an address that keeps guessing are refused before MCP; the token is nowhere in
+/// the log or the audit file. Beyond loopback, serving without `auth` is refused.
+#[test]
+fn serve_over_http_lets_in_only_the_tokens_its_config_names() {
+    use sha2::Digest;
+    let dir = scratch("http-auth");
+    let token = "alice-s3cret-token-0123456789";
+    let digest: String = sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let audit = dir.join("audit.jsonl");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "auth": {"tokens": {"alice": format!("sha256:{digest}")}},
+            "audit": {"path": audit}
+        }),
+    );
+    let (codemode_http, url) = serve_http(&config);
+    let post = |authorization: Option<&str>| -> String {
+        let address = url.trim_start_matches("http://").trim_end_matches("/mcp");
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let header = authorization
+            .map(|a| format!("Authorization: {a}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let refused = post(None);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        refused
+            .to_lowercase()
+            .contains("www-authenticate: bearer realm=\"codemode\"\r\n"),
+        "{refused}"
+    );
+    let wrong = post(Some("Bearer alice-guess"));
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    assert!(wrong.contains("error=\"invalid_token\""), "{wrong}");
+
+    let driver = root().join("crates/codemode/tests/clients/drive.mjs");
+    let spec = json!({
+        "url": url,
+        "headers": {"Authorization": format!("Bearer {token}")},
+        "calls": [{"name": "execute", "arguments": {"code": "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;"}}]
+    });
+    let output = Command::new("node")
+        .arg(&driver)
+        .args(["v2", &spec.to_string()])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["calls"][0]["structured"]["result"], "Ken Lovelace");
+    let records = std::fs::read_to_string(&audit).unwrap();
+    let records: Vec<Value> = records
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!records.is_empty());
+    assert!(
+        records.iter().all(|r| r["principal"] == "alice"),
+        "{records:?}"
+    );
+
+    // Guessing: after ten wrong tokens from one address in a minute, it waits, even with the
+    // right one.
+    for _ in 0..8 {
+        assert!(post(Some("Bearer another-guess")).starts_with("HTTP/1.1 401"));
+    }
+    let slowed = post(Some(&format!("Bearer {token}")));
+    assert!(slowed.starts_with("HTTP/1.1 429"), "{slowed}");
+    assert!(slowed.to_lowercase().contains("retry-after: "), "{slowed}");
+    drop(codemode_http);
+
+    // Beyond this machine, no `auth` is no start.
+    let open = write_config(&dir, &json!({"mcpServers": {}}));
+    let output = Command::new(codemode())
+        .args(["serve", "--http", "0.0.0.0:0", "--config"])
+        .arg(&open)
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs sign-in"), "{stderr}");
+    assert!(!records.iter().any(|r| r.to_string().contains(token)));
+}
+
 /// An old SSE server (the reference server in its `sse` mode): named as such, whether the
 /// config says `"type": "sse"` or points `url` at it, while the other servers serve.
 #[test]

@@ -40,6 +40,8 @@ pub type Approver = Arc<
 pub struct Client {
     pub approver: Option<Approver>,
     pub forward: Option<crate::forward::Forward>,
+    /// Who the client signed in as (codemode's own endpoint's token name), for the audit log.
+    pub principal: Option<String>,
 }
 
 /// What every call goes through: the gateway's policy, audit log, approval budget and
@@ -61,6 +63,8 @@ pub(crate) struct Call<'a> {
     pub(crate) tool: &'a tsgen::Tool,
     pub(crate) args: Value,
     pub(crate) caller: Caller<'a>,
+    /// Who calls, as codemode's own endpoint knows them.
+    pub(crate) principal: Option<&'a str>,
 }
 
 /// Who calls, and what that changes.
@@ -98,6 +102,7 @@ impl Gate<'_> {
             Caller::Direct => ("direct", None),
         };
         let direct = execution.is_none();
+        let principal = call.principal.map(str::to_string);
         let answer = self.decided(call, &tool, decision, rule).await;
         if let Some(audit) = self.audit {
             let decision = match (decision, answer.as_ref().map_err(|e| &e.code)) {
@@ -112,6 +117,9 @@ impl Gate<'_> {
             if let Some(execution) = execution {
                 record.insert("execution".into(), json!(execution));
             }
+            if let Some(principal) = principal {
+                record.insert("principal".into(), json!(principal));
+            }
             record.insert("tool".into(), json!(tool));
             record.insert("decision".into(), json!(decision));
             record.insert("rule".into(), json!(rule));
@@ -121,10 +129,19 @@ impl Gate<'_> {
     }
 
     /// Records a snippet's call to a tool the catalog does not have (no rule decided it).
-    pub(crate) fn unknown(&self, execution: u64, tool: &str, error: &ToolError) {
+    pub(crate) fn unknown(
+        &self,
+        execution: u64,
+        principal: Option<&str>,
+        tool: &str,
+        error: &ToolError,
+    ) {
         if let Some(audit) = self.audit {
-            let record =
+            let mut record =
                 json!({"execution": execution, "tool": tool, "decision": null, "rule": null});
+            if let Some(principal) = principal {
+                record["principal"] = json!(principal);
+            }
             audit.call("call", record, Instant::now(), &Err(error.clone()), None);
         }
     }
@@ -143,6 +160,7 @@ impl Gate<'_> {
             tool: definition,
             args,
             caller,
+            ..
         } = call;
         let rule = rule.unwrap_or("*");
         match (decision, &caller) {
@@ -394,6 +412,7 @@ mod tests {
                 tool,
                 args,
                 caller,
+                principal: None,
             };
             let answer = gate.admit(call).await;
             assert_eq!(

@@ -65,7 +65,7 @@ async fn run(gateway: &Arc<Gateway>, code: &str, approver: Option<Approver>) -> 
             None,
             gateway::Client {
                 approver,
-                forward: None,
+                ..Default::default()
             },
         )
         .await

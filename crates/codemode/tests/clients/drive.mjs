@@ -3,7 +3,7 @@
 // Usage: node drive.mjs SDK SPEC. SDK is "v1" (`@modelcontextprotocol/sdk`, whose client makes
 // the initialize handshake) or "v2" (`@modelcontextprotocol/client`, which probes for
 // 2026-07-28 first: `versionNegotiation: "auto"`). SPEC is JSON: {"command", "args"} for stdio
-// or {"url"} for streamable HTTP, and "calls": [{"name", "arguments"}].
+// or {"url", "headers"?} for streamable HTTP, and "calls": [{"name", "arguments"}].
 // Prints {"protocol", "server", "tools": [names], "calls": [{isError, structured, text}]}.
 
 const [sdk, specText] = process.argv.slice(2);
@@ -23,7 +23,7 @@ async function load() {
 
 const { Client, StdioClientTransport, StreamableHTTPClientTransport, options } = await load();
 const transport = spec.url
-  ? new StreamableHTTPClientTransport(new URL(spec.url))
+  ? new StreamableHTTPClientTransport(new URL(spec.url), { requestInit: { headers: spec.headers ?? {} } })
   : new StdioClientTransport({ command: spec.command, args: spec.args ?? [], stderr: "ignore" });
 const client = new Client({ name: `typescript-sdk-${sdk}`, version: "1.0.0" }, options);
 await client.connect(transport);

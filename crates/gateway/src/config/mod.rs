@@ -58,6 +58,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "isolation",
             "policy",
             "audit",
+            "auth",
         ],
     ),
     (
@@ -104,6 +105,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("isolation", &["mode", "warm", "maxRunning", "maxWaiting"]),
     ("cache", &["dir", "maxAgeHours"]),
     ("audit", &["path", "arguments"]),
+    ("auth", &["tokens"]),
 ];
 
 /// A configuration that failed to load, and where.
@@ -142,9 +144,45 @@ pub struct Config {
     pub policy: crate::policy::Policy,
     /// The audit log's path, and whether it records calls' arguments; none: no audit log.
     pub audit: Option<(PathBuf, bool)>,
+    /// Who may use codemode's own HTTP endpoint (`serve --http`); none: no one is asked.
+    pub auth: Option<Auth>,
     /// What was read but means nothing here (other clients' keys), a sentence each naming the
     /// key: for the log and `check`.
     pub warnings: Vec<String>,
+}
+
+/// Who may use codemode's own HTTP endpoint: bearer tokens, each with the name of whom it is
+/// (the principal of the audit log). Only their SHA-256 digests are kept.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub tokens: Vec<(String, [u8; 32])>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.tokens.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("Auth").field("tokens", &names).finish()
+    }
+}
+
+impl Auth {
+    /// The principal `token` belongs to. Every digest is compared, in time that does not
+    /// depend on where they differ.
+    pub fn principal(&self, token: &str) -> Option<&str> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let mut found = None;
+        for (name, known) in &self.tokens {
+            let differs = known
+                .iter()
+                .zip(digest.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if differs == 0 && found.is_none() {
+                found = Some(name.as_str());
+            }
+        }
+        found
+    }
 }
 
 /// Where executions run.
@@ -422,6 +460,7 @@ impl Config {
         let cache = sections::cache(top.take("cache"), &vars, path, &mut warnings)?;
         let isolation = sections::isolation(top.take("isolation"), &mut warnings)?;
         let audit = sections::audit(top.take("audit"), &vars, path, &mut warnings)?;
+        let auth = sections::auth(top.take("auth"), &vars, &mut warnings)?;
         let policy = match top.section("policy", "an object of rules")? {
             None => crate::policy::Policy::default(),
             Some(rules) => crate::policy::Policy::parse(rules.into_map())
@@ -467,6 +506,7 @@ impl Config {
             isolation,
             policy,
             audit,
+            auth,
             warnings,
         })
     }

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::read::{Invalid, Read, Section};
 use super::vars::Vars;
-use super::{CacheConfig, Isolation, KEYS, Limits, MIN_OUTPUT_CHARS};
+use super::{Auth, CacheConfig, Isolation, KEYS, Limits, MIN_OUTPUT_CHARS};
 
 /// The keys `KEYS` lists for `section`.
 pub(super) fn keys(section: &str) -> &'static [&'static str] {
@@ -170,6 +170,65 @@ pub(super) fn audit(
         .expand(&path)
         .map_err(|m| Invalid::new("audit.path", m))?;
     Ok(Some((beside(config, PathBuf::from(path)), arguments)))
+}
+
+/// `auth`: `{"tokens": {"NAME": "sha256:HEX" | "${VAR}"}}`. A token is written as its SHA-256
+/// digest, or read from the environment; a token in plain text in the file is refused (the
+/// file is not a secret store).
+pub(super) fn auth(
+    value: Option<Value>,
+    vars: &Vars<'_>,
+    warnings: &mut Vec<String>,
+) -> Read<Option<Auth>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let mut s = Section::new("auth", value, "an object with `tokens`")?;
+    let tokens = s.string_map("tokens")?.unwrap_or_default();
+    s.finish(keys("auth"), &[], warnings)?;
+    if tokens.is_empty() {
+        return Err(Invalid::new(
+            "auth.tokens",
+            "names no token: give at least one, `\"NAME\": \"sha256:HEX\"` or `\"NAME\": \"${VAR}\"`",
+        ));
+    }
+    let mut digests = Vec::new();
+    for (name, written) in tokens {
+        let key = format!("auth.tokens.{name}");
+        let digest = if let Some(hex) = written.strip_prefix("sha256:") {
+            parse_digest(hex).ok_or_else(|| {
+                Invalid::new(&key, "a digest is `sha256:` and 64 hexadecimal digits")
+            })?
+        } else if written.contains("${") {
+            use sha2::Digest;
+            let token = vars.expand(&written).map_err(|m| Invalid::new(&key, m))?;
+            if token.len() < 16 {
+                return Err(Invalid::new(
+                    &key,
+                    "the token is under 16 characters: too easy to guess",
+                ));
+            }
+            sha2::Sha256::digest(token.as_bytes()).into()
+        } else {
+            return Err(Invalid::new(
+                &key,
+                "a token is not kept in the config as it is: write its digest (`sha256:` and the hex of `printf %s TOKEN | sha256sum`) or read it from the environment (`${VAR}`)",
+            ));
+        };
+        digests.push((name, digest));
+    }
+    Ok(Some(Auth { tokens: digests }))
+}
+
+fn parse_digest(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (i, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(digest)
 }
 
 /// `relative` read from the folder of the config file (an absolute path is itself).

@@ -251,6 +251,7 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         ("isolation", r#"{"isolation": {"zzz": 1}}"#),
         ("cache", r#"{"cache": {"zzz": 1}}"#),
         ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
+        ("auth", r#"{"auth": {"zzz": 1}}"#),
     ];
     assert_eq!(probes.len(), KEYS.len());
     for (section, probe) in probes {
@@ -311,4 +312,54 @@ fn relative_paths_of_a_server_are_relative_to_the_config_file() {
     };
     assert_eq!(command, "npx", "a name is looked up on PATH");
     assert_eq!(cwd.as_deref(), Some(Path::new("/srv")));
+}
+
+#[test]
+fn tokens_are_kept_as_digests_and_never_in_plain_text() {
+    // sha256("correct horse battery staple")
+    let digest = "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a";
+    let env = HashMap::from([(
+        "TEAM_TOKEN".to_string(),
+        "a-long-enough-team-token".to_string(),
+    )]);
+    let text = format!(
+        r#"{{"auth": {{"tokens": {{"alice": "sha256:{digest}", "team": "${{TEAM_TOKEN}}"}}}}}}"#
+    );
+    let config = Config::parse(Path::new("codemode.json"), &text, &env).unwrap();
+    let auth = config.auth.unwrap();
+    assert_eq!(
+        auth.principal("correct horse battery staple"),
+        Some("alice")
+    );
+    assert_eq!(auth.principal("a-long-enough-team-token"), Some("team"));
+    assert_eq!(auth.principal("guess"), None);
+    assert!(
+        !format!("{auth:?}").contains(digest),
+        "digests stay out of debug output"
+    );
+    for (text, message) in [
+        (
+            r#"{"auth": {"tokens": {"bob": "hunter2-hunter2-hunter2"}}}"#,
+            "auth.tokens.bob: a token is not kept in the config as it is",
+        ),
+        (
+            r#"{"auth": {"tokens": {"bob": "sha256:abc"}}}"#,
+            "auth.tokens.bob: a digest is `sha256:` and 64 hexadecimal digits",
+        ),
+        (r#"{"auth": {"tokens": {}}}"#, "auth.tokens: names no token"),
+        (
+            r#"{"auth": {"tokens": {"bob": "${SHORT}"}}}"#,
+            "auth.tokens.bob: the token is under 16 characters",
+        ),
+    ] {
+        let env = HashMap::from([("SHORT".to_string(), "short".to_string())]);
+        let error = Config::parse(Path::new("codemode.json"), text, &env)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(message), "{error}");
+        assert!(
+            !error.contains("hunter2") && !error.contains("short\""),
+            "{error}"
+        );
+    }
 }

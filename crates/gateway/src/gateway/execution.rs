@@ -98,6 +98,7 @@ impl Gateway {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
         let pauses = sandbox::Pauses::new();
+        let principal = client.principal.clone();
         let host = Arc::new(GatewayHost {
             gateway: self.clone(),
             catalog: self.catalog(),
@@ -140,6 +141,9 @@ impl Gateway {
             });
             if let Some(error) = &outcome.error {
                 record["error"] = json!(error.name);
+            }
+            if let Some(principal) = &principal {
+                record["principal"] = json!(principal);
             }
             audit.record("execute", record);
         }

@@ -45,7 +45,12 @@ impl Host for GatewayHost {
             None => {
                 let error = unknown(&catalog, namespace, tool);
                 let gate = self.gateway.gate();
-                gate.unknown(self.execution, &format!("{namespace}/{tool}"), &error);
+                gate.unknown(
+                    self.execution,
+                    self.client.principal.as_deref(),
+                    &format!("{namespace}/{tool}"),
+                    &error,
+                );
                 Err(error)
             }
             Some((ns, api_tool)) => {
@@ -64,6 +69,7 @@ impl Host for GatewayHost {
                             .checks
                             .get(&(namespace.to_string(), tool.to_string())),
                     },
+                    principal: self.client.principal.as_deref(),
                 };
                 self.gateway.gate().admit(call).await
             }

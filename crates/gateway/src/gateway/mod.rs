@@ -47,6 +47,8 @@ pub struct Gateway {
     unsupported: Vec<UpstreamStatus>,
     /// What the config read but means nothing here (see [`Config::warnings`]).
     warnings: Vec<String>,
+    /// Who may use codemode's own HTTP endpoint (see [`Config::auth`]).
+    auth: Option<crate::config::Auth>,
 }
 
 impl Gateway {
@@ -150,6 +152,7 @@ impl Gateway {
                 .map(|(name, _)| name.clone())
                 .collect(),
             warnings: config.warnings.clone(),
+            auth: config.auth.clone(),
             unsupported,
         });
         if !cold.is_empty() {
@@ -175,6 +178,7 @@ impl Gateway {
             changed: watch::channel(0).0,
             disabled: Vec::new(),
             warnings: Vec::new(),
+            auth: None,
             unsupported: Vec::new(),
         })
     }
@@ -187,6 +191,11 @@ impl Gateway {
     /// What the config read but means nothing here, a sentence each naming its key.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// Who may use codemode's own HTTP endpoint; none: the config names no one.
+    pub fn auth(&self) -> Option<&crate::config::Auth> {
+        self.auth.as_ref()
     }
 
     pub fn limits(&self) -> &Limits {
@@ -206,9 +215,15 @@ impl Gateway {
         self.changed.subscribe()
     }
 
-    /// Calls the direct tool `name` (see [`DirectTool`]) under the policy: its
-    /// `CallToolResult` as MCP JSON, passed through unchanged. `None` when there is no such tool.
-    pub async fn call_direct(&self, name: &str, args: Value) -> Option<Result<Value, ToolError>> {
+    /// Calls the direct tool `name` (see [`DirectTool`]) under the policy, for `principal` (who
+    /// the client signed in as, if it did): its `CallToolResult` as MCP JSON, passed through
+    /// unchanged. `None` when there is no such tool.
+    pub async fn call_direct(
+        &self,
+        name: &str,
+        args: Value,
+        principal: Option<&str>,
+    ) -> Option<Result<Value, ToolError>> {
         let catalog = self.catalog();
         let direct = catalog.direct.iter().find(|t| t.name == name)?;
         let call = Call {
@@ -217,6 +232,7 @@ impl Gateway {
             tool: &direct.tool,
             args,
             caller: Caller::Direct,
+            principal,
         };
         Some(self.gate().admit(call).await)
     }
