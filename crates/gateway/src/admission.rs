@@ -51,6 +51,8 @@ pub(crate) struct Gate<'a> {
     pub(crate) audit: Option<&'a Audit>,
     pub(crate) approval_timeout_ms: Option<u64>,
     pub(crate) upstreams: &'a BTreeMap<String, Arc<Upstream>>,
+    /// The principals' own policies (`auth.tokens.NAME.policy`).
+    pub(crate) auth: Option<&'a crate::config::Auth>,
 }
 
 /// One call to admit.
@@ -88,9 +90,20 @@ pub(crate) enum Caller<'a> {
 impl Gate<'_> {
     /// Decides, asks, checks, calls and records `call`.
     pub(crate) async fn admit(&self, call: Call<'_>) -> Result<Value, ToolError> {
-        let (decision, rule) = self
-            .policy
-            .decide(call.server, &call.tool.name, &call.tool.hints());
+        let hints = call.tool.hints();
+        let (mut decision, rule) = self.policy.decide(call.server, &call.tool.name, &hints);
+        let mut rule = rule.map(str::to_string);
+        // A principal's own policy can only narrow the config's: the stricter decision holds.
+        if let (Some(principal), Some(auth)) = (call.principal, self.auth)
+            && let Some(own) = auth.policies.get(principal)
+        {
+            let (theirs, their_rule) = own.decide(call.server, &call.tool.name, &hints);
+            if theirs.strictness() > decision.strictness() {
+                decision = theirs;
+                rule = their_rule.map(|r| format!("{r} (of {principal})"));
+            }
+        }
+        let rule = rule.as_deref();
         let started = Instant::now();
         let arguments = self
             .audit
@@ -325,6 +338,7 @@ mod tests {
             audit: Some(&audit),
             approval_timeout_ms: None,
             upstreams: &upstreams,
+            auth: None,
         };
         let pauses = sandbox::Pauses::new();
         let schema =

@@ -23,6 +23,17 @@ pub enum Decision {
     Ask,
 }
 
+impl Decision {
+    /// How much it holds a call back: allow < ask < deny.
+    pub fn strictness(self) -> u8 {
+        match self {
+            Decision::Allow => 0,
+            Decision::Ask => 1,
+            Decision::Deny => 2,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Policy {
     /// (pattern as written, decision), in the order written.

@@ -615,3 +615,43 @@ async fn a_server_of_the_newest_protocol_is_spoken_to_in_it() {
     );
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_principals_own_policy_narrows_the_configs() {
+    let dir = scratch("principals");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let digest = |c: char| format!("sha256:{}", c.to_string().repeat(64));
+    let config = config(
+        &dir,
+        &starts,
+        json!({
+            "cache": false,
+            "policy": {"shop/get_*": "allow", "*": "allow"},
+            "audit": {"path": dir.join("audit.jsonl")},
+            "auth": {"tokens": {
+                "alice": digest('a'),
+                "reader": {"token": digest('b'), "policy": {"*": "deny", "shop/get_*": "allow"}}
+            }}
+        }),
+    );
+    let gateway = Gateway::connect(&config).await;
+    let as_principal = |who: &str| gateway::Client {
+        principal: Some(who.to_string()),
+        ..Default::default()
+    };
+    let code = "const outcome = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e: any) { return e.code; } };\n\
+                return [await outcome(tools.shop.get_customers({ ids: [1] })), await outcome(tools.shop.list_orders({}))];";
+    let run_as =
+        |who: &str| gateway.execute_with(code, CancellationToken::new(), None, as_principal(who));
+    assert_eq!(run_as("alice").await.result, Some(json!(["ok", "ok"])));
+    assert_eq!(run_as("reader").await.result, Some(json!(["ok", "denied"])));
+    let audit = std::fs::read_to_string(dir.join("audit.jsonl")).unwrap();
+    let denied: Value = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["decision"] == "deny")
+        .expect("a denial in the audit log");
+    assert_eq!(denied["principal"], "reader");
+    assert_eq!(denied["rule"], "* (of reader)");
+    gateway.shutdown().await;
+}

@@ -106,6 +106,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("cache", &["dir", "maxAgeHours"]),
     ("audit", &["path", "arguments"]),
     ("auth", &["tokens"]),
+    ("auth.tokens.<name>", &["token", "policy"]),
 ];
 
 /// A configuration that failed to load, and where.
@@ -153,9 +154,12 @@ pub struct Config {
 
 /// Who may use codemode's own HTTP endpoint: bearer tokens, each with the name of whom it is
 /// (the principal of the audit log). Only their SHA-256 digests are kept.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Auth {
     pub tokens: Vec<(String, [u8; 32])>,
+    /// A principal's own policy, which can only narrow the config's (the stricter decision
+    /// holds).
+    pub policies: BTreeMap<String, crate::policy::Policy>,
 }
 
 impl std::fmt::Debug for Auth {

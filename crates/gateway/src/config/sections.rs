@@ -184,7 +184,10 @@ pub(super) fn auth(
         return Ok(None);
     };
     let mut s = Section::new("auth", value, "an object with `tokens`")?;
-    let tokens = s.string_map("tokens")?.unwrap_or_default();
+    let tokens = s
+        .section("tokens", "an object of tokens by the name of whom they are")?
+        .map(Section::into_entries)
+        .unwrap_or_default();
     s.finish(keys("auth"), &[], warnings)?;
     if tokens.is_empty() {
         return Err(Invalid::new(
@@ -193,8 +196,32 @@ pub(super) fn auth(
         ));
     }
     let mut digests = Vec::new();
-    for (name, written) in tokens {
-        let key = format!("auth.tokens.{name}");
+    let mut policies = std::collections::BTreeMap::new();
+    for (key, name, entry) in tokens {
+        // `"NAME": TOKEN`, or `"NAME": {"token": TOKEN, "policy": {...}}`.
+        let (written, token_key) = match entry {
+            Value::String(written) => (written, key.clone()),
+            entry => {
+                let mut t = Section::new(
+                    &key,
+                    entry,
+                    "a token, or an object with `token` and `policy`",
+                )?;
+                let written = t.string("token")?;
+                if let Some(rules) = t.section("policy", "an object of rules")? {
+                    let policy = crate::policy::Policy::parse(rules.into_map()).map_err(
+                        |(rule, message)| Invalid::new(format!("{key}.{rule}"), message),
+                    )?;
+                    policies.insert(name.clone(), policy);
+                }
+                t.finish(keys("auth.tokens.<name>"), &[], warnings)?;
+                let Some(written) = written else {
+                    return Err(Invalid::new(format!("{key}.token"), "is missing"));
+                };
+                (written, format!("{key}.token"))
+            }
+        };
+        let key = token_key;
         let digest = if let Some(hex) = written.strip_prefix("sha256:") {
             parse_digest(hex).ok_or_else(|| {
                 Invalid::new(&key, "a digest is `sha256:` and 64 hexadecimal digits")
@@ -217,7 +244,10 @@ pub(super) fn auth(
         };
         digests.push((name, digest));
     }
-    Ok(Some(Auth { tokens: digests }))
+    Ok(Some(Auth {
+        tokens: digests,
+        policies,
+    }))
 }
 
 fn parse_digest(hex: &str) -> Option<[u8; 32]> {

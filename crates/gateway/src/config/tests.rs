@@ -252,6 +252,10 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         ("cache", r#"{"cache": {"zzz": 1}}"#),
         ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
         ("auth", r#"{"auth": {"zzz": 1}}"#),
+        (
+            "auth.tokens.<name>",
+            r#"{"auth": {"tokens": {"a": {"token": "sha256:00", "zzz": 1}}}}"#,
+        ),
     ];
     assert_eq!(probes.len(), KEYS.len());
     for (section, probe) in probes {

@@ -244,6 +244,7 @@ impl Gateway {
             audit: self.audit.as_ref(),
             approval_timeout_ms: self.limits.approval_timeout_ms,
             upstreams: &self.upstreams,
+            auth: self.auth.as_ref(),
         }
     }
 
