@@ -27,15 +27,39 @@ pub(crate) struct Principal(pub(crate) String);
 /// The endpoint's gate: the tokens, and each address's recent failures.
 pub(crate) struct Guard {
     auth: Auth,
+    /// JWT access tokens of the configured authorization server, when there is one.
+    pub(crate) verifier: Option<crate::jwt::Verifier>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl Guard {
     pub(crate) fn new(auth: Auth) -> Arc<Guard> {
         Arc::new(Guard {
+            verifier: auth.jwt.clone().map(crate::jwt::Verifier::new),
             auth,
             failures: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The `WWW-Authenticate` challenge: where to sign in (with an authorization server), and
+    /// what went wrong (`error`), if a token came.
+    fn challenge(&self, error: Option<(&str, &str)>) -> HeaderValue {
+        let mut parts = vec![r#"Bearer realm="codemode""#.to_string()];
+        if let Some(verifier) = &self.verifier {
+            parts.push(format!(
+                r#"resource_metadata="{}""#,
+                verifier.metadata_url()
+            ));
+            if !verifier.scopes().is_empty() {
+                parts.push(format!(r#"scope="{}""#, verifier.scopes().join(" ")));
+            }
+        }
+        if let Some((code, description)) = error {
+            parts.push(format!(r#"error="{code}""#));
+            parts.push(format!(r#"error_description="{description}""#));
+        }
+        HeaderValue::from_str(&parts.join(", "))
+            .unwrap_or_else(|_| HeaderValue::from_static(r#"Bearer realm="codemode""#))
     }
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, (u32, Instant)>> {
@@ -99,31 +123,48 @@ pub(crate) async fn check(
                 .or_else(|| value.strip_prefix("bearer "))
         })
         .map(str::trim);
-    let principal = token.and_then(|token| guard.auth.principal(token));
-    match principal {
-        Some(name) => {
-            request.extensions_mut().insert(Principal(name.to_string()));
+    let static_principal = token.and_then(|token| guard.auth.principal(token));
+    let outcome = match (static_principal, token, &guard.verifier) {
+        (Some(name), _, _) => Ok(name.to_string()),
+        (None, Some(token), Some(verifier)) => match verifier.verify(token).await {
+            Ok(signed) => Ok(signed.subject),
+            Err(crate::jwt::Refusal::Invalid(why)) => Err((
+                StatusCode::UNAUTHORIZED,
+                Some(("invalid_token", why.clone())),
+                format!("the token is {why}"),
+            )),
+            Err(crate::jwt::Refusal::Scope(missing)) => Err((
+                StatusCode::FORBIDDEN,
+                Some(("insufficient_scope", format!("missing {}", missing.join(" ")))),
+                format!("the token lacks the scope {}", missing.join(" ")),
+            )),
+        },
+        (None, Some(_), None) => Err((
+            StatusCode::UNAUTHORIZED,
+            Some(("invalid_token", "not a token codemode knows".to_string())),
+            "this token is not one codemode's config names".to_string(),
+        )),
+        (None, None, _) => Err((
+            StatusCode::UNAUTHORIZED,
+            None,
+            "codemode needs `Authorization: Bearer TOKEN` (a token its config's `auth` names, or one of its authorization server's)".to_string(),
+        )),
+    };
+    match outcome {
+        Ok(name) => {
+            request.extensions_mut().insert(Principal(name));
             next.run(request).await
         }
-        None => {
+        Err((status, error, why)) => {
             guard.failed(ip);
-            tracing::warn!(%ip, "refused a request to /mcp: {}", if token.is_some() { "a token codemode does not know" } else { "no bearer token" });
-            let (challenge, why) = if token.is_some() {
-                (
-                    r#"Bearer realm="codemode", error="invalid_token""#,
-                    "this token is not one codemode's config names",
-                )
-            } else {
-                (
-                    r#"Bearer realm="codemode""#,
-                    "codemode needs `Authorization: Bearer TOKEN` (a token its config's `auth.tokens` names)",
-                )
-            };
-            let mut response = (StatusCode::UNAUTHORIZED, format!("{why}\n")).into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            tracing::warn!(%ip, "refused a request to /mcp: {why}");
+            let error = error
+                .as_ref()
+                .map(|(code, description)| (*code, description.as_str()));
+            let mut response = (status, format!("{why}\n")).into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, guard.challenge(error));
             response
         }
     }

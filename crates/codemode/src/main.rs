@@ -4,6 +4,7 @@ mod asking;
 mod check;
 mod http_auth;
 mod init;
+mod jwt;
 mod render;
 mod server;
 mod stdio;
@@ -554,10 +555,30 @@ async fn serve(
         StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config);
     let mut router = axum::Router::new().nest_service("/mcp", service);
     if let Some(guard) = guard {
+        let metadata = guard
+            .verifier
+            .as_ref()
+            .map(|v| (v.metadata_path(), v.metadata()));
         router = router.layer(axum::middleware::from_fn_with_state(
             guard,
             http_auth::check,
         ));
+        // Where clients learn which authorization server to sign in with (RFC 9728): at the
+        // path the challenge names, and at the root.
+        if let Some((path, metadata)) = metadata {
+            let document = axum::Json(metadata);
+            let serve = move || {
+                let document = document.clone();
+                async move { document }
+            };
+            router = router.route(&path, axum::routing::get(serve.clone()));
+            if path != "/.well-known/oauth-protected-resource" {
+                router = router.route(
+                    "/.well-known/oauth-protected-resource",
+                    axum::routing::get(serve),
+                );
+            }
+        }
     }
     eprintln!(
         "codemode: serving MCP at http://{}/mcp",

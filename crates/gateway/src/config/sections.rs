@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::read::{Invalid, Read, Section};
 use super::vars::Vars;
-use super::{Auth, CacheConfig, Isolation, KEYS, Limits, MIN_OUTPUT_CHARS};
+use super::{Auth, CacheConfig, Isolation, Jwt, KEYS, Limits, MIN_OUTPUT_CHARS};
 
 /// The keys `KEYS` lists for `section`.
 pub(super) fn keys(section: &str) -> &'static [&'static str] {
@@ -188,11 +188,54 @@ pub(super) fn auth(
         .section("tokens", "an object of tokens by the name of whom they are")?
         .map(Section::into_entries)
         .unwrap_or_default();
+    let jwt = match s.section("jwt", "an object with `issuer` and `resource`")? {
+        None => None,
+        Some(mut j) => {
+            let url = |key: &str, text: Option<String>| -> Read<Option<String>> {
+                match text {
+                    None => Ok(None),
+                    Some(text) => {
+                        let text = vars.expand(&text).map_err(|m| Invalid::new(key, m))?;
+                        if !(text.starts_with("https://") || text.starts_with("http://")) {
+                            return Err(Invalid::new(
+                                key,
+                                "must start with https:// (or http:// on this machine)",
+                            ));
+                        }
+                        Ok(Some(text))
+                    }
+                }
+            };
+            let issuer = url("auth.jwt.issuer", j.string("issuer")?)?;
+            let resource = url("auth.jwt.resource", j.string("resource")?)?;
+            let jwks_url = url("auth.jwt.jwksUrl", j.string("jwksUrl")?)?;
+            let scopes = j.strings("scopes")?.unwrap_or_default();
+            j.finish(keys("auth.jwt"), &[], warnings)?;
+            let Some(issuer) = issuer else {
+                return Err(Invalid::new(
+                    "auth.jwt.issuer",
+                    "is missing: the authorization server whose tokens codemode takes",
+                ));
+            };
+            let Some(resource) = resource else {
+                return Err(Invalid::new(
+                    "auth.jwt.resource",
+                    "is missing: codemode's URL as clients reach it (`https://host/mcp`), the tokens' audience",
+                ));
+            };
+            Some(Jwt {
+                issuer,
+                resource,
+                scopes,
+                jwks_url,
+            })
+        }
+    };
     s.finish(keys("auth"), &[], warnings)?;
-    if tokens.is_empty() {
+    if tokens.is_empty() && jwt.is_none() {
         return Err(Invalid::new(
             "auth.tokens",
-            "names no token: give at least one, `\"NAME\": \"sha256:HEX\"` or `\"NAME\": \"${VAR}\"`",
+            "names no token: give at least one, `\"NAME\": \"sha256:HEX\"` or `\"NAME\": \"${VAR}\"`, or an authorization server in `jwt`",
         ));
     }
     let mut digests = Vec::new();
@@ -247,6 +290,7 @@ pub(super) fn auth(
     Ok(Some(Auth {
         tokens: digests,
         policies,
+        jwt,
     }))
 }
 

@@ -252,6 +252,7 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         ("cache", r#"{"cache": {"zzz": 1}}"#),
         ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
         ("auth", r#"{"auth": {"zzz": 1}}"#),
+        ("auth.jwt", r#"{"auth": {"jwt": {"zzz": 1}}}"#),
         (
             "auth.tokens.<name>",
             r#"{"auth": {"tokens": {"a": {"token": "sha256:00", "zzz": 1}}}}"#,
@@ -365,5 +366,33 @@ fn tokens_are_kept_as_digests_and_never_in_plain_text() {
             !error.contains("hunter2") && !error.contains("short\""),
             "{error}"
         );
+    }
+}
+
+#[test]
+fn an_authorization_server_is_named_with_codemodes_resource() {
+    let config = parse(
+        r#"{"auth": {"jwt": {"issuer": "https://auth.example", "resource": "https://codemode.example/mcp", "scopes": ["codemode"]}}}"#,
+    )
+    .unwrap();
+    let jwt = config.auth.unwrap().jwt.unwrap();
+    assert_eq!(jwt.issuer, "https://auth.example");
+    assert_eq!(jwt.scopes, ["codemode"]);
+    for (text, message) in [
+        (
+            r#"{"auth": {"jwt": {"resource": "https://c/mcp"}}}"#,
+            "auth.jwt.issuer: is missing",
+        ),
+        (
+            r#"{"auth": {"jwt": {"issuer": "https://a"}}}"#,
+            "auth.jwt.resource: is missing",
+        ),
+        (
+            r#"{"auth": {"jwt": {"issuer": "auth.example", "resource": "https://c/mcp"}}}"#,
+            "auth.jwt.issuer: must start with https://",
+        ),
+    ] {
+        let error = parse(text).unwrap_err();
+        assert!(error.contains(message), "{error}");
     }
 }
