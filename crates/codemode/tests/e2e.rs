@@ -478,6 +478,24 @@ fn serve_http_at(
     (Killed(child), url, log)
 }
 
+/// One JSON-RPC `ping` POSTed to `/mcp` at `address` by hand, with `authorization` as its
+/// header if given; the raw HTTP response.
+fn post_ping(address: &str, authorization: Option<&str>) -> String {
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let header = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
 /// The reference server over HTTP (`transport`: its `streamableHttp` or old `sse` mode) on a
 /// free port, and the port.
 fn everything_over(transport: &str) -> (Killed, u16) {
@@ -553,22 +571,11 @@ fn serve_over_http_lets_in_only_the_tokens_its_config_names() {
         }),
     );
     let (codemode_http, url) = serve_http(&config);
-    let post = |authorization: Option<&str>| -> String {
-        let address = url.trim_start_matches("http://").trim_end_matches("/mcp");
-        let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-        let header = authorization
-            .map(|a| format!("Authorization: {a}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let mut stream = TcpStream::connect(address).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
+    let address = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_string();
+    let post = |authorization: Option<&str>| post_ping(&address, authorization);
     let refused = post(None);
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     assert!(
@@ -671,21 +678,9 @@ fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
     );
     let (_codemode, url, log) = serve_http_at(&config, &format!("127.0.0.1:{port}"));
     assert_eq!(url, resource);
-    let post = |token: Option<&str>| -> String {
-        let body = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
-        let header = token
-            .map(|t| format!("Authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let request = format!(
-            "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n{header}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
+    let address = format!("127.0.0.1:{port}");
+    let post =
+        |token: Option<&str>| post_ping(&address, token.map(|t| format!("Bearer {t}")).as_deref());
     let metadata_url = format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp");
     let refused = post(None);
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
@@ -1044,27 +1039,33 @@ fn the_mcp_conformance_suite_passes_its_applicable_server_scenarios() {
     let suite =
         installed(root().join("node_modules/@modelcontextprotocol/conformance/dist/index.js"));
     for scenario in CONFORMANCE_SCENARIOS {
-        let output = Command::new(&node)
-            .args([
-                suite.as_str(),
-                "server",
-                "--url",
-                url.as_str(),
-                "--scenario",
-                scenario,
-            ])
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&output.stdout);
-        let summary = report
-            .lines()
-            .find(|l| l.starts_with("Passed: "))
-            .unwrap_or("no summary");
-        assert!(
-            output.status.success() && summary.contains(", 0 failed"),
-            "{scenario}: {summary}\n{report}"
-        );
+        conformance(&node, &suite, ["server", "--url", url.as_str()], scenario);
     }
+}
+
+/// Runs one scenario of the conformance suite (`mode` and its target: `server --url URL`, or
+/// `client --command COMMAND`) and holds it to no failure.
+fn conformance(node: &str, suite: &str, mode: [&str; 3], scenario: &str) {
+    let output = Command::new(node)
+        .arg(suite)
+        .args(mode)
+        .args(["--scenario", scenario])
+        .output()
+        .unwrap();
+    // The server mode reports on stdout, the client mode on stderr.
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = report
+        .lines()
+        .find(|l| l.starts_with("Passed: "))
+        .unwrap_or("no summary");
+    assert!(
+        output.status.success() && summary.contains(", 0 failed"),
+        "{scenario}: {summary}\n{report}"
+    );
 }
 
 /// The official TypeScript SDK's clients, the 1.x one (`@modelcontextprotocol/sdk`, the
@@ -1174,26 +1175,11 @@ fn codemode_passes_the_conformance_suites_client_scenarios() {
     let adapter = root().join("crates/codemode/tests/clients/conformance_client.py");
     let command = format!("{} {} {}", python(), adapter.display(), codemode());
     for scenario in CONFORMANCE_CLIENT_SCENARIOS {
-        let output = Command::new(&node)
-            .args([
-                suite.as_str(),
-                "client",
-                "--command",
-                command.as_str(),
-                "--scenario",
-                scenario,
-            ])
-            .output()
-            .unwrap();
-        // The client mode reports on stderr.
-        let report = String::from_utf8_lossy(&output.stderr);
-        let summary = report
-            .lines()
-            .find(|l| l.starts_with("Passed: "))
-            .unwrap_or("no summary");
-        assert!(
-            output.status.success() && summary.contains(", 0 failed"),
-            "{scenario}: {summary}\n{report}"
+        conformance(
+            &node,
+            &suite,
+            ["client", "--command", command.as_str()],
+            scenario,
         );
     }
 }
