@@ -1,8 +1,9 @@
 //! What an upstream asks of the agent's client during a call (`elicitation/create`, in form or
 //! URL mode, and `sampling/createMessage`), passed on to the client of the execution whose call
 //! it is, and its answer passed back. An upstream is shared by every session, and a request
-//! names no call: it goes to the execution with the most recent call in flight on that
-//! upstream. A client that cannot answer it (no such capability, or no call in flight) gets a
+//! names no call: it is passed on only while every call in flight on that upstream is one
+//! execution's (with calls of two executions in flight, perhaps two people's, it could reach
+//! the wrong one, so no one is asked). A client that cannot answer it (no such capability, or no call in flight) gets a
 //! clear error instead of a silent decline.
 //!
 //! Roots are not forwarded: servers ask for them when they connect, outside any call, and one
@@ -68,17 +69,31 @@ impl InFlight {
         }
     }
 
-    /// The client of the most recent call in flight, or why there is none to ask.
+    /// The client of the calls in flight, or why there is none to ask. A request names no call,
+    /// so it is passed on only when every call in flight is one execution's: with calls of two
+    /// executions (two sessions, perhaps two people) in flight, it could reach the wrong one.
     fn current(&self, server: &str, what: &str) -> Result<Forward, String> {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        match calls.last() {
-            None => Err(format!(
+        let Some((_, first)) = calls.first() else {
+            return Err(format!(
                 "codemode has no client to ask on behalf of `{server}`: it passes {what} on only during a call"
-            )),
-            Some((_, None)) => Err(format!(
+            ));
+        };
+        let same = |a: &Option<Forward>, b: &Option<Forward>| match (a, b) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.ask, &b.ask),
+            (None, None) => true,
+            _ => false,
+        };
+        if !calls.iter().all(|(_, other)| same(first, other)) {
+            return Err(format!(
+                "calls of more than one execution are in flight on `{server}`, and codemode cannot tell which this {what} belongs to, so it asks no one"
+            ));
+        }
+        match first {
+            None => Err(format!(
                 "the agent's client offers no {what}, so codemode cannot ask it on behalf of `{server}`"
             )),
-            Some((_, Some(forward))) => Ok(forward.clone()),
+            Some(forward) => Ok(forward.clone()),
         }
     }
 
@@ -171,7 +186,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_request_goes_to_the_latest_call_whose_client_offers_it() {
+    async fn a_request_goes_to_the_one_execution_with_calls_in_flight() {
         let in_flight = InFlight::default();
         let error = in_flight
             .elicit("db", json!({"message": "?"}))
@@ -198,15 +213,26 @@ mod tests {
             url: false,
             sampling: false,
         };
-        let _first = in_flight.register(Some(client("first", true)));
+        let first = client("first", true);
+        let _one = in_flight.register(Some(first.clone()));
         {
-            let _second = in_flight.register(Some(client("second", true)));
+            // Two calls of one execution: its client is asked.
+            let _two = in_flight.register(Some(first.clone()));
             let answer = in_flight
                 .elicit("db", json!({"message": "?"}))
                 .await
                 .unwrap();
-            assert_eq!(answer["content"]["by"], "second");
+            assert_eq!(answer["content"]["by"], "first");
             assert_eq!(answer["content"]["asked"], "elicitation/create");
+        }
+        {
+            // A call of another execution too: no one is asked.
+            let _other = in_flight.register(Some(client("second", true)));
+            let error = in_flight
+                .elicit("db", json!({"message": "?"}))
+                .await
+                .unwrap_err();
+            assert!(error.contains("more than one execution"), "{error}");
         }
         let answer = in_flight
             .elicit("db", json!({"message": "?"}))

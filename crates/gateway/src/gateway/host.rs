@@ -39,6 +39,21 @@ impl Host for GatewayHost {
         if let Some(server) = server_of(&catalog, namespace)
             && let Some(fresh) = self.gateway.ensure_started(&server, &self.pauses).await
         {
+            // It was just tried and did not start: say why, rather than start it again.
+            if let Some(status) = fresh.statuses.iter().find(|s| s.name == server && !s.ok) {
+                let error = ToolError::new(
+                    Code::UpstreamUnavailable,
+                    format!(
+                        "the MCP server `{server}` is configured but unavailable: {}",
+                        status.error.as_deref().unwrap_or("it did not start")
+                    ),
+                );
+                if let Some(progress) = &self.progress {
+                    let done = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    progress(&format!("{namespace}.{tool}"), done, false);
+                }
+                return Err(error);
+            }
             catalog = fresh;
         }
         let answer = match catalog.api.tool(namespace, tool) {

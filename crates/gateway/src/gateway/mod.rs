@@ -39,6 +39,8 @@ pub struct Gateway {
     servers: BTreeMap<String, Server>,
     cache: Option<Cache>,
     catalog: RwLock<Arc<Catalog>>,
+    /// Held while a refresh merges what it listed into the catalog and swaps it.
+    merging: tokio::sync::Mutex<()>,
     changed: watch::Sender<u64>,
     /// The servers the config keeps but does not start (`"disabled": true`).
     disabled: Vec<String>,
@@ -144,6 +146,7 @@ impl Gateway {
             cache,
             catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses, &expose))),
             expose,
+            merging: tokio::sync::Mutex::new(()),
             changed: watch::channel(0).0,
             disabled: config
                 .servers
@@ -175,6 +178,7 @@ impl Gateway {
             servers: BTreeMap::new(),
             cache: None,
             catalog: RwLock::new(Arc::new(catalog)),
+            merging: tokio::sync::Mutex::new(()),
             changed: watch::channel(0).0,
             disabled: Vec::new(),
             warnings: Vec::new(),

@@ -24,7 +24,6 @@ impl Gateway {
     /// them, and replaces the catalog; the other upstreams keep what the catalog had. The
     /// change counter moves only when some tool changed.
     pub(super) async fn refresh(&self, names: &[String]) {
-        let previous = self.catalog();
         let connects = self
             .upstreams
             .iter()
@@ -42,6 +41,10 @@ impl Gateway {
                 .await
                 .into_iter()
                 .collect();
+        // Refreshes of other upstreams may have swapped the catalog while these connected: the
+        // merge reads it, and swaps, under one lock, so that none of them is lost.
+        let _merging = self.merging.lock().await;
+        let previous = self.catalog();
         let mut namespaces = Vec::new();
         let mut statuses = self.unsupported.clone();
         for name in self.upstreams.keys() {

@@ -49,5 +49,5 @@ pub(super) async fn open(
     handler
         .serve_with_lifecycle(transport, lifecycle.mode())
         .await
-        .map_err(|e| UpstreamError::Handshake(e.to_string()))
+        .map_err(|e| UpstreamError::Handshake(super::http::plain(&e.to_string())))
 }

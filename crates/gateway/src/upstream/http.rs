@@ -223,7 +223,7 @@ fn clip(text: &str, chars: usize) -> String {
 
 /// An error's text without the Rust types the transport names itself by
 /// (`Transport [rmcp::transport::worker::WorkerTransport<...>] error: ...`).
-fn plain(error: &str) -> String {
+pub(super) fn plain(error: &str) -> String {
     let mut out = String::new();
     let mut rest = error;
     while let Some(start) = rest.find('[') {

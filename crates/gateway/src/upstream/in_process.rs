@@ -14,5 +14,5 @@ pub(super) async fn open(
     handler
         .serve_with_lifecycle(pipe, lifecycle.mode())
         .await
-        .map_err(|e| UpstreamError::Handshake(e.to_string()))
+        .map_err(|e| UpstreamError::Handshake(super::http::plain(&e.to_string())))
 }

@@ -326,8 +326,6 @@ impl Upstream {
         pauses: Option<&sandbox::Pauses>,
         forward: Option<&Forward>,
     ) -> Result<Value, ToolError> {
-        // What the server asks during this call goes to this call's client.
-        let _asking = self.in_flight.register(forward.cloned());
         // Wait for a turn under the upstream's own limits (the execution's deadline still runs).
         let _slot = match &self.slots {
             Some(slots) => Some(slots.acquire().await.map_err(|_| {
@@ -347,6 +345,9 @@ impl Upstream {
             };
             tokio::time::sleep_until(at).await;
         }
+        // What the server asks during this call goes to this call's client (once the call has
+        // its turn: a call still waiting for a slot asks nothing).
+        let _asking = self.in_flight.register(forward.cloned());
         let arguments = match args {
             Value::Object(map) => map,
             other => {
@@ -390,7 +391,10 @@ impl Upstream {
                 Ok(Err(error)) => error,
             };
             // The request could not be written: the server never saw it.
-            let unsent = matches!(error, ServiceError::TransportSend(_));
+            // Over HTTP a failed POST (a 502 after the server ran the call, a reset) reads the
+            // same as one never sent: only a pipe's failed write is surely unsent.
+            let unsent = matches!(error, ServiceError::TransportSend(_))
+                && !matches!(self.server.transport, Transport::Http { .. });
             let dead =
                 unsent || matches!(error, ServiceError::TransportClosed) || service.is_closed();
             if !dead {
