@@ -1,8 +1,9 @@
 //! Who may use `serve --http`: every request to `/mcp` carries `Authorization: Bearer TOKEN`
 //! for a token the config's `auth` names (kept there as a digest). A request without one, or
 //! with a wrong one, is refused with `401` and `WWW-Authenticate` before MCP sees it, and runs
-//! nothing. An address that keeps failing is refused with `429` and `Retry-After` until its
-//! minute is over, so tokens cannot be guessed at speed. The token's name, the principal,
+//! nothing. An address that keeps sending wrong tokens is refused with `429` and
+//! `Retry-After` until its minute is over, so tokens cannot be guessed at speed. A request
+//! with no token (a client finding out how to sign in) does not count. The token's name, the principal,
 //! travels with the request to the audit log.
 
 use std::collections::HashMap;
@@ -66,7 +67,7 @@ impl Guard {
         self.failures.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How long `ip` must wait, when it has failed too often of late.
+    /// How long `ip` must wait, when it has sent wrong tokens too often of late.
     fn blocked(&self, ip: IpAddr) -> Option<Duration> {
         let mut failures = self.failures();
         let (count, since) = *failures.get(&ip)?;
@@ -156,7 +157,11 @@ pub(crate) async fn check(
             next.run(request).await
         }
         Err((status, error, why)) => {
-            guard.failed(ip);
+            // A wrong token counts against the address; no token at all (a client finding out
+            // how to sign in) does not.
+            if token.is_some() {
+                guard.failed(ip);
+            }
             tracing::warn!(%ip, "refused a request to /mcp: {why}");
             let error = error
                 .as_ref()

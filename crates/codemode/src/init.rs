@@ -372,22 +372,60 @@ pub(crate) fn run(init: &Init) -> anyhow::Result<()> {
     }
     if init.output.exists() && !init.force {
         bail!(
-            "{} exists; `--force` replaces it (keeping the old one as {}), or `--output` names another file",
+            "{} exists; `--force` adds these servers to it (keeping the old one as {}), or `--output` names another file",
             init.output.display(),
             backup_name(&init.output).display()
         );
     }
+    // An existing config keeps everything it has (servers gathered by an earlier `init` have
+    // left their clients: they live only here); what is found now is added to it.
+    let mut config = json!({"mcpServers": {}});
     if init.output.exists() {
         std::fs::copy(&init.output, backup_name(&init.output))
             .with_context(|| format!("cannot back up {}", init.output.display()))?;
+        config = read_file(&init.output)?;
+        if !config["mcpServers"].is_object() {
+            config["mcpServers"] = json!({});
+        }
     }
-    let config = json!({"mcpServers": servers.iter().map(|(name, (entry, _))| (name.clone(), entry.clone())).collect::<Map<String, Value>>()});
+    let kept = config["mcpServers"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut merged = kept.clone();
+    let mut renamed = BTreeMap::new();
+    for (name, (entry, _)) in &servers {
+        match kept.get(name) {
+            Some(existing) if existing == entry => {}
+            Some(_) => {
+                let mut n = 2;
+                let mut key = format!("{name}-{n}");
+                while merged.contains_key(&key) || servers.contains_key(&key) {
+                    n += 1;
+                    key = format!("{name}-{n}");
+                }
+                merged.insert(key.clone(), entry.clone());
+                renamed.insert(name.clone(), key);
+            }
+            None => {
+                merged.insert(name.clone(), entry.clone());
+            }
+        }
+    }
+    config["mcpServers"] = Value::Object(merged);
     if let Some(folder) = init.output.parent() {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("cannot create {}", folder.display()))?;
     }
-    std::fs::write(&init.output, serde_json::to_string_pretty(&config)? + "\n")
-        .with_context(|| format!("cannot write {}", init.output.display()))?;
+    // Entries may hold secrets as written (a token in `env`): only the user may read the file.
+    write_atomically(
+        &init.output,
+        &(serde_json::to_string_pretty(&config)? + "\n"),
+        Some(0o600),
+    )?;
+    for (name, key) in &renamed {
+        println!("note: `{name}` is in the config already, as another server: this one is `{key}`");
+    }
     let output = std::fs::canonicalize(&init.output).unwrap_or_else(|_| init.output.clone());
 
     println!("Wrote {} with {} servers:", output.display(), servers.len());
@@ -505,6 +543,31 @@ fn apply(found: &[&Found], codemode: &Path, config: &Path) -> anyhow::Result<Pat
         }
         serde_json::to_string_pretty(&file)? + "\n"
     };
-    std::fs::write(path, written).with_context(|| format!("cannot write {}", path.display()))?;
+    // Written beside and renamed into place, keeping the file's permissions: a client that
+    // reads it meanwhile sees the old file or the new one, never half of one.
+    write_atomically(path, &written, None)?;
     Ok(backup)
+}
+
+/// Writes `text` to `path` through a file beside it renamed into place; with `mode` (Unix),
+/// that mode, else the mode `path` has.
+fn write_atomically(path: &Path, text: &str, mode: Option<u32>) -> anyhow::Result<()> {
+    let beside = PathBuf::from(format!("{}.codemode-new", path.display()));
+    std::fs::write(&beside, text).with_context(|| format!("cannot write {}", beside.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = mode.or_else(|| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| m.permissions().mode() & 0o7777)
+        });
+        if let Some(mode) = mode {
+            std::fs::set_permissions(&beside, std::fs::Permissions::from_mode(mode))
+                .with_context(|| format!("cannot set the mode of {}", beside.display()))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    std::fs::rename(&beside, path).with_context(|| format!("cannot write {}", path.display()))
 }

@@ -152,8 +152,10 @@ impl Verifier {
         let subject = claims["sub"]
             .as_str()
             .or_else(|| claims["client_id"].as_str())
-            .ok_or_else(|| invalid("it names no subject (sub)"))?
-            .to_string();
+            .ok_or_else(|| invalid("it names no subject (sub)"))?;
+        // Apart from the config's token names (which hold no `:`), so that a subject can never
+        // pass for one of them, in a policy or in the audit log.
+        let subject = format!("oauth:{subject}");
         Ok(Signed { subject })
     }
 
@@ -180,6 +182,13 @@ impl Verifier {
                 Ok(set) => *keys = Some((set, Instant::now())),
                 Err(why) => {
                     tracing::warn!("cannot read the issuer's keys: {why}");
+                    // Not fetched again for 10 s either: an issuer that is down is not asked
+                    // once per request.
+                    let old = keys
+                        .take()
+                        .map(|(set, _)| set)
+                        .unwrap_or(JwkSet { keys: Vec::new() });
+                    *keys = Some((old, Instant::now()));
                     return Err(Refusal::Invalid(
                         "codemode cannot read its issuer's keys now".into(),
                     ));

@@ -170,7 +170,16 @@ fn every_clients_servers_are_gathered_into_one_config() {
         .output()
         .unwrap();
     assert_eq!(again.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("exists; `--force` replaces it"));
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("exists; `--force` adds these servers to it")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&output).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "only the user may read the gathered entries");
+    }
     let _ = std::fs::remove_dir_all(&home);
 }
 
@@ -223,6 +232,32 @@ fn write_puts_codemode_in_each_clients_place_and_keeps_a_backup() {
     assert!(
         !home.join(".claude.json.codemode-backup-2").exists(),
         "one backup a file"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn a_later_run_adds_to_the_config_and_keeps_what_earlier_runs_moved() {
+    let (home, project) = home("again");
+    let (_, output) = init(&home, &project, &["--write"]);
+    // After the first run the servers live only in codemode's config. A new one appears in
+    // Cursor; a second run adds it and loses none.
+    let cursor = home.join(".cursor/mcp.json");
+    let mut file: Value = serde_json::from_str(&std::fs::read_to_string(&cursor).unwrap()).unwrap();
+    file["mcpServers"]["notes"] = json!({"command": "notes-server"});
+    std::fs::write(&cursor, file.to_string()).unwrap();
+    let before: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    let (said, _) = init(&home, &project, &["--write", "--force"]);
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap();
+    for name in before["mcpServers"].as_object().unwrap().keys() {
+        assert!(
+            after["mcpServers"].get(name).is_some(),
+            "`{name}` was lost:\n{said}"
+        );
+    }
+    assert_eq!(
+        after["mcpServers"]["notes"]["command"], "notes-server",
+        "{said}"
     );
     let _ = std::fs::remove_dir_all(&home);
 }

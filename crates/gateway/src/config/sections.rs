@@ -196,10 +196,19 @@ pub(super) fn auth(
                     None => Ok(None),
                     Some(text) => {
                         let text = vars.expand(&text).map_err(|m| Invalid::new(key, m))?;
-                        if !(text.starts_with("https://") || text.starts_with("http://")) {
+                        // Plain HTTP only to this machine: keys fetched over the network
+                        // unencrypted could be anyone's.
+                        let local = text
+                            .strip_prefix("http://")
+                            .map(|rest| rest.split(['/', '?']).next().unwrap_or(""))
+                            .is_some_and(|host| {
+                                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+                                matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+                            });
+                        if !(text.starts_with("https://") || local) {
                             return Err(Invalid::new(
                                 key,
-                                "must start with https:// (or http:// on this machine)",
+                                "must start with https:// (http:// only to this machine: localhost, 127.0.0.1)",
                             ));
                         }
                         Ok(Some(text))
@@ -241,6 +250,12 @@ pub(super) fn auth(
     let mut digests = Vec::new();
     let mut policies = std::collections::BTreeMap::new();
     for (key, name, entry) in tokens {
+        if name.contains(':') || name.trim().is_empty() {
+            return Err(Invalid::new(
+                &key,
+                "a token's name is a word without `:` (it names whom the token is for)",
+            ));
+        }
         // `"NAME": TOKEN`, or `"NAME": {"token": TOKEN, "policy": {...}}`.
         let (written, token_key) = match entry {
             Value::String(written) => (written, key.clone()),
