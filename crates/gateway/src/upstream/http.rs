@@ -37,13 +37,42 @@ pub(super) async fn open(
     {
         Ok(service) => Ok(service),
         // The probe's failure is followed by the handshake: only that one's is explained.
-        Err(error) if lifecycle == Lifecycle::Probe => {
-            Err(UpstreamError::Handshake(plain(&error.to_string())))
-        }
-        Err(error) => Err(UpstreamError::Http(
-            diagnose(url, &custom, &error.to_string()).await,
-        )),
+        Err(error) if lifecycle == Lifecycle::Probe => Err(UpstreamError::Handshake(redacted(
+            url,
+            &plain(&error.to_string()),
+        ))),
+        Err(error) => Err(UpstreamError::Http(redacted(
+            url,
+            &diagnose(url, &custom, &error.to_string()).await,
+        ))),
     }
+}
+
+/// `message` with `url` in it shown without its query and password, which may hold a secret
+/// (`?api_key=${KEY}`): it reaches logs, `check` and the agent.
+fn redacted(url: &str, message: &str) -> String {
+    let Ok(mut shown) = reqwest::Url::parse(url) else {
+        return message.to_string();
+    };
+    let secret = shown.query().is_some() || shown.password().is_some();
+    if !secret {
+        return message.to_string();
+    }
+    shown.set_query(None);
+    let _ = shown.set_password(None);
+    let shown = shown.as_str().trim_end_matches('/').to_string();
+    let mut message = message.replace(url, &shown);
+    // The transport may print the URL as it parsed it.
+    if let Ok(parsed) = reqwest::Url::parse(url) {
+        message = message.replace(parsed.as_str(), &shown);
+        if let Some(query) = parsed.query() {
+            message = message.replace(query, "…");
+        }
+        if let Some(password) = parsed.password() {
+            message = message.replace(password, "…");
+        }
+    }
+    message
 }
 
 /// Why the server at `url` did not make the handshake, from one `initialize` POST of our own.
@@ -273,6 +302,14 @@ mod tests {
             "Transport error: Client error: error sending request"
         );
         assert_eq!(plain("keeps [this] text"), "keeps [this] text");
+    }
+
+    #[test]
+    fn a_secret_in_the_url_is_not_shown() {
+        let url = "https://mcp.example/mcp?api_key=s3cret";
+        let message = redacted(url, &format!("no MCP endpoint at {url}; try `{url}/mcp`"));
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(message.contains("https://mcp.example/mcp"), "{message}");
     }
 
     #[test]
