@@ -162,13 +162,16 @@ fn servers_at<'a>(file: &'a Value, at: &[String]) -> Option<&'a Map<String, Valu
     value.as_object()
 }
 
-/// Whether an entry starts codemode itself (its own entry, from an earlier `init`).
+/// Whether an entry is codemode's own (from an earlier `init`), or holds the name it takes.
 fn is_codemode(name: &str, entry: &Value) -> bool {
-    let command = entry["command"].as_str().unwrap_or("");
-    name == "codemode"
-        || Path::new(command)
-            .file_name()
-            .is_some_and(|n| n == "codemode")
+    name == "codemode" || starts_codemode(entry["command"].as_str().unwrap_or(""))
+}
+
+/// Whether `command` is codemode's program.
+fn starts_codemode(command: &str) -> bool {
+    Path::new(command)
+        .file_name()
+        .is_some_and(|n| n == "codemode")
 }
 
 /// `entry` with what depended on its file's place made absolute: relative `cwd`, `envFile`
@@ -516,7 +519,19 @@ fn apply(found: &[&Found], codemode: &Path, config: &Path) -> anyhow::Result<Pat
             list.push(arg.as_str());
         }
         entry["args"] = toml_edit::value(list);
-        table.insert("codemode", toml_edit::Item::Table(entry));
+        let theirs = table
+            .get("codemode")
+            .and_then(|t| t.get("command"))
+            .and_then(|c| c.as_str())
+            .is_some_and(|c| !starts_codemode(c));
+        table.insert(
+            if theirs {
+                "codemode-gateway"
+            } else {
+                "codemode"
+            },
+            toml_edit::Item::Table(entry),
+        );
         document.to_string()
     } else {
         let mut file = read_file(path)?;
@@ -539,7 +554,16 @@ fn apply(found: &[&Found], codemode: &Path, config: &Path) -> anyhow::Result<Pat
             }
             entry.insert("command".into(), json!(command));
             entry.insert("args".into(), json!(args));
-            servers.insert("codemode".into(), Value::Object(entry));
+            // A server of the user's own that is called `codemode` stays.
+            let theirs = servers
+                .get("codemode")
+                .is_some_and(|e| !starts_codemode(e["command"].as_str().unwrap_or("")));
+            let name = if theirs {
+                "codemode-gateway"
+            } else {
+                "codemode"
+            };
+            servers.insert(name.into(), Value::Object(entry));
         }
         serde_json::to_string_pretty(&file)? + "\n"
     };

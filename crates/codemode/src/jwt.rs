@@ -1,6 +1,6 @@
 //! codemode as an OAuth 2.1 resource server: an access token is a JWT signed by a key of the
-//! configured issuer's JWKS (found through its metadata, fetched again when a token names a key
-//! it does not have, at most every 10 s), with `iss` the issuer, `aud` codemode's resource URL,
+//! configured issuer's JWKS (found through its metadata, read again after an hour, and when a
+//! token names a key it does not have, at most every 10 s), with `iss` the issuer, `aud` codemode's resource URL,
 //! `exp` not passed and `nbf` reached (30 s of leeway), and every configured scope. Anything
 //! else is refused, `alg: none` included (no key verifies it). The protected resource metadata
 //! (RFC 9728) tells clients which authorization server to sign in with.
@@ -169,7 +169,10 @@ impl Verifier {
                 None => None,
             }
         };
-        if let Some((set, _)) = keys.as_ref()
+        // Keys are trusted for an hour, then read again: a key the issuer has withdrawn stops
+        // being taken within the hour.
+        if let Some((set, at)) = keys.as_ref()
+            && at.elapsed() < Duration::from_secs(3600)
             && let Some(key) = find(set)
         {
             return Ok(key);
@@ -183,15 +186,18 @@ impl Verifier {
                 Err(why) => {
                     tracing::warn!("cannot read the issuer's keys: {why}");
                     // Not fetched again for 10 s either: an issuer that is down is not asked
-                    // once per request.
+                    // once per request. The keys it had stay until it can be read again.
                     let old = keys
                         .take()
                         .map(|(set, _)| set)
                         .unwrap_or(JwkSet { keys: Vec::new() });
+                    let none = old.keys.is_empty();
                     *keys = Some((old, Instant::now()));
-                    return Err(Refusal::Invalid(
-                        "codemode cannot read its issuer's keys now".into(),
-                    ));
+                    if none {
+                        return Err(Refusal::Invalid(
+                            "codemode cannot read its issuer's keys now".into(),
+                        ));
+                    }
                 }
             }
         }

@@ -187,6 +187,12 @@ fn every_clients_servers_are_gathered_into_one_config() {
 fn write_puts_codemode_in_each_clients_place_and_keeps_a_backup() {
     let (home, project) = home("write");
     let codex_before = std::fs::read_to_string(home.join(".codex/config.toml")).unwrap();
+    // A server of the user's own that happens to be called `codemode`.
+    let windsurf = home.join(".codeium/windsurf/mcp_config.json");
+    let mut theirs: Value =
+        serde_json::from_str(&std::fs::read_to_string(&windsurf).unwrap()).unwrap();
+    theirs["mcpServers"]["codemode"] = json!({"command": "my-code-tool"});
+    std::fs::write(&windsurf, theirs.to_string()).unwrap();
     let (said, output) = init(&home, &project, &["--write"]);
     let output = output.canonicalize().unwrap();
     let codemode =
@@ -218,6 +224,14 @@ fn write_puts_codemode_in_each_clients_place_and_keeps_a_backup() {
     .unwrap();
     assert_eq!(vscode["servers"]["codemode"]["type"], "stdio");
     assert!(vscode["inputs"].is_array(), "the rest of the file stays");
+
+    let windsurf: Value =
+        serde_json::from_str(&std::fs::read_to_string(&windsurf).unwrap()).unwrap();
+    assert_eq!(
+        windsurf["mcpServers"]["codemode"]["command"], "my-code-tool",
+        "theirs stays"
+    );
+    assert_eq!(windsurf["mcpServers"]["codemode-gateway"], codemode);
 
     let codex = std::fs::read_to_string(home.join(".codex/config.toml")).unwrap();
     let codex: toml::Table = codex.parse().unwrap();
