@@ -139,7 +139,10 @@ pub(super) fn cache(
             .map_err(|m| Invalid::new("cache.dir", m))?;
         cache.dir = Some(beside(config, PathBuf::from(dir)));
     }
-    if let Some(hours) = s.number("maxAgeHours", "a number of hours, 0 or more", |h| h >= 0.0)? {
+    // At most about eleven years: a longer time is no time a clock can hold.
+    if let Some(hours) = s.number("maxAgeHours", "a number of hours, from 0 to 100000", |h| {
+        (0.0..=100_000.0).contains(&h)
+    })? {
         cache.max_age_hours = hours;
     }
     s.finish(keys("cache"), &[], warnings)?;

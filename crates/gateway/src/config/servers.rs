@@ -302,7 +302,12 @@ fn server(
         Some(mut l) => {
             let limits = UpstreamLimits {
                 max_concurrent: l.whole("maxConcurrent", 1)?,
-                max_per_second: l.number("maxPerSecond", "a number above 0", |r| r > 0.0)?,
+                // From one call in about three hours to a million a second.
+                max_per_second: l.number(
+                    "maxPerSecond",
+                    "a number from 0.0001 to 1000000",
+                    |r| (0.0001..=1_000_000.0).contains(&r),
+                )?,
             };
             l.finish(keys("mcpServers.<name>.limits"), &[], warnings)?;
             limits

@@ -69,7 +69,7 @@ fn the_cache_is_on_by_default_and_can_be_placed_or_turned_off() {
         ),
         (
             r#"{"cache": {"maxAgeHours": -1}}"#,
-            "codemode.json: cache.maxAgeHours: must be a number of hours, 0 or more",
+            "codemode.json: cache.maxAgeHours: must be a number of hours, from 0 to 100000",
         ),
         (
             r#"{"cache": {"dir": "${NOPE}"}}"#,
@@ -130,7 +130,7 @@ fn an_upstream_takes_its_own_limits() {
         ),
         (
             r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxPerSecond": 0}}}}"#,
-            "codemode.json: mcpServers.a.limits.maxPerSecond: must be a number above 0",
+            "codemode.json: mcpServers.a.limits.maxPerSecond: must be a number from 0.0001 to 1000000",
         ),
     ] {
         assert_eq!(parse(text).unwrap_err(), message);
@@ -395,4 +395,22 @@ fn an_authorization_server_is_named_with_codemodes_resource() {
         let error = parse(text).unwrap_err();
         assert!(error.contains(message), "{error}");
     }
+}
+
+/// Numbers too large or small for a clock are refused when the config is read (they would
+/// stop the gateway when it starts).
+#[test]
+fn numbers_no_clock_can_hold_are_refused() {
+    let error = parse(r#"{"cache": {"maxAgeHours": 1e16}}"#).unwrap_err();
+    assert!(
+        error.contains("cache.maxAgeHours: must be a number of hours, from 0 to 100000"),
+        "{error}"
+    );
+    let error =
+        parse(r#"{"mcpServers": {"a": {"command": "x", "limits": {"maxPerSecond": 1e-20}}}}"#)
+            .unwrap_err();
+    assert!(
+        error.contains("maxPerSecond: must be a number from 0.0001"),
+        "{error}"
+    );
 }
