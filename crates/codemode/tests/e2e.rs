@@ -496,6 +496,26 @@ fn post_ping(address: &str, authorization: Option<&str>) -> String {
     response
 }
 
+/// A snippet for the shop: the name of customer 3 (`"Ken Lovelace"`).
+const CUSTOMER_3: &str = "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;";
+
+/// Runs a Node client script of `tests/clients/` with `node` and `args`; what it printed, as
+/// JSON (it must succeed).
+fn node_client(node: &str, script: &str, args: &[&str]) -> Value {
+    let output = Command::new(node)
+        .arg(root().join("crates/codemode/tests/clients").join(script))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{script} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
 /// The reference server over HTTP (`transport`: its `streamableHttp` or old `sse` mode) on a
 /// free port, and the port.
 fn everything_over(transport: &str) -> (Killed, u16) {
@@ -588,24 +608,12 @@ fn serve_over_http_lets_in_only_the_tokens_its_config_names() {
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
     assert!(wrong.contains("error=\"invalid_token\""), "{wrong}");
 
-    let driver = root().join("crates/codemode/tests/clients/drive.mjs");
     let spec = json!({
         "url": url,
         "headers": {"Authorization": format!("Bearer {token}")},
-        "calls": [{"name": "execute", "arguments": {"code": "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;"}}]
+        "calls": [{"name": "execute", "arguments": {"code": CUSTOMER_3}}]
     });
-    let output = Command::new("node")
-        .arg(&driver)
-        .args(["v2", &spec.to_string()])
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let seen = node_client("node", "drive.mjs", &["v2", &spec.to_string()]);
     assert_eq!(seen["calls"][0]["structured"]["result"], "Ken Lovelace");
     let records = std::fs::read_to_string(&audit).unwrap();
     let records: Vec<Value> = records
@@ -710,19 +718,8 @@ fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
         assert!(answer.contains(says), "{name}: `{says}` not in {answer}");
     }
 
-    let output = Command::new(&node)
-        .arg(root().join("crates/codemode/tests/clients/signin.mjs"))
-        .arg(&url)
-        .arg(json!([{"name": "execute", "arguments": {"code": "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;"}}]).to_string())
-        .current_dir(root())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let calls = json!([{"name": "execute", "arguments": {"code": CUSTOMER_3}}]).to_string();
+    let seen = node_client(&node, "signin.mjs", &[&url, &calls]);
     assert_eq!(seen["signedIn"], true);
     assert_eq!(seen["calls"][0]["structured"]["result"], "Ken Lovelace");
     let records = std::fs::read_to_string(&audit).unwrap();
@@ -1076,28 +1073,15 @@ fn the_typescript_sdk_clients_use_codemode_as_it_is() {
     let dir = scratch("typescript-clients");
     let config = shop_config(&dir);
     let (_codemode, url) = serve_http(&config);
-    let driver = root().join("crates/codemode/tests/clients/drive.mjs");
     let calls = json!([
-        {"name": "execute", "arguments": {"code": "return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;"}},
+        {"name": "execute", "arguments": {"code": CUSTOMER_3}},
         {"name": "search", "arguments": {"query": "look up customers"}}
     ]);
     for sdk in ["v1", "v2"] {
         for target in [stdio_target(&config), json!({"url": url})] {
             let mut spec = target.clone();
             spec["calls"] = calls.clone();
-            let output = Command::new("node")
-                .arg(&driver)
-                .arg(sdk)
-                .arg(spec.to_string())
-                .current_dir(root())
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{sdk} {target}: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
+            let seen = node_client("node", "drive.mjs", &[sdk, &spec.to_string()]);
             assert_eq!(seen["server"], "codemode", "{sdk} {target}");
             assert_eq!(seen["tools"], json!(["search", "execute"]));
             assert_eq!(

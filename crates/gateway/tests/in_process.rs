@@ -199,6 +199,19 @@ async fn eventually(what: &str, done: impl Fn() -> bool) {
     panic!("{what} did not happen");
 }
 
+/// Changes the one catalog cache entry under `dir` (the shop's) with `edit`.
+fn edit_cache(dir: &Path, edit: impl FnOnce(&mut Value)) {
+    let entry = std::fs::read_dir(dir.join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a cache entry");
+    let mut cached: Value =
+        serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
+    edit(&mut cached);
+    std::fs::write(&entry, cached.to_string()).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_that_starts_a_server_refreshes_a_stale_catalog() {
     let dir = scratch("refresh");
@@ -207,18 +220,12 @@ async fn a_call_that_starts_a_server_refreshes_a_stale_catalog() {
     Gateway::connect(&config).await.shutdown().await;
 
     // The cache says the server has one tool (as an older version of it might have had).
-    let entry = std::fs::read_dir(dir.join("cache"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("a cache entry");
-    let mut cached: Value =
-        serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
-    cached["tools"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|t| t["name"] == "get_customers");
-    std::fs::write(&entry, cached.to_string()).unwrap();
+    edit_cache(&dir, |cached| {
+        cached["tools"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|t| t["name"] == "get_customers")
+    });
 
     let gateway = Gateway::connect(&config).await;
     assert_eq!(
@@ -553,15 +560,13 @@ async fn a_cached_tool_the_server_no_longer_has_is_answered_from_its_new_list() 
     let config = config(&dir, &starts, json!({}));
     Gateway::connect(&config).await.shutdown().await;
     // The cache holds the name an older version of the server had.
-    let entry = std::fs::read_dir(dir.join("cache"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .expect("a cache entry");
-    let text = std::fs::read_to_string(&entry)
-        .unwrap()
-        .replace("\"get_customers\"", "\"get_customer\"");
-    std::fs::write(&entry, text).unwrap();
+    edit_cache(&dir, |cached| {
+        for tool in cached["tools"].as_array_mut().unwrap() {
+            if tool["name"] == "get_customers" {
+                tool["name"] = json!("get_customer");
+            }
+        }
+    });
 
     let gateway = Gateway::connect(&config).await;
     assert!(gateway.catalog().api.tool("shop", "get_customer").is_some());

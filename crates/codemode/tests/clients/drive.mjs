@@ -6,6 +6,8 @@
 // or {"url", "headers"?} for streamable HTTP, and "calls": [{"name", "arguments"}].
 // Prints {"protocol", "server", "tools": [names], "calls": [{isError, structured, text}]}.
 
+import { callAll } from "./calls.mjs";
+
 const [sdk, specText] = process.argv.slice(2);
 const spec = JSON.parse(specText);
 
@@ -32,13 +34,6 @@ out.protocol = client.getNegotiatedProtocolVersion?.() ?? transport.protocolVers
 out.server = client.getServerVersion()?.name ?? null;
 const listed = await client.listTools();
 out.tools = listed.tools.map((t) => t.name);
-for (const call of spec.calls ?? []) {
-  const result = await client.callTool({ name: call.name, arguments: call.arguments ?? {} });
-  out.calls.push({
-    isError: Boolean(result.isError),
-    structured: result.structuredContent ?? null,
-    text: (result.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n"),
-  });
-}
+out.calls = await callAll(client, spec.calls ?? []);
 await client.close();
 console.log(JSON.stringify(out));

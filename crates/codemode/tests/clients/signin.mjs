@@ -8,6 +8,7 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+import { callAll } from "./calls.mjs";
 
 const [url, callsText] = process.argv.slice(2);
 const redirect = "http://127.0.0.1:1/callback";
@@ -54,13 +55,6 @@ const connect = async () => {
 
 const client = await connect();
 const out = { calls: [], signedIn: Boolean(tokens) };
-for (const call of JSON.parse(callsText)) {
-  const result = await client.callTool({ name: call.name, arguments: call.arguments ?? {} });
-  out.calls.push({
-    isError: Boolean(result.isError),
-    structured: result.structuredContent ?? null,
-    text: (result.content ?? []).filter((c) => c.type === "text").map((c) => c.text).join("\n"),
-  });
-}
+out.calls = await callAll(client, JSON.parse(callsText));
 await client.close();
 console.log(JSON.stringify(out));
