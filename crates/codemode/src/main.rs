@@ -7,6 +7,7 @@ mod init;
 mod jwt;
 mod render;
 mod server;
+mod signin;
 mod stdio;
 
 use std::io::Read;
@@ -174,6 +175,22 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         project: Option<PathBuf>,
     },
+    /// Sign in to an MCP server by OAuth: opens your browser at its sign-in page, receives the
+    /// redirect on a port of this machine, and keeps the tokens (in a file only you can read:
+    /// $CODEMODE_CREDENTIALS, else credentials.json beside your user config). A server that
+    /// asks for sign-in while codemode runs also opens it then.
+    Login {
+        /// The server's name in the config.
+        name: String,
+        /// Print the URL to open instead of opening a browser.
+        #[arg(long)]
+        no_browser: bool,
+    },
+    /// Forget the sign-in to an MCP server (its tokens and codemode's registration there).
+    Logout {
+        /// The server's name in the config.
+        name: String,
+    },
     /// Measure codemode itself.
     #[command(subcommand)]
     Eval(Eval),
@@ -264,7 +281,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run { file, json } => {
             let code = read_snippet(&file)?;
-            let gateway = connect(cli.config.as_deref()).await?;
+            let gateway = start(cli.config.as_deref(), false, signin::interactive()).await?;
             let outcome = gateway.execute(&code, CancellationToken::new()).await;
             gateway.shutdown().await;
             if json {
@@ -355,6 +372,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Login { name, no_browser } => {
+            let mut config = load_config(cli.config.as_deref())?;
+            config.sign_in.opener = Some(signin::opener(!no_browser));
+            let scopes = gateway::signin::login(&config, &name)
+                .await
+                .map_err(|why| anyhow::anyhow!("cannot sign in to `{name}`: {why}"))?;
+            if scopes.is_empty() {
+                println!("Signed in to `{name}`.");
+            } else {
+                println!("Signed in to `{name}` ({}).", scopes.join(" "));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Logout { name } => {
+            let config = load_config(cli.config.as_deref())?;
+            let had = gateway::signin::logout(&config, &name)
+                .await
+                .map_err(|why| anyhow::anyhow!("cannot sign out of `{name}`: {why}"))?;
+            if had {
+                println!("Signed out of `{name}`.");
+            } else {
+                println!("No sign-in to `{name}` was kept.");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { json } => {
             let gateway = connect_all(cli.config.as_deref()).await?;
             let code = check::check(&gateway, json).await?;
@@ -443,16 +485,23 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
 
 /// The gateway for the config; upstreams whose tools are cached start on their first call.
 async fn connect(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
-    start(config, false).await
+    start(config, false, None).await
 }
 
 /// The gateway for the config with every upstream started now (`check`).
 async fn connect_all(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
-    start(config, true).await
+    start(config, true, None).await
 }
 
-async fn start(config: Option<&Path>, all: bool) -> anyhow::Result<Arc<Gateway>> {
-    let config = load_config(config)?;
+/// The gateway for the config, asking `opener` to show a sign-in an upstream needs (none: the
+/// upstream says it needs one).
+async fn start(
+    config: Option<&Path>,
+    all: bool,
+    opener: Option<gateway::signin::Opener>,
+) -> anyhow::Result<Arc<Gateway>> {
+    let mut config = load_config(config)?;
+    config.sign_in.opener = opener;
     if !all {
         // `check` prints them itself.
         for warning in &config.warnings {

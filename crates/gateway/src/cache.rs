@@ -143,7 +143,7 @@ pub fn identity(server: &Server) -> String {
             env,
             cwd,
         } => json!({"format": FORMAT, "command": command, "args": args, "env": env, "cwd": cwd}),
-        Transport::Http { url, headers } => {
+        Transport::Http { url, headers, .. } => {
             json!({"format": FORMAT, "url": url, "headers": headers})
         }
         Transport::InProcess(server) => json!({"format": FORMAT, "inProcess": server.name}),

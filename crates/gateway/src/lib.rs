@@ -30,6 +30,7 @@ pub mod config;
 mod forward;
 mod gateway;
 pub mod policy;
+pub mod signin;
 pub mod unwrap;
 pub mod upstream;
 pub mod validate;

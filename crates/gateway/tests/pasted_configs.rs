@@ -55,7 +55,7 @@ fn stdio(server: &Server) -> (&str, &[String], &BTreeMap<String, String>, Option
 
 fn http(server: &Server) -> (&str, &BTreeMap<String, String>) {
     match &server.transport {
-        Transport::Http { url, headers } => (url, headers),
+        Transport::Http { url, headers, .. } => (url, headers),
         other => panic!("not HTTP: {other:?}"),
     }
 }

@@ -72,6 +72,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "cwd",
             "url",
             "headers",
+            "oauth",
             "disabled",
             "limits",
             "expose",
@@ -82,6 +83,20 @@ pub const KEYS: &[(&str, &[&str])] = &[
     (
         "mcpServers.<name>.limits",
         &["maxConcurrent", "maxPerSecond"],
+    ),
+    (
+        "mcpServers.<name>.oauth",
+        &[
+            "clientId",
+            "clientSecret",
+            "clientMetadataUrl",
+            "scopes",
+            "redirectUri",
+            "grant",
+            "privateKey",
+            "signingAlgorithm",
+            "allowPrivateAddresses",
+        ],
     ),
     (
         "limits",
@@ -148,6 +163,9 @@ pub struct Config {
     pub audit: Option<(PathBuf, bool)>,
     /// Who may use codemode's own HTTP endpoint (`serve --http`); none: no one is asked.
     pub auth: Option<Auth>,
+    /// Where sign-ins to upstreams are kept, and how a person is asked to sign in. Not in the
+    /// config file: the program that embeds the gateway sets it.
+    pub sign_in: crate::signin::Settings,
     /// What was read but means nothing here (other clients' keys), a sentence each naming the
     /// key: for the log and `check`.
     pub warnings: Vec<String>,
@@ -367,10 +385,53 @@ pub enum Transport {
     Http {
         url: String,
         headers: BTreeMap<String, String>,
+        /// How it is signed in to when it asks (a 401); none: never (`"oauth": false`, or an
+        /// `Authorization` header given in `headers`).
+        oauth: Option<OAuth>,
     },
     /// A server in this process, over an in-memory pipe: for embedders and tests (a config
     /// file cannot name one).
     InProcess(InProcess),
+}
+
+/// How codemode signs in to an HTTP server by OAuth 2.1 when it asks (the `oauth` of its
+/// entry). Everything is optional: by default the server's metadata says where to sign in, and
+/// codemode registers itself there (a client ID metadata document, else dynamic registration).
+#[derive(Clone, Default, PartialEq)]
+pub struct OAuth {
+    /// A client registered beforehand with the authorization server.
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// An https URL of codemode's client ID metadata document, used where the authorization
+    /// server takes one.
+    pub client_metadata_url: Option<String>,
+    /// Scopes to ask for; none: those the server names (its challenge, then its metadata).
+    pub scopes: Vec<String>,
+    /// The loopback redirect URI registered for `client_id` (`http://127.0.0.1:PORT/callback`);
+    /// none: a free port each time.
+    pub redirect_uri: Option<String>,
+    /// No person: the client-credentials grant, with `client_secret` or `private_key`.
+    pub client_credentials: bool,
+    /// A PEM private key for `private_key_jwt` (the key's text, read from a file when the
+    /// config names one).
+    pub private_key: Option<String>,
+    /// The key's algorithm (RS256, RS384, RS512, ES256, ES384); default RS256.
+    pub signing_algorithm: Option<String>,
+    /// Metadata may name hosts at private addresses (an authorization server inside a company
+    /// network).
+    pub allow_private_addresses: bool,
+}
+
+impl std::fmt::Debug for OAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuth")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .field("scopes", &self.scopes)
+            .field("client_credentials", &self.client_credentials)
+            .field("private_key", &self.private_key.as_ref().map(|_| "…"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A server in this process. Each connection calls `connect` for the client's end of a fresh
@@ -527,6 +588,7 @@ impl Config {
             policy,
             audit,
             auth,
+            sign_in: Default::default(),
             warnings,
         })
     }

@@ -90,7 +90,8 @@ impl Gateway {
                     timeout,
                     start_timeout,
                     refresh.clone(),
-                );
+                )
+                .with_sign_in(config.sign_in.clone());
                 (name.clone(), Arc::new(upstream))
             })
             .collect();

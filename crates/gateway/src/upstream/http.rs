@@ -18,6 +18,7 @@ pub(super) async fn open(
     handler: Handler,
     url: &str,
     headers: &BTreeMap<String, String>,
+    sign_in: Option<crate::signin::Context>,
     lifecycle: Lifecycle,
 ) -> Result<Service, UpstreamError> {
     let mut custom = HashMap::new();
@@ -30,11 +31,37 @@ pub(super) async fn open(
         custom.insert(name, value);
     }
     let config = StreamableHttpClientTransportConfig::with_uri(url).custom_headers(custom.clone());
-    let transport = StreamableHttpClientTransport::from_config(config);
-    match handler
-        .serve_with_lifecycle(transport, lifecycle.mode())
-        .await
-    {
+    let name = handler.name.clone();
+    let served = match sign_in {
+        None => {
+            let transport = StreamableHttpClientTransport::from_config(config);
+            handler
+                .serve_with_lifecycle(transport, lifecycle.mode())
+                .await
+        }
+        Some(context) => {
+            let asks = context.opener.is_some() || context.oauth.client_credentials;
+            let manager = signed_in(&context).await?;
+            let client = crate::signin::Signed::new(manager, context);
+            let transport = StreamableHttpClientTransport::with_client(client, config);
+            match handler
+                .serve_with_lifecycle(transport, lifecycle.mode())
+                .await
+            {
+                Err(error) if error.auth_challenge().is_some() && !asks => {
+                    return Err(UpstreamError::SignIn(crate::signin::needs_sign_in(&name)));
+                }
+                Err(error) if error.to_string().contains("OAuth") => {
+                    return Err(UpstreamError::SignIn(redacted(
+                        url,
+                        &format!("signing in failed: {}", plain(&error.to_string())),
+                    )));
+                }
+                served => served,
+            }
+        }
+    };
+    match served {
         Ok(service) => Ok(service),
         // The probe's failure is followed by the handshake: only that one's is explained.
         Err(error) if lifecycle == Lifecycle::Probe => Err(UpstreamError::Handshake(redacted(
@@ -46,6 +73,22 @@ pub(super) async fn open(
             &diagnose(url, &custom, &error.to_string()).await,
         ))),
     }
+}
+
+/// The manager of the upstream's kept sign-in; without one, a manager with no token (the
+/// server's 401 then says where to sign in), or for the client-credentials grant, a new token.
+async fn signed_in(
+    context: &crate::signin::Context,
+) -> Result<rmcp::transport::auth::AuthorizationManager, UpstreamError> {
+    use crate::signin;
+    let fail = |why: String| UpstreamError::SignIn(redacted(&context.url, &why));
+    if let Some(manager) = signin::stored(context).await.map_err(fail)? {
+        return Ok(manager);
+    }
+    if context.oauth.client_credentials {
+        return signin::sign_in(context, None, None).await.map_err(fail);
+    }
+    signin::manager(context).await.map_err(fail)
 }
 
 /// `message` with `url` in it shown without its query and password, which may hold a secret
@@ -126,7 +169,7 @@ async fn diagnose(
     }
     match status.as_u16() {
         401 => format!(
-            "{answered}: it needs sign-in or a token{}. Give a token in `headers` (\"Authorization\": \"Bearer ${{TOKEN}}\"); codemode cannot sign in by OAuth yet",
+            "{answered}: it needs sign-in or a token{}. Give a token in `headers` (\"Authorization\": \"Bearer ${{TOKEN}}\"), or leave them out and run `codemode login NAME` to sign in by OAuth",
             asks_for
                 .map(|a| format!(" ({})", clip(&a, 120)))
                 .unwrap_or_default()

@@ -51,6 +51,9 @@ pub enum UpstreamError {
     /// Over HTTP: what the server answered, and what to try.
     #[error("{0}")]
     Http(String),
+    /// It needs sign-in and no one can be asked now, or signing in failed.
+    #[error("{0}")]
+    SignIn(String),
     #[error("listing tools failed: {0}")]
     ListTools(String),
     #[error("no answer within {0} ms (limits.callTimeoutMs)")]
@@ -98,6 +101,8 @@ pub struct Upstream {
     /// Held by whoever starts it and lists its tools for the catalog, so that a hundred calls
     /// that find it stopped start it, and list, once.
     starting: Mutex<()>,
+    /// Where its sign-in is kept and who can be asked to sign in (an HTTP upstream's).
+    sign_in: crate::signin::Settings,
 }
 
 impl Upstream {
@@ -132,7 +137,15 @@ impl Upstream {
             starting: Mutex::new(()),
             legacy: Default::default(),
             in_flight: Default::default(),
+            sign_in: Default::default(),
         }
+    }
+
+    /// Signs in where `settings` keep sign-ins, asking whom they say (an HTTP upstream whose
+    /// config allows OAuth).
+    pub fn with_sign_in(mut self, settings: crate::signin::Settings) -> Self {
+        self.sign_in = settings;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -309,7 +322,22 @@ impl Upstream {
                 )
                 .await
             }
-            Transport::Http { url, headers } => http::open(handler, url, headers, lifecycle).await,
+            Transport::Http {
+                url,
+                headers,
+                oauth,
+            } => {
+                let sign_in = oauth.as_ref().and_then(|oauth| {
+                    Some(crate::signin::Context {
+                        name: self.name.clone(),
+                        url: url.clone(),
+                        oauth: oauth.clone(),
+                        store: self.sign_in.open_store()?,
+                        opener: self.sign_in.opener.clone(),
+                    })
+                });
+                http::open(handler, url, headers, sign_in, lifecycle).await
+            }
             Transport::InProcess(server) => in_process::open(handler, server, lifecycle).await,
         }
     }

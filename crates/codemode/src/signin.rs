@@ -1,0 +1,62 @@
+//! How the command line shows a sign-in: the URL on stderr, and the user's browser opened at
+//! it (`$BROWSER` when set, as `xdg-open` and other tools read it, else the system's opener).
+
+use std::sync::Arc;
+
+use gateway::signin::Opener;
+
+/// Prints the URL, and opens the browser at it when `open`.
+pub(crate) fn opener(open: bool) -> Opener {
+    Opener(Arc::new(move |server: String, url: String| {
+        Box::pin(async move {
+            eprintln!(
+                "To sign in to `{server}`, open this page (waiting for the browser to come back):\n  {url}"
+            );
+            if open && let Err(why) = open_browser(&url) {
+                eprintln!("(no browser was opened: {why})");
+            }
+            Ok(())
+        })
+    }))
+}
+
+/// The opener of a command a person runs: the browser's, when there is someone to see it (a
+/// terminal) or a `$BROWSER` to open; none otherwise (a sign-in is then `codemode login`'s).
+pub(crate) fn interactive() -> Option<Opener> {
+    let browser = std::env::var_os("BROWSER").is_some_and(|b| !b.is_empty());
+    let person = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    (browser || person).then(|| opener(true))
+}
+
+/// Starts the browser at `url` without waiting for it: `$BROWSER` (a command; `%s` in it is
+/// the URL, else the URL is its last argument; several may be given, split by `:`), else
+/// `open` (macOS) or `xdg-open`.
+fn open_browser(url: &str) -> Result<(), String> {
+    let commands: Vec<String> = match std::env::var("BROWSER") {
+        Ok(list) if !list.trim().is_empty() => list.split(':').map(str::to_string).collect(),
+        _ if cfg!(target_os = "macos") => vec!["open".into()],
+        _ => vec!["xdg-open".into()],
+    };
+    let mut last = String::new();
+    for command in commands {
+        let line = if command.contains("%s") {
+            command.replace("%s", "\"$1\"")
+        } else {
+            format!("{command} \"$1\"")
+        };
+        match std::process::Command::new("sh")
+            .args(["-c", &line, "sh", url])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+        {
+            Ok(mut child) => {
+                // Reaped when it ends, whenever that is.
+                std::thread::spawn(move || child.wait());
+                return Ok(());
+            }
+            Err(e) => last = format!("`{command}`: {e}"),
+        }
+    }
+    Err(last)
+}

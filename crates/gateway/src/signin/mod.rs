@@ -1,0 +1,587 @@
+//! Signing in to upstreams by OAuth 2.1, as the MCP authorization spec describes, on rmcp's
+//! `auth` (the `oauth2` crate): protected resource metadata from the server's challenge or its
+//! well-known paths, the authorization server's metadata (with the 2025-03-26 fallbacks), a
+//! client from the config, a client ID metadata document or dynamic registration, PKCE,
+//! resource indicators, scopes from the challenge, refresh tokens, and the client-credentials
+//! grant (a secret or `private_key_jwt`) where no person signs in.
+//!
+//! A person signs in through their browser: [`sign_in`] listens on a loopback port
+//! ([`callback`]), has the [`Opener`] show the authorization URL, and exchanges the code the
+//! redirect brings. The tokens go to the [`Store`], never anywhere a snippet, a log or the
+//! catalog cache can see. [`Signed`] is the HTTP client of a signed-in upstream: it sends the
+//! token, refreshes it, and when the server still refuses it (401, or 403 for a scope it
+//! lacks) signs in again, at most [`SIGN_INS_PER_REQUEST`] times for one request, and only
+//! where someone can be asked (or no one needs to be: client credentials).
+
+mod callback;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use http::{HeaderName, HeaderValue};
+use rmcp::model::ClientJsonRpcMessage;
+use rmcp::transport::auth::{
+    AuthClient, AuthError, AuthorizationCallback, AuthorizationManager, ClientCredentialsConfig,
+    JwtSigningAlgorithm, OAuthClientConfig,
+};
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
+};
+
+use crate::config::OAuth;
+pub use store::Store;
+
+/// How many times one request may send the person to sign in again (a server that keeps
+/// asking for more scope is refused after that).
+pub const SIGN_INS_PER_REQUEST: u32 = 3;
+
+/// How long a sign-in waits for the browser to come back.
+pub const WAIT: Duration = Duration::from_secs(300);
+
+/// Shows a person the URL to sign in to a server at (the server's name, the URL): opens their
+/// browser, or offers it through their MCP client. Resolves once shown; the sign-in then
+/// waits for the redirect.
+#[derive(Clone)]
+pub struct Opener(
+    pub Arc<dyn Fn(String, String) -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
+);
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener")
+    }
+}
+
+/// Where sign-ins are kept, and how a person is asked to sign in.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The sign-ins file; none: [`Store::default_path`].
+    pub store: Option<std::path::PathBuf>,
+    /// None: no one can be asked while serving; an upstream that needs sign-in says so
+    /// (`codemode login NAME`).
+    pub opener: Option<Opener>,
+}
+
+impl Settings {
+    /// The store these settings name, if a place for it is known.
+    pub fn open_store(&self) -> Option<Store> {
+        self.store
+            .clone()
+            .or_else(Store::default_path)
+            .map(Store::new)
+    }
+}
+
+/// An upstream's sign-in: what the config says, where it is kept, who can be asked.
+#[derive(Clone)]
+pub(crate) struct Context {
+    pub(crate) name: String,
+    pub(crate) url: String,
+    pub(crate) oauth: OAuth,
+    pub(crate) store: Store,
+    pub(crate) opener: Option<Opener>,
+}
+
+impl Context {
+    /// Whether signing in can happen now: no person is needed, or one can be asked.
+    fn can_sign_in(&self) -> bool {
+        self.oauth.client_credentials || self.opener.is_some()
+    }
+}
+
+pub(crate) async fn manager(context: &Context) -> Result<AuthorizationManager, String> {
+    let made = if context.oauth.allow_private_addresses {
+        AuthorizationManager::new_allowing_private_addresses(context.url.as_str()).await
+    } else {
+        AuthorizationManager::new(context.url.as_str()).await
+    };
+    let mut manager = made.map_err(|e| described(&e))?;
+    manager.set_credential_store(context.store.server(&context.url));
+    Ok(manager)
+}
+
+/// Signs in to the upstream: discovery from `challenge` (a `WWW-Authenticate` value, else the
+/// well-known paths), then the client-credentials grant, or a person in their browser asking
+/// for `scopes` more than the server names. The tokens are in the store when it returns.
+pub(crate) async fn sign_in(
+    context: &Context,
+    challenge: Option<&str>,
+    more_scope: Option<&str>,
+) -> Result<AuthorizationManager, String> {
+    let mut manager = manager(context).await?;
+    let resolution = manager
+        .resolve_metadata_from_challenge(challenge)
+        .await
+        .map_err(|e| described(&e))?;
+    let metadata = resolution.metadata.clone();
+    manager.set_metadata(resolution.metadata);
+    let oauth = &context.oauth;
+    if oauth.client_credentials {
+        let config = client_credentials(context)?;
+        manager
+            .validate_client_credentials_metadata(&config)
+            .and_then(|_| manager.configure_client_credentials(&config))
+            .map_err(|e| described(&e))?;
+        return exchange_client_credentials(manager, config).await;
+    }
+    let Some(opener) = &context.opener else {
+        return Err(needs_sign_in(&context.name));
+    };
+    let callback = callback::Callback::bind(oauth.redirect_uri.as_deref()).await?;
+    let redirect = callback.redirect_uri.clone();
+    let mut scopes = if oauth.scopes.is_empty() {
+        manager.select_scopes(more_scope, &[])
+    } else {
+        let mut scopes = oauth.scopes.clone();
+        scopes.extend(
+            more_scope
+                .unwrap_or("")
+                .split_whitespace()
+                .map(str::to_string),
+        );
+        let offered = metadata.scopes_supported.as_deref().unwrap_or(&[]);
+        if offered.iter().any(|s| s == "offline_access") {
+            scopes.push("offline_access".into());
+        }
+        scopes
+    };
+    scopes.dedup();
+    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let takes_metadata_documents = metadata
+        .additional_fields
+        .get("client_id_metadata_document_supported")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
+    let client = match (&oauth.client_id, &oauth.client_metadata_url) {
+        (Some(id), _) => {
+            let mut client = OAuthClientConfig::new(id.clone(), redirect.clone());
+            if let Some(secret) = &oauth.client_secret {
+                client = client.with_client_secret(secret.clone());
+            }
+            client
+        }
+        (None, Some(document)) if takes_metadata_documents => {
+            OAuthClientConfig::new(document.clone(), redirect.clone())
+        }
+        _ => manager
+            .register_client("codemode", &redirect, &scope_refs)
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot register codemode with its authorization server: {}",
+                    described(&e)
+                )
+            })?,
+    };
+    let secret = client.client_secret.clone();
+    manager
+        .configure_client(client.with_scopes(scopes.clone()))
+        .map_err(|e| described(&e))?;
+    let url = manager
+        .get_authorization_url(&scope_refs)
+        .await
+        .map_err(|e| described(&e))?;
+    (opener.0)(context.name.clone(), url).await?;
+    let back = callback.wait(WAIT).await?;
+    let answer = AuthorizationCallback::from_redirect_url(&back).map_err(|_| {
+        let why = reqwest::Url::parse(&back)
+            .ok()
+            .and_then(|u| {
+                let pairs: HashMap<String, String> = u.query_pairs().into_owned().collect();
+                let error = pairs.get("error")?.clone();
+                Some(match pairs.get("error_description") {
+                    Some(d) => format!("{error}: {d}"),
+                    None => error,
+                })
+            })
+            .unwrap_or_else(|| "the redirect brought no code".to_string());
+        format!(
+            "the authorization server refused the sign-in ({})",
+            clip(&why)
+        )
+    })?;
+    manager
+        .exchange_code_for_token_with_issuer(
+            &answer.code,
+            &answer.csrf_token,
+            answer.issuer.as_deref(),
+        )
+        .await
+        .map_err(|e| described(&e))?;
+    context
+        .store
+        .update(&context.url, |entry| {
+            if let Some(entry) = entry {
+                entry.client_secret = secret;
+                entry.redirect_uri = Some(redirect);
+            }
+        })
+        .await?;
+    Ok(manager)
+}
+
+/// The client-credentials grant's token request. rmcp's future for it holds a value that is
+/// not `Send` across an await (its `private_key_jwt` form body), so it runs on a thread of its
+/// own, on this runtime.
+async fn exchange_client_credentials(
+    manager: AuthorizationManager,
+    config: ClientCredentialsConfig,
+) -> Result<AuthorizationManager, String> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let exchanged = runtime.block_on(manager.exchange_client_credentials(&config));
+        exchanged.map(|_| manager).map_err(|e| described(&e))
+    })
+    .await
+    .map_err(|e| format!("the token request stopped: {e}"))?
+}
+
+/// The client-credentials grant as the config gives it.
+fn client_credentials(context: &Context) -> Result<ClientCredentialsConfig, String> {
+    let oauth = &context.oauth;
+    let client_id = oauth.client_id.clone().unwrap_or_default();
+    let scopes = oauth.scopes.clone();
+    let resource = Some(context.url.clone());
+    Ok(match (&oauth.private_key, &oauth.client_secret) {
+        (Some(key), _) => ClientCredentialsConfig::PrivateKeyJwt {
+            client_id,
+            signing_key: key.as_bytes().to_vec(),
+            signing_algorithm: match oauth.signing_algorithm.as_deref().unwrap_or("RS256") {
+                "RS384" => JwtSigningAlgorithm::RS384,
+                "RS512" => JwtSigningAlgorithm::RS512,
+                "ES256" => JwtSigningAlgorithm::ES256,
+                "ES384" => JwtSigningAlgorithm::ES384,
+                _ => JwtSigningAlgorithm::RS256,
+            },
+            token_endpoint_audience: None,
+            scopes,
+            resource,
+        },
+        (None, Some(secret)) => ClientCredentialsConfig::ClientSecret {
+            client_id,
+            client_secret: secret.clone(),
+            scopes,
+            resource,
+        },
+        (None, None) => {
+            return Err("the client-credentials grant needs `clientSecret` or `privateKey`".into());
+        }
+    })
+}
+
+/// The manager of a kept sign-in, ready to send its token and refresh it; none when nothing
+/// is kept, or what is kept was issued by another authorization server than the one the
+/// server names now.
+pub(crate) async fn stored(context: &Context) -> Result<Option<AuthorizationManager>, String> {
+    let Some(entry) = context.store.get(&context.url).await? else {
+        return Ok(None);
+    };
+    let Some(credentials) = entry.credentials.filter(|c| c.token_response.is_some()) else {
+        return Ok(None);
+    };
+    let mut manager = manager(context).await?;
+    let resolution = match manager.resolve_metadata().await {
+        Ok(resolution) => resolution,
+        // The server's metadata cannot be read now: its token is sent as it is, and the
+        // server's answer says what is next.
+        Err(error) => {
+            tracing::debug!(server = %context.name, "metadata: {}", described(&error));
+            return Ok(Some(manager));
+        }
+    };
+    if credentials.issuer.is_some() && resolution.metadata.issuer != credentials.issuer {
+        return Ok(None);
+    }
+    manager.set_metadata(resolution.metadata);
+    if context.oauth.client_credentials {
+        manager
+            .configure_client_credentials(&client_credentials(context)?)
+            .map_err(|e| described(&e))?;
+        return Ok(Some(manager));
+    }
+    let redirect = entry
+        .redirect_uri
+        .unwrap_or_else(|| "http://127.0.0.1/callback".to_string());
+    let mut client = OAuthClientConfig::new(credentials.client_id.clone(), redirect);
+    if let Some(secret) = entry.client_secret.or_else(|| {
+        (context.oauth.client_id.as_deref() == Some(credentials.client_id.as_str()))
+            .then(|| context.oauth.client_secret.clone())
+            .flatten()
+    }) {
+        client = client.with_client_secret(secret);
+    }
+    manager
+        .configure_client(client.with_scopes(credentials.granted_scopes.clone()))
+        .map_err(|e| described(&e))?;
+    Ok(Some(manager))
+}
+
+/// What an upstream that needs sign-in says when no one can be asked now.
+pub fn needs_sign_in(name: &str) -> String {
+    format!("it needs sign-in: run `codemode login {name}`")
+}
+
+/// An error of rmcp's in the user's terms, never with a token (rmcp's own texts name none).
+fn described(error: &AuthError) -> String {
+    let text = match error {
+        AuthError::AuthorizationRequired => "sign-in is needed".to_string(),
+        AuthError::NoAuthorizationSupport => {
+            "the server names no authorization server (no OAuth metadata found)".to_string()
+        }
+        AuthError::TokenRefreshRejected(_) => {
+            "the authorization server refused to refresh the sign-in; sign in again".to_string()
+        }
+        other => other.to_string(),
+    };
+    clip(&text)
+}
+
+fn clip(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let text = words.join(" ");
+    match text.char_indices().nth(300) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+/// The HTTP client of a signed-in upstream: rmcp's `AuthClient` (the token, its refresh), and
+/// a new sign-in when the server refuses it anyway.
+#[derive(Clone)]
+pub(crate) struct Signed {
+    pub(crate) inner: AuthClient<reqwest::Client>,
+    pub(crate) context: Arc<Context>,
+}
+
+type HttpError = StreamableHttpError<reqwest::Error>;
+
+impl Signed {
+    pub(crate) fn new(manager: AuthorizationManager, context: Context) -> Signed {
+        Signed {
+            inner: AuthClient::new(reqwest::Client::default(), manager),
+            context: Arc::new(context),
+        }
+    }
+
+    /// `send` once, and again after each sign-in that a refusal leads to.
+    async fn signing_in<T, F, Fut>(&self, send: F) -> Result<T, HttpError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, HttpError>>,
+    {
+        let mut sign_ins = 0;
+        loop {
+            let (challenge, more) = match send().await {
+                Err(StreamableHttpError::AuthRequired(refused)) if self.context.can_sign_in() => {
+                    (refused.www_authenticate_header, None)
+                }
+                Err(StreamableHttpError::InsufficientScope(refused))
+                    if self.context.can_sign_in() =>
+                {
+                    (refused.www_authenticate_header, refused.required_scope)
+                }
+                done => return done,
+            };
+            sign_ins += 1;
+            if sign_ins > SIGN_INS_PER_REQUEST {
+                return Err(StreamableHttpError::Auth(AuthError::AuthorizationFailed(
+                    format!(
+                        "the server still refused after {SIGN_INS_PER_REQUEST} sign-ins ({})",
+                        clip(&challenge)
+                    ),
+                )));
+            }
+            // What was granted so far is asked for again, with what the server names now.
+            let granted = self.granted().await;
+            let more = [granted, more.unwrap_or_default()].join(" ");
+            let manager = sign_in(&self.context, Some(&challenge), Some(more.trim()))
+                .await
+                .map_err(|m| StreamableHttpError::Auth(AuthError::AuthorizationFailed(m)))?;
+            *self.inner.auth_manager.lock().await = manager;
+        }
+    }
+
+    async fn granted(&self) -> String {
+        match self.context.store.get(&self.context.url).await {
+            Ok(Some(entry)) => entry
+                .credentials
+                .map(|c| c.granted_scopes.join(" "))
+                .unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+}
+
+impl StreamableHttpClient for Signed {
+    type Error = reqwest::Error;
+
+    async fn post_message(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<StreamableHttpPostResponse, HttpError> {
+        self.signing_in(|| {
+            self.inner.post_message(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                auth_header.clone(),
+                custom_headers.clone(),
+            )
+        })
+        .await
+    }
+
+    async fn post_message_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        message: ClientJsonRpcMessage,
+        session_id: Option<Arc<str>>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<StreamableHttpPostResponse, HttpError> {
+        self.signing_in(|| {
+            self.inner.post_message_with_max_sse_event_size(
+                uri.clone(),
+                message.clone(),
+                session_id.clone(),
+                auth_header.clone(),
+                custom_headers.clone(),
+                max_sse_event_size,
+            )
+        })
+        .await
+    }
+
+    async fn delete_session(
+        &self,
+        uri: Arc<str>,
+        session_id: Arc<str>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<(), HttpError> {
+        self.inner
+            .delete_session(uri, session_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Result<
+        futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
+        HttpError,
+    > {
+        self.inner
+            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
+            .await
+    }
+
+    async fn get_stream_with_max_sse_event_size(
+        &self,
+        uri: Arc<str>,
+        session_id: Option<Arc<str>>,
+        last_event_id: Option<String>,
+        auth_header: Option<String>,
+        custom_headers: HashMap<HeaderName, HeaderValue>,
+        max_sse_event_size: usize,
+    ) -> Result<
+        futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
+        HttpError,
+    > {
+        self.inner
+            .get_stream_with_max_sse_event_size(
+                uri,
+                session_id,
+                last_event_id,
+                auth_header,
+                custom_headers,
+                max_sse_event_size,
+            )
+            .await
+    }
+}
+
+/// The sign-in of the server `name` in `config`, as `login` and `logout` find it.
+fn context_of(config: &crate::Config, name: &str) -> Result<Context, String> {
+    let Some(server) = config.servers.get(name) else {
+        let names: Vec<&str> = config.servers.keys().map(String::as_str).collect();
+        return Err(format!(
+            "there is no server `{name}` in the config (it has: {})",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ));
+    };
+    let crate::config::Transport::Http { url, oauth, .. } = &server.transport else {
+        return Err(format!(
+            "`{name}` is not a server at a `url`: a server started by `command` takes its credentials from `env`"
+        ));
+    };
+    let Some(oauth) = oauth else {
+        return Err(format!(
+            "`{name}` does not sign in by OAuth: its `headers` give an `Authorization`, or its `oauth` is false"
+        ));
+    };
+    let store = config.sign_in.open_store().ok_or(
+        "there is no place to keep sign-ins: set HOME, XDG_CONFIG_HOME or CODEMODE_CREDENTIALS",
+    )?;
+    Ok(Context {
+        name: name.to_string(),
+        url: url.clone(),
+        oauth: oauth.clone(),
+        store,
+        opener: config.sign_in.opener.clone(),
+    })
+}
+
+/// Signs in to the server `name` of `config` now (its challenge, then the browser or the
+/// client-credentials grant) and keeps the tokens; the scopes granted.
+pub async fn login(config: &crate::Config, name: &str) -> Result<Vec<String>, String> {
+    let context = context_of(config, name)?;
+    let challenge = challenge(&context.url).await;
+    sign_in(&context, challenge.as_deref(), None).await?;
+    let entry = context.store.get(&context.url).await?;
+    Ok(entry
+        .and_then(|e| e.credentials)
+        .map(|c| c.granted_scopes)
+        .unwrap_or_default())
+}
+
+/// Forgets the sign-in to the server `name` of `config`; whether one was kept.
+pub async fn logout(config: &crate::Config, name: &str) -> Result<bool, String> {
+    let context = context_of(config, name)?;
+    context.store.remove(&context.url).await
+}
+
+/// The `WWW-Authenticate` the server answers an `initialize` without a token with, if any.
+async fn challenge(url: &str) -> Option<String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .ok()?;
+    let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"codemode","version":"0"}}}"#;
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body)
+        .send()
+        .await
+        .ok()?;
+    let value = response.headers().get("www-authenticate")?.to_str().ok()?;
+    Some(value.to_string())
+}
