@@ -276,12 +276,12 @@ pub(crate) fn run(init: &Init) -> anyhow::Result<()> {
                 continue;
             }
             // What codemode cannot do yet stays with the client that can.
-            if let Some(key) = ["oauth", "auth", "authProviderType", "headersHelper"]
+            if let Some(key) = ["auth", "authProviderType", "headersHelper"]
                 .into_iter()
                 .find(|key| entry.get(key).is_some())
             {
                 notes.push(format!(
-                    "left `{name}` of {} where it is: it signs in (`{key}`), which codemode cannot do yet",
+                    "left `{name}` of {} where it is: it signs in (`{key}`) in a way of that client's; codemode signs in by OAuth itself (`oauth`)",
                     source.client
                 ));
                 continue;

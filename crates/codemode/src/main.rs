@@ -233,6 +233,12 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
     });
+    // rmcp's sign-in code logs token responses at debug level, ID tokens in them: never below
+    // info, whatever RUST_LOG asks.
+    let filter = match "rmcp::transport::auth=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     // Colours only for a person at a terminal: MCP clients write our stderr to log files.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
@@ -373,29 +379,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Login { name, no_browser } => {
-            let mut config = load_config(cli.config.as_deref())?;
-            config.sign_in.opener = Some(signin::opener(!no_browser));
-            let scopes = gateway::signin::login(&config, &name)
-                .await
-                .map_err(|why| anyhow::anyhow!("cannot sign in to `{name}`: {why}"))?;
-            if scopes.is_empty() {
-                println!("Signed in to `{name}`.");
-            } else {
-                println!("Signed in to `{name}` ({}).", scopes.join(" "));
-            }
-            Ok(ExitCode::SUCCESS)
+            signin::login(load_config(cli.config.as_deref())?, &name, !no_browser).await
         }
         Command::Logout { name } => {
-            let config = load_config(cli.config.as_deref())?;
-            let had = gateway::signin::logout(&config, &name)
-                .await
-                .map_err(|why| anyhow::anyhow!("cannot sign out of `{name}`: {why}"))?;
-            if had {
-                println!("Signed out of `{name}`.");
-            } else {
-                println!("No sign-in to `{name}` was kept.");
-            }
-            Ok(ExitCode::SUCCESS)
+            signin::logout(load_config(cli.config.as_deref())?, &name).await
         }
         Command::Check { json } => {
             let gateway = connect_all(cli.config.as_deref()).await?;

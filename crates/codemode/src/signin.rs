@@ -1,9 +1,38 @@
 //! How the command line shows a sign-in: the URL on stderr, and the user's browser opened at
 //! it (`$BROWSER` when set, as `xdg-open` and other tools read it, else the system's opener).
 
+use std::process::ExitCode;
 use std::sync::Arc;
 
+use gateway::Config;
 use gateway::signin::Opener;
+
+/// `codemode login NAME`: signs in, opening the browser when `open`.
+pub(crate) async fn login(mut config: Config, name: &str, open: bool) -> anyhow::Result<ExitCode> {
+    config.sign_in.opener = Some(opener(open));
+    let scopes = gateway::signin::login(&config, name)
+        .await
+        .map_err(|why| anyhow::anyhow!("cannot sign in to `{name}`: {why}"))?;
+    if scopes.is_empty() {
+        println!("Signed in to `{name}`.");
+    } else {
+        println!("Signed in to `{name}` ({}).", scopes.join(" "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `codemode logout NAME`.
+pub(crate) async fn logout(config: Config, name: &str) -> anyhow::Result<ExitCode> {
+    let had = gateway::signin::logout(&config, name)
+        .await
+        .map_err(|why| anyhow::anyhow!("cannot sign out of `{name}`: {why}"))?;
+    if had {
+        println!("Signed out of `{name}`.");
+    } else {
+        println!("No sign-in to `{name}` was kept.");
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 /// Prints the URL, and opens the browser at it when `open`.
 pub(crate) fn opener(open: bool) -> Opener {

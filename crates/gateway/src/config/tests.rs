@@ -247,6 +247,10 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
             "mcpServers.<name>.limits",
             r#"{"mcpServers": {"a": {"command": "x", "limits": {"zzz": 1}}}}"#,
         ),
+        (
+            "mcpServers.<name>.oauth",
+            r#"{"mcpServers": {"a": {"url": "https://a.example/mcp", "oauth": {"zzz": 1}}}}"#,
+        ),
         ("limits", r#"{"limits": {"zzz": 1}}"#),
         ("isolation", r#"{"isolation": {"zzz": 1}}"#),
         ("cache", r#"{"cache": {"zzz": 1}}"#),
@@ -413,4 +417,85 @@ fn numbers_no_clock_can_hold_are_refused() {
         error.contains("maxPerSecond: must be a number from 0.0001"),
         "{error}"
     );
+}
+
+#[test]
+fn an_http_server_signs_in_unless_told_not_to_or_given_a_token() {
+    let oauth = |entry: &str| {
+        let config = parse(&format!(r#"{{"mcpServers": {{"a": {entry}}}}}"#)).unwrap();
+        match &config.servers["a"].transport {
+            Transport::Http { oauth, .. } => oauth.clone(),
+            _ => panic!("not HTTP"),
+        }
+    };
+    assert_eq!(
+        oauth(r#"{"url": "https://a.example/mcp"}"#),
+        Some(Default::default())
+    );
+    assert_eq!(
+        oauth(r#"{"url": "https://a.example/mcp", "oauth": false}"#),
+        None
+    );
+    assert_eq!(
+        oauth(r#"{"url": "https://a.example/mcp", "headers": {"authorization": "Bearer x"}}"#),
+        None
+    );
+    // Gemini CLI's switch, and Codex's scopes beside the entry's keys.
+    assert_eq!(
+        oauth(r#"{"url": "https://a.example/mcp", "oauth": {"enabled": false}}"#),
+        None
+    );
+    let codex = oauth(r#"{"url": "https://a.example/mcp", "scopes": ["read"]}"#).unwrap();
+    assert_eq!(codex.scopes, ["read"]);
+    let machine = oauth(
+        r#"{"url": "https://a.example/mcp", "oauth": {"grant": "client_credentials", "clientId": "c", "clientSecret": "s"}}"#,
+    )
+    .unwrap();
+    assert!(machine.client_credentials);
+    assert!(
+        !format!("{machine:?}").contains("\"s\""),
+        "the secret is not in Debug"
+    );
+}
+
+#[test]
+fn a_wrong_oauth_is_refused_with_its_key() {
+    for (oauth, says) in [
+        (
+            r#"{"grant": "password"}"#,
+            "mcpServers.a.oauth.grant: must be",
+        ),
+        (
+            r#"{"clientSecret": "s"}"#,
+            "mcpServers.a.oauth.clientSecret: goes with `clientId`",
+        ),
+        (
+            r#"{"redirectUri": "https://a.example/cb"}"#,
+            "mcpServers.a.oauth.redirectUri: must be a loopback URL",
+        ),
+        (
+            r#"{"clientMetadataUrl": "http://a.example/c.json"}"#,
+            "must be an https URL",
+        ),
+        (
+            r#"{"grant": "client_credentials"}"#,
+            "mcpServers.a.oauth.clientId: is needed",
+        ),
+        (
+            r#"{"grant": "client_credentials", "clientId": "c"}"#,
+            "takes one of `clientSecret` and `privateKey`",
+        ),
+        (
+            r#"{"privateKey": "-----BEGIN KEY-----"}"#,
+            "goes with \"grant\": \"client_credentials\"",
+        ),
+        (r#"{"signingAlgorithm": "HS256"}"#, "must be RS256"),
+        (r#"{"clientld": "c"}"#, "did you mean `clientId`?"),
+    ] {
+        let text = format!(
+            r#"{{"mcpServers": {{"a": {{"url": "https://a.example/mcp", "oauth": {oauth}}}}}}}"#
+        );
+        let error = parse(&text).unwrap_err();
+        assert!(error.contains(says), "{oauth}: {error}");
+    }
 }

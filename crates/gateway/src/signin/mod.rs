@@ -14,24 +14,20 @@
 //! where someone can be asked (or no one needs to be: client credentials).
 
 mod callback;
+mod signed;
 mod store;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use http::{HeaderName, HeaderValue};
-use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::auth::{
-    AuthClient, AuthError, AuthorizationCallback, AuthorizationManager, ClientCredentialsConfig,
+    AuthError, AuthorizationCallback, AuthorizationManager, ClientCredentialsConfig,
     JwtSigningAlgorithm, OAuthClientConfig,
-};
-use rmcp::transport::streamable_http_client::{
-    StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
 
 use crate::config::OAuth;
+pub use crate::config::{Opener, Settings, Show};
+pub(crate) use signed::Signed;
 pub use store::Store;
 
 /// How many times one request may send the person to sign in again (a server that keeps
@@ -40,40 +36,6 @@ pub const SIGN_INS_PER_REQUEST: u32 = 3;
 
 /// How long a sign-in waits for the browser to come back.
 pub const WAIT: Duration = Duration::from_secs(300);
-
-/// Shows a person the URL to sign in to a server at (the server's name, the URL): opens their
-/// browser, or offers it through their MCP client. Resolves once shown; the sign-in then
-/// waits for the redirect.
-#[derive(Clone)]
-pub struct Opener(
-    pub Arc<dyn Fn(String, String) -> BoxFuture<'static, Result<(), String>> + Send + Sync>,
-);
-
-impl std::fmt::Debug for Opener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Opener")
-    }
-}
-
-/// Where sign-ins are kept, and how a person is asked to sign in.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    /// The sign-ins file; none: [`Store::default_path`].
-    pub store: Option<std::path::PathBuf>,
-    /// None: no one can be asked while serving; an upstream that needs sign-in says so
-    /// (`codemode login NAME`).
-    pub opener: Option<Opener>,
-}
-
-impl Settings {
-    /// The store these settings name, if a place for it is known.
-    pub fn open_store(&self) -> Option<Store> {
-        self.store
-            .clone()
-            .or_else(Store::default_path)
-            .map(Store::new)
-    }
-}
 
 /// An upstream's sign-in: what the config says, where it is kept, who can be asked.
 #[derive(Clone)]
@@ -85,9 +47,18 @@ pub(crate) struct Context {
     pub(crate) opener: Option<Opener>,
 }
 
+/// The store `settings` name, if a place for it is known.
+pub fn store_of(settings: &Settings) -> Option<Store> {
+    settings
+        .store
+        .clone()
+        .or_else(Store::default_path)
+        .map(Store::new)
+}
+
 impl Context {
     /// Whether signing in can happen now: no person is needed, or one can be asked.
-    fn can_sign_in(&self) -> bool {
+    pub(crate) fn can_sign_in(&self) -> bool {
         self.oauth.client_credentials || self.opener.is_some()
     }
 }
@@ -112,12 +83,8 @@ pub(crate) async fn sign_in(
     more_scope: Option<&str>,
 ) -> Result<AuthorizationManager, String> {
     let mut manager = manager(context).await?;
-    let resolution = manager
-        .resolve_metadata_from_challenge(challenge)
-        .await
-        .map_err(|e| described(&e))?;
-    let metadata = resolution.metadata.clone();
-    manager.set_metadata(resolution.metadata);
+    let metadata = resolve(&manager, context, challenge).await?;
+    manager.set_metadata(metadata.clone());
     let oauth = &context.oauth;
     if oauth.client_credentials {
         let config = client_credentials(context)?;
@@ -223,6 +190,73 @@ pub(crate) async fn sign_in(
     Ok(manager)
 }
 
+/// The authorization server's metadata, by discovery from `challenge` (rmcp's). One narrow
+/// fallback of ours: a 2025-03-26 server (no protected resource metadata) whose authorization
+/// server lives under a path of its own origin publishes metadata at the origin's root with
+/// that path's issuer (`https://mcp.example/oauth`); strict RFC 8414 discovery refuses the
+/// mismatch. It is taken when the issuer and every endpoint are on the server's own origin,
+/// which the server controls anyway, so no other server can be mixed up with it.
+async fn resolve(
+    manager: &AuthorizationManager,
+    context: &Context,
+    challenge: Option<&str>,
+) -> Result<rmcp::transport::auth::AuthorizationMetadata, String> {
+    match manager.resolve_metadata_from_challenge(challenge).await {
+        Ok(resolution) => Ok(resolution.metadata),
+        Err(error) if error.to_string().contains("issuer mismatch") => {
+            same_origin_metadata(&context.url)
+                .await
+                .ok_or_else(|| described(&error))
+        }
+        Err(error) => Err(described(&error)),
+    }
+}
+
+async fn same_origin_metadata(url: &str) -> Option<rmcp::transport::auth::AuthorizationMetadata> {
+    let server = reqwest::Url::parse(url).ok()?;
+    let origin = server.origin();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .ok()?;
+    let base = origin.ascii_serialization();
+    // Only where there is no protected resource metadata (a 2025-03-26 server).
+    for prm in [
+        format!(
+            "{base}/.well-known/oauth-protected-resource{}",
+            server.path()
+        ),
+        format!("{base}/.well-known/oauth-protected-resource"),
+    ] {
+        if client.get(&prm).send().await.ok()?.status().is_success() {
+            return None;
+        }
+    }
+    let response = client
+        .get(format!("{base}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .ok()?;
+    let metadata: rmcp::transport::auth::AuthorizationMetadata =
+        response.error_for_status().ok()?.json().await.ok()?;
+    let ours = |u: &str| reqwest::Url::parse(u).is_ok_and(|u| u.origin() == origin);
+    let endpoints = [
+        Some(metadata.authorization_endpoint.as_str()),
+        Some(metadata.token_endpoint.as_str()),
+        metadata.registration_endpoint.as_deref(),
+        metadata.issuer.as_deref(),
+    ];
+    endpoints
+        .iter()
+        .flatten()
+        .all(|u| ours(u))
+        .then(|| {
+            tracing::info!(%url, "its authorization server's issuer is a path of its own origin; taken as a 2025-03-26 server");
+            metadata
+        })
+}
+
 /// The client-credentials grant's token request. rmcp's future for it holds a value that is
 /// not `Send` across an await (its `private_key_jwt` form body), so it runs on a thread of its
 /// own, on this runtime.
@@ -283,19 +317,19 @@ pub(crate) async fn stored(context: &Context) -> Result<Option<AuthorizationMana
         return Ok(None);
     };
     let mut manager = manager(context).await?;
-    let resolution = match manager.resolve_metadata().await {
-        Ok(resolution) => resolution,
+    let metadata = match resolve(&manager, context, None).await {
+        Ok(metadata) => metadata,
         // The server's metadata cannot be read now: its token is sent as it is, and the
         // server's answer says what is next.
         Err(error) => {
-            tracing::debug!(server = %context.name, "metadata: {}", described(&error));
+            tracing::debug!(server = %context.name, "metadata: {error}");
             return Ok(Some(manager));
         }
     };
-    if credentials.issuer.is_some() && resolution.metadata.issuer != credentials.issuer {
+    if credentials.issuer.is_some() && metadata.issuer != credentials.issuer {
         return Ok(None);
     }
-    manager.set_metadata(resolution.metadata);
+    manager.set_metadata(metadata);
     if context.oauth.client_credentials {
         manager
             .configure_client_credentials(&client_credentials(context)?)
@@ -325,7 +359,7 @@ pub fn needs_sign_in(name: &str) -> String {
 }
 
 /// An error of rmcp's in the user's terms, never with a token (rmcp's own texts name none).
-fn described(error: &AuthError) -> String {
+pub(crate) fn described(error: &AuthError) -> String {
     let text = match error {
         AuthError::AuthorizationRequired => "sign-in is needed".to_string(),
         AuthError::NoAuthorizationSupport => {
@@ -339,177 +373,12 @@ fn described(error: &AuthError) -> String {
     clip(&text)
 }
 
-fn clip(text: &str) -> String {
+pub(crate) fn clip(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     let text = words.join(" ");
     match text.char_indices().nth(300) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text,
-    }
-}
-
-/// The HTTP client of a signed-in upstream: rmcp's `AuthClient` (the token, its refresh), and
-/// a new sign-in when the server refuses it anyway.
-#[derive(Clone)]
-pub(crate) struct Signed {
-    pub(crate) inner: AuthClient<reqwest::Client>,
-    pub(crate) context: Arc<Context>,
-}
-
-type HttpError = StreamableHttpError<reqwest::Error>;
-
-impl Signed {
-    pub(crate) fn new(manager: AuthorizationManager, context: Context) -> Signed {
-        Signed {
-            inner: AuthClient::new(reqwest::Client::default(), manager),
-            context: Arc::new(context),
-        }
-    }
-
-    /// `send` once, and again after each sign-in that a refusal leads to.
-    async fn signing_in<T, F, Fut>(&self, send: F) -> Result<T, HttpError>
-    where
-        F: Fn() -> Fut,
-        Fut: Future<Output = Result<T, HttpError>>,
-    {
-        let mut sign_ins = 0;
-        loop {
-            let (challenge, more) = match send().await {
-                Err(StreamableHttpError::AuthRequired(refused)) if self.context.can_sign_in() => {
-                    (refused.www_authenticate_header, None)
-                }
-                Err(StreamableHttpError::InsufficientScope(refused))
-                    if self.context.can_sign_in() =>
-                {
-                    (refused.www_authenticate_header, refused.required_scope)
-                }
-                done => return done,
-            };
-            sign_ins += 1;
-            if sign_ins > SIGN_INS_PER_REQUEST {
-                return Err(StreamableHttpError::Auth(AuthError::AuthorizationFailed(
-                    format!(
-                        "the server still refused after {SIGN_INS_PER_REQUEST} sign-ins ({})",
-                        clip(&challenge)
-                    ),
-                )));
-            }
-            // What was granted so far is asked for again, with what the server names now.
-            let granted = self.granted().await;
-            let more = [granted, more.unwrap_or_default()].join(" ");
-            let manager = sign_in(&self.context, Some(&challenge), Some(more.trim()))
-                .await
-                .map_err(|m| StreamableHttpError::Auth(AuthError::AuthorizationFailed(m)))?;
-            *self.inner.auth_manager.lock().await = manager;
-        }
-    }
-
-    async fn granted(&self) -> String {
-        match self.context.store.get(&self.context.url).await {
-            Ok(Some(entry)) => entry
-                .credentials
-                .map(|c| c.granted_scopes.join(" "))
-                .unwrap_or_default(),
-            _ => String::new(),
-        }
-    }
-}
-
-impl StreamableHttpClient for Signed {
-    type Error = reqwest::Error;
-
-    async fn post_message(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<StreamableHttpPostResponse, HttpError> {
-        self.signing_in(|| {
-            self.inner.post_message(
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                auth_header.clone(),
-                custom_headers.clone(),
-            )
-        })
-        .await
-    }
-
-    async fn post_message_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        message: ClientJsonRpcMessage,
-        session_id: Option<Arc<str>>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<StreamableHttpPostResponse, HttpError> {
-        self.signing_in(|| {
-            self.inner.post_message_with_max_sse_event_size(
-                uri.clone(),
-                message.clone(),
-                session_id.clone(),
-                auth_header.clone(),
-                custom_headers.clone(),
-                max_sse_event_size,
-            )
-        })
-        .await
-    }
-
-    async fn delete_session(
-        &self,
-        uri: Arc<str>,
-        session_id: Arc<str>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<(), HttpError> {
-        self.inner
-            .delete_session(uri, session_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn get_stream(
-        &self,
-        uri: Arc<str>,
-        session_id: Option<Arc<str>>,
-        last_event_id: Option<String>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-    ) -> Result<
-        futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
-        HttpError,
-    > {
-        self.inner
-            .get_stream(uri, session_id, last_event_id, auth_header, custom_headers)
-            .await
-    }
-
-    async fn get_stream_with_max_sse_event_size(
-        &self,
-        uri: Arc<str>,
-        session_id: Option<Arc<str>>,
-        last_event_id: Option<String>,
-        auth_header: Option<String>,
-        custom_headers: HashMap<HeaderName, HeaderValue>,
-        max_sse_event_size: usize,
-    ) -> Result<
-        futures::stream::BoxStream<'static, Result<sse_stream::Sse, sse_stream::Error>>,
-        HttpError,
-    > {
-        self.inner
-            .get_stream_with_max_sse_event_size(
-                uri,
-                session_id,
-                last_event_id,
-                auth_header,
-                custom_headers,
-                max_sse_event_size,
-            )
-            .await
     }
 }
 
@@ -536,7 +405,7 @@ fn context_of(config: &crate::Config, name: &str) -> Result<Context, String> {
             "`{name}` does not sign in by OAuth: its `headers` give an `Authorization`, or its `oauth` is false"
         ));
     };
-    let store = config.sign_in.open_store().ok_or(
+    let store = store_of(&config.sign_in).ok_or(
         "there is no place to keep sign-ins: set HOME, XDG_CONFIG_HOME or CODEMODE_CREDENTIALS",
     )?;
     Ok(Context {

@@ -332,7 +332,7 @@ impl Upstream {
                         name: self.name.clone(),
                         url: url.clone(),
                         oauth: oauth.clone(),
-                        store: self.sign_in.open_store()?,
+                        store: crate::signin::store_of(&self.sign_in)?,
                         opener: self.sign_in.opener.clone(),
                     })
                 });
