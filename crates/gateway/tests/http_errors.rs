@@ -84,6 +84,7 @@ async fn each_http_failure_says_what_it_was_and_what_to_try() {
         "cache": false,
         "mcpServers": {
             "sign-in": {"url": format!("http://{sign_in}/mcp")},
+            "no-oauth": {"url": format!("http://{sign_in}/mcp"), "oauth": false},
             "forbidden": {"url": format!("http://{forbidden}/mcp"), "headers": {"Authorization": "Bearer t0ken"}},
             "web": {"url": format!("http://{web}/")},
             "page": {"url": format!("http://{page}/mcp")},
@@ -104,8 +105,13 @@ async fn each_http_failure_says_what_it_was_and_what_to_try() {
     };
     let try_mcp = format!("try `http://{web}/mcp`");
     let expect = [
+        // Asked by no one here (no opener): what to run.
         (
             "sign-in",
+            vec!["it needs sign-in: run `codemode login sign-in`"],
+        ),
+        (
+            "no-oauth",
             vec![
                 "answered 401 Unauthorized",
                 "needs sign-in or a token",
