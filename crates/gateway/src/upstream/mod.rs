@@ -222,6 +222,9 @@ impl Upstream {
             .and_then(|opened| opened);
         let service = match opened {
             Ok(service) => Arc::new(service),
+            // Not a server that keeps failing: it waits for a person, and the call after
+            // `codemode login` connects at once, without a pause.
+            Err(error @ UpstreamError::SignIn(_)) => return Err(error),
             Err(error) => {
                 self.restarts().failed(error.to_string());
                 return Err(error);
