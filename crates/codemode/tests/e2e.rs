@@ -1328,6 +1328,7 @@ const CONFORMANCE_AUTH_SCENARIOS: &[&str] = &[
     "resource-mismatch",
     "client-credentials-basic",
     "client-credentials-jwt",
+    "cross-app-access-complete-flow",
 ];
 
 /// The client scenarios of the conformance suite that need no OAuth: all of them.

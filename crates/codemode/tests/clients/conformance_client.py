@@ -52,6 +52,16 @@ def oauth_config(scenario: str, context: dict) -> dict:
             "privateKey": context["private_key_pem"],
             "signingAlgorithm": context.get("signing_algorithm", "ES256"),
         }
+    if scenario == "auth/cross-app-access-complete-flow":
+        return {
+            "grant": "enterprise",
+            "clientId": context["client_id"],
+            "clientSecret": context["client_secret"],
+            "idToken": context["idp_id_token"],
+            "idpIssuer": context["idp_issuer"],
+            "idpTokenEndpoint": context["idp_token_endpoint"],
+            "idpClientId": context["idp_client_id"],
+        }
     return {}
 
 

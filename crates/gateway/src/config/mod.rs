@@ -22,18 +22,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use futures::future::BoxFuture;
 
 use serde_json::Value;
 
 mod jsonc;
+mod oauth;
 mod read;
 mod sections;
 mod servers;
 mod vars;
 
+pub use oauth::{Enterprise, OAuth, Opener, Settings, Show};
 use read::{Invalid, Read, Section};
 use sections::keys;
 pub use servers::ALIASES;
@@ -99,6 +98,11 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "privateKey",
             "signingAlgorithm",
             "allowPrivateAddresses",
+            "idToken",
+            "idpIssuer",
+            "idpTokenEndpoint",
+            "idpClientId",
+            "idpClientSecret",
         ],
     ),
     (
@@ -172,31 +176,6 @@ pub struct Config {
     /// What was read but means nothing here (other clients' keys), a sentence each naming the
     /// key: for the log and `check`.
     pub warnings: Vec<String>,
-}
-
-/// Shows a person the URL to sign in to a server at (the server's name, the URL): opens their
-/// browser, or offers it through their MCP client. Resolves once shown; the sign-in then
-/// waits for the redirect.
-#[derive(Clone)]
-pub struct Opener(pub Arc<Show>);
-
-/// What an [`Opener`] runs: the server's name and the URL, to a future that is done once shown.
-pub type Show = dyn Fn(String, String) -> BoxFuture<'static, Result<(), String>> + Send + Sync;
-
-impl std::fmt::Debug for Opener {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Opener")
-    }
-}
-
-/// Where sign-ins are kept, and how a person is asked to sign in.
-#[derive(Clone, Debug, Default)]
-pub struct Settings {
-    /// The sign-ins file; none: `signin::Store::default_path`.
-    pub store: Option<std::path::PathBuf>,
-    /// None: no one can be asked while serving; an upstream that needs sign-in says so
-    /// (`codemode login NAME`).
-    pub opener: Option<Opener>,
 }
 
 /// Who may use codemode's own HTTP endpoint: bearer tokens, each with the name of whom it is
@@ -415,51 +394,11 @@ pub enum Transport {
         headers: BTreeMap<String, String>,
         /// How it is signed in to when it asks (a 401); none: never (`"oauth": false`, or an
         /// `Authorization` header given in `headers`).
-        oauth: Option<OAuth>,
+        oauth: Option<Box<OAuth>>,
     },
     /// A server in this process, over an in-memory pipe: for embedders and tests (a config
     /// file cannot name one).
     InProcess(InProcess),
-}
-
-/// How codemode signs in to an HTTP server by OAuth 2.1 when it asks (the `oauth` of its
-/// entry). Everything is optional: by default the server's metadata says where to sign in, and
-/// codemode registers itself there (a client ID metadata document, else dynamic registration).
-#[derive(Clone, Default, PartialEq)]
-pub struct OAuth {
-    /// A client registered beforehand with the authorization server.
-    pub client_id: Option<String>,
-    pub client_secret: Option<String>,
-    /// An https URL of codemode's client ID metadata document, used where the authorization
-    /// server takes one.
-    pub client_metadata_url: Option<String>,
-    /// Scopes to ask for; none: those the server names (its challenge, then its metadata).
-    pub scopes: Vec<String>,
-    /// The loopback redirect URI registered for `client_id` (`http://127.0.0.1:PORT/callback`);
-    /// none: a free port each time.
-    pub redirect_uri: Option<String>,
-    /// No person: the client-credentials grant, with `client_secret` or `private_key`.
-    pub client_credentials: bool,
-    /// A PEM private key for `private_key_jwt` (the key's text, read from a file when the
-    /// config names one).
-    pub private_key: Option<String>,
-    /// The key's algorithm (RS256, RS384, RS512, ES256, ES384); default RS256.
-    pub signing_algorithm: Option<String>,
-    /// Metadata may name hosts at private addresses (an authorization server inside a company
-    /// network).
-    pub allow_private_addresses: bool,
-}
-
-impl std::fmt::Debug for OAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuth")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
-            .field("scopes", &self.scopes)
-            .field("client_credentials", &self.client_credentials)
-            .field("private_key", &self.private_key.as_ref().map(|_| "…"))
-            .finish_non_exhaustive()
-    }
 }
 
 /// A server in this process. Each connection calls `connect` for the client's end of a fresh

@@ -437,7 +437,7 @@ fn server(
                 .any(|h| h.eq_ignore_ascii_case("authorization"));
             let oauth = match oauth_raw {
                 None => signs_in.then(OAuth::default),
-                Some(value) => oauth(&key("oauth"), value, config, &expand, warnings)?,
+                Some(value) => super::oauth::read(&key("oauth"), value, config, &expand, warnings)?,
             };
             let oauth = oauth.map(|mut o| {
                 if o.scopes.is_empty() {
@@ -448,7 +448,7 @@ fn server(
             Transport::Http {
                 url,
                 headers,
-                oauth,
+                oauth: oauth.map(Box::new),
             }
         }
     };
@@ -461,146 +461,4 @@ fn server(
         expose,
         tools,
     })
-}
-
-/// An entry's `oauth`: `false` (never sign in), `true` (the default), or how.
-fn oauth(
-    at: &str,
-    value: Value,
-    config: &Path,
-    expand: &dyn Fn(&str, &str) -> Read<String>,
-    warnings: &mut Vec<String>,
-) -> Read<Option<OAuth>> {
-    if let Value::Bool(on) = value {
-        return Ok(on.then(OAuth::default));
-    }
-    let mut s = Section::new(
-        at,
-        value,
-        "`false`, `true`, or an object with `clientId`, `scopes`, ...",
-    )?;
-    // Gemini CLI's switch.
-    if s.bool("enabled")? == Some(false) {
-        return Ok(None);
-    }
-    let text = |s: &mut Section, name: &str| -> Read<Option<String>> {
-        s.string(name)?
-            .map(|v| expand(&format!("oauth.{name}"), &v))
-            .transpose()
-    };
-    let client_id = text(&mut s, "clientId")?;
-    let client_secret = text(&mut s, "clientSecret")?;
-    let client_metadata_url = text(&mut s, "clientMetadataUrl")?;
-    let redirect_uri = text(&mut s, "redirectUri")?;
-    let private_key = text(&mut s, "privateKey")?;
-    let signing_algorithm = text(&mut s, "signingAlgorithm")?;
-    let scopes = s.strings("scopes")?.unwrap_or_default();
-    let allow_private_addresses = s.bool("allowPrivateAddresses")?.unwrap_or(false);
-    let grant = text(&mut s, "grant")?;
-    let client_credentials = match grant.as_deref() {
-        None | Some("authorization_code") => false,
-        Some("client_credentials") => true,
-        Some(_) => {
-            return Err(Invalid::new(
-                s.key("grant"),
-                "must be \"authorization_code\" (a person signs in) or \"client_credentials\" (no person: `clientSecret` or `privateKey`)",
-            ));
-        }
-    };
-    let found = "found by discovery from the server's metadata";
-    s.finish(
-        keys("mcpServers.<name>.oauth"),
-        &[
-            ("authorizationUrl", found),
-            ("tokenUrl", found),
-            ("registrationUrl", found),
-            ("issuer", found),
-            (
-                "audiences",
-                "the resource is the one the server's metadata names",
-            ),
-            (
-                "tokenParamName",
-                "tokens are sent as `Authorization: Bearer`",
-            ),
-        ],
-        warnings,
-    )?;
-    let key = |name: &str| format!("{at}.{name}");
-    if let Some(url) = &client_metadata_url
-        && !url.starts_with("https://")
-    {
-        return Err(Invalid::new(
-            key("clientMetadataUrl"),
-            "must be an https URL",
-        ));
-    }
-    if client_secret.is_some() && client_id.is_none() {
-        return Err(Invalid::new(
-            key("clientSecret"),
-            "goes with `clientId`, the client it is the secret of",
-        ));
-    }
-    if let Some(uri) = &redirect_uri {
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-        if !loopback.iter().any(|p| uri.starts_with(p)) {
-            return Err(Invalid::new(
-                key("redirectUri"),
-                "must be a loopback URL with a port, e.g. http://127.0.0.1:8976/callback: codemode receives the redirect on this machine",
-            ));
-        }
-    }
-    // The key's text, or a file that holds it (relative to the config file).
-    let private_key = match private_key {
-        Some(text) if text.trim_start().starts_with("-----BEGIN") => Some(text),
-        Some(file) => {
-            let path = beside(config, PathBuf::from(&file));
-            Some(std::fs::read_to_string(&path).map_err(|e| {
-                Invalid::new(
-                    key("privateKey"),
-                    format!("cannot read the key file {}: {e}", path.display()),
-                )
-            })?)
-        }
-        None => None,
-    };
-    if let Some(algorithm) = &signing_algorithm
-        && !["RS256", "RS384", "RS512", "ES256", "ES384"].contains(&algorithm.as_str())
-    {
-        return Err(Invalid::new(
-            key("signingAlgorithm"),
-            "must be RS256, RS384, RS512, ES256 or ES384",
-        ));
-    }
-    if private_key.is_some() && !client_credentials {
-        return Err(Invalid::new(
-            key("privateKey"),
-            "goes with \"grant\": \"client_credentials\" (private_key_jwt)",
-        ));
-    }
-    if client_credentials {
-        if client_id.is_none() {
-            return Err(Invalid::new(
-                key("clientId"),
-                "is needed for the client-credentials grant",
-            ));
-        }
-        if client_secret.is_none() == private_key.is_none() {
-            return Err(Invalid::new(
-                at.to_string(),
-                "the client-credentials grant takes one of `clientSecret` and `privateKey`",
-            ));
-        }
-    }
-    Ok(Some(OAuth {
-        client_id,
-        client_secret,
-        client_metadata_url,
-        scopes,
-        redirect_uri,
-        client_credentials,
-        private_key,
-        signing_algorithm,
-        allow_private_addresses,
-    }))
 }

@@ -452,6 +452,15 @@ fn an_http_server_signs_in_unless_told_not_to_or_given_a_token() {
     )
     .unwrap();
     assert!(machine.client_credentials);
+    let enterprise = oauth(
+        r#"{"url": "https://a.example/mcp", "oauth": {"grant": "enterprise", "clientId": "c", "idToken": "t0ken", "idpIssuer": "https://idp.example", "idpClientId": "i"}}"#,
+    )
+    .unwrap();
+    assert!(enterprise.unattended());
+    assert!(
+        !format!("{enterprise:?}").contains("t0ken"),
+        "the ID token is not in Debug"
+    );
     assert!(
         !format!("{machine:?}").contains("\"s\""),
         "the secret is not in Debug"
@@ -491,6 +500,18 @@ fn a_wrong_oauth_is_refused_with_its_key() {
         ),
         (r#"{"signingAlgorithm": "HS256"}"#, "must be RS256"),
         (r#"{"clientld": "c"}"#, "did you mean `clientId`?"),
+        (
+            r#"{"idToken": "t"}"#,
+            "mcpServers.a.oauth.idToken: goes with \"grant\": \"enterprise\"",
+        ),
+        (
+            r#"{"grant": "enterprise", "clientId": "c"}"#,
+            "mcpServers.a.oauth.idToken: is needed",
+        ),
+        (
+            r#"{"grant": "enterprise", "idToken": "t"}"#,
+            "mcpServers.a.oauth.clientId: is needed",
+        ),
     ] {
         let text = format!(
             r#"{{"mcpServers": {{"a": {{"url": "https://a.example/mcp", "oauth": {oauth}}}}}}}"#

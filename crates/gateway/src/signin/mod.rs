@@ -14,6 +14,7 @@
 //! where someone can be asked (or no one needs to be: client credentials).
 
 mod callback;
+mod enterprise;
 mod signed;
 mod store;
 
@@ -59,7 +60,7 @@ pub fn store_of(settings: &Settings) -> Option<Store> {
 impl Context {
     /// Whether signing in can happen now: no person is needed, or one can be asked.
     pub(crate) fn can_sign_in(&self) -> bool {
-        self.oauth.client_credentials || self.opener.is_some()
+        self.oauth.unattended() || self.opener.is_some()
     }
 }
 
@@ -86,6 +87,17 @@ pub(crate) async fn sign_in(
     let metadata = resolve(&manager, context, challenge).await?;
     manager.set_metadata(metadata.clone());
     let oauth = &context.oauth;
+    if let Some(grant) = &oauth.enterprise {
+        enterprise::exchange(context, grant, &metadata).await?;
+        let client = OAuthClientConfig::new(
+            oauth.client_id.clone().unwrap_or_default(),
+            "http://127.0.0.1/callback".to_string(),
+        );
+        manager
+            .configure_client(client)
+            .map_err(|e| described(&e))?;
+        return Ok(manager);
+    }
     if oauth.client_credentials {
         let config = client_credentials(context)?;
         manager
@@ -411,7 +423,7 @@ fn context_of(config: &crate::Config, name: &str) -> Result<Context, String> {
     Ok(Context {
         name: name.to_string(),
         url: url.clone(),
-        oauth: oauth.clone(),
+        oauth: (**oauth).clone(),
         store,
         opener: config.sign_in.opener.clone(),
     })

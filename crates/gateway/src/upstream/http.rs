@@ -40,7 +40,7 @@ pub(super) async fn open(
                 .await
         }
         Some(context) => {
-            let asks = context.opener.is_some() || context.oauth.client_credentials;
+            let asks = context.opener.is_some() || context.oauth.unattended();
             let manager = signed_in(&context).await?;
             let client = crate::signin::Signed::new(manager, context);
             let transport = StreamableHttpClientTransport::with_client(client, config);
@@ -85,7 +85,7 @@ async fn signed_in(
     if let Some(manager) = signin::stored(context).await.map_err(fail)? {
         return Ok(manager);
     }
-    if context.oauth.client_credentials {
+    if context.oauth.unattended() {
         return signin::sign_in(context, None, None).await.map_err(fail);
     }
     signin::manager(context).await.map_err(fail)

@@ -334,7 +334,7 @@ impl Upstream {
                     Some(crate::signin::Context {
                         name: self.name.clone(),
                         url: url.clone(),
-                        oauth: oauth.clone(),
+                        oauth: (**oauth).clone(),
                         store: crate::signin::store_of(&self.sign_in)?,
                         opener: self.sign_in.opener.clone(),
                     })
