@@ -669,9 +669,10 @@ fn authorization_server(resource: &str) -> (Killed, Value) {
 }
 
 /// codemode signs in by OAuth to an upstream that asks (another codemode, an OAuth resource
-/// server of a real authorization server): `check` says it needs sign-in until `codemode
-/// login` (the browser is `tests/clients/browser.py`) keeps its tokens in a file only the user
-/// can read; then snippets call it. The access token is planted nowhere else: not in what the
+/// server of a real authorization server): `check` says it needs sign-in; serving, the sign-in
+/// link goes to the agent's client (the official Python SDK's) by URL-mode elicitation;
+/// `codemode login` (the browser is `tests/clients/browser.py`) keeps the tokens in a file only
+/// the user can read; then snippets call it. The access token is planted nowhere else: not in what the
 /// snippet gets, the log at debug level, the catalog cache or the audit log. `logout` forgets
 /// it.
 #[test]
@@ -735,6 +736,30 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
         said.contains("it needs sign-in: run `codemode login team`"),
         "{said}"
     );
+    let snippet = "const r = await tools.team.execute({ code: \"return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;\" }); return r;";
+    // Serving, the agent's client is offered the link (URL-mode elicitation), which its user
+    // opens: the call that needed the sign-in then goes ahead.
+    let mut target = stdio_target(&config);
+    target["env"] = json!({"CODEMODE_CREDENTIALS": credentials});
+    target["elicit"] = json!("accept");
+    target["browser"] = json!(browser);
+    let seen = drive(
+        target,
+        json!([{"name": "execute", "arguments": {"code": snippet}}]),
+    );
+    assert_eq!(
+        seen["calls"][0]["structured"]["result"]["result"], "Ken Lovelace",
+        "{seen}"
+    );
+    assert!(
+        seen["elicitations"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Sign in to `team`")),
+        "{seen}"
+    );
+    let (ok, said) = codemode_with(&["logout", "team"], None);
+    assert!(ok && said.contains("Signed out of `team`"), "{said}");
+    // On the command line.
     let (ok, login_log) = codemode_with(&["login", "team"], None);
     assert!(ok, "{login_log}");
     assert!(login_log.contains("Signed in to `team`"), "{login_log}");
@@ -762,7 +787,6 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
         .collect();
     let holds = |text: &str| secrets.iter().any(|s| text.contains(s.as_str()));
     assert!(!holds(&login_log), "a token in the sign-in's log");
-    let snippet = "const r = await tools.team.execute({ code: \"return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;\" }); return r;";
     let (ok, said) = codemode_with(&["run", "-", "--json"], Some(snippet));
     assert!(ok && said.contains("Ken Lovelace"), "{said}");
     assert!(!holds(&said), "a token in the outcome or the log");

@@ -6,6 +6,10 @@
 //! the wrong one, so no one is asked). A client that cannot answer it (no such capability, or no call in flight) gets a
 //! clear error instead of a silent decline.
 //!
+//! A sign-in an upstream needs while serving is offered the same way: a URL-mode elicitation
+//! with the sign-in link, to the client of the call that found it needing one
+//! ([`InFlight::url_opener`]).
+//!
 //! Roots are not forwarded: servers ask for them when they connect, outside any call, and one
 //! upstream serves many sessions whose roots differ.
 
@@ -13,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
+
+use crate::config::Opener;
 
 /// Sends an MCP request, as JSON `{"method": ..., "params": ...}`, to the agent's client and
 /// returns its result as JSON, or why it could not be asked.
@@ -95,6 +101,46 @@ impl InFlight {
             )),
             Some(forward) => Ok(forward.clone()),
         }
+    }
+
+    /// An [`Opener`] that offers a sign-in link to the client of the calls in flight, through
+    /// URL-mode elicitation, when that client takes it: the user opens the link from their
+    /// client, and the sign-in goes on when they accept. None when there is no such client.
+    pub(crate) fn url_opener(&self, server: &str) -> Option<Opener> {
+        let client = self
+            .current(server, "URL-mode elicitation")
+            .ok()
+            .filter(|c| c.url)?;
+        Some(Opener(Arc::new(move |name: String, url: String| {
+            let client = client.clone();
+            Box::pin(async move {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                let id = format!(
+                    "codemode-sign-in-{}-{}",
+                    std::process::id(),
+                    NEXT.fetch_add(1, Ordering::Relaxed)
+                );
+                let params = json!({
+                    "mode": "url",
+                    "message": format!("Sign in to `{name}` so that codemode can reach its tools (the page comes back to codemode on this machine)."),
+                    "url": url,
+                    "elicitationId": id,
+                });
+                let answer =
+                    (client.ask)(json!({"method": "elicitation/create", "params": params}))
+                        .await
+                        .map_err(|why| {
+                            format!("offering the sign-in to the agent's client failed: {why}")
+                        })?;
+                match answer["action"].as_str() {
+                    Some("accept") => Ok(()),
+                    Some(action) => Err(format!(
+                        "the user did not sign in to `{name}` (their client answered {action}); `codemode login {name}` signs in"
+                    )),
+                    None => Err("the agent's client answered the sign-in without an action".into()),
+                }
+            })
+        })))
     }
 
     /// Passes an upstream's `elicitation/create` on; its result, with the schema's defaults

@@ -9,13 +9,15 @@ or "decline" in SPEC the client answers elicitation requests so (and lists their
 "elicitations"); without it, it has no elicitation capability. With "sample": TEXT the client
 answers sampling requests with TEXT (and lists what they asked in "samplings"). "legacy": true makes the
 initialize handshake (a 2025-era session) instead of the 2026 discovery; "elicit_delay": seconds
-makes the user take that long to answer.
+makes the user take that long to answer; "browser": a script that the user opens the link of a
+URL-mode elicitation they accept with (`browser.py`).
 Prints {"protocol", "server", "tools": [{name, description}], "calls": [{isError, structured, text}],
 "notifications": [method, ...]}.
 """
 
 import asyncio
 import json
+import subprocess
 import sys
 
 from mcp import Client, StdioServerParameters, types
@@ -32,6 +34,9 @@ async def main() -> None:
 
     async def elicit(context, params):
         out["elicitations"].append(params.message)
+        if getattr(params, "mode", None) == "url" and spec.get("browser") and answer == "accept":
+            # The user opens the link the client shows them.
+            subprocess.Popen([sys.executable, spec["browser"], params.url])
         await asyncio.sleep(spec.get("elicit_delay", 0))
         return types.ElicitResult(action=answer, content={} if answer == "accept" else None)
 

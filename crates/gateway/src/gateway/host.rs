@@ -37,7 +37,10 @@ impl Host for GatewayHost {
         // is then checked against what it has now.
         let mut catalog = self.catalog.clone();
         if let Some(server) = server_of(&catalog, namespace)
-            && let Some(fresh) = self.gateway.ensure_started(&server, &self.pauses).await
+            && let Some(fresh) = self
+                .gateway
+                .ensure_started(&server, &self.pauses, self.client.forward.as_ref())
+                .await
         {
             // It was just tried and did not start: say why, rather than start it again.
             if let Some(status) = fresh.statuses.iter().find(|s| s.name == server && !s.ok) {

@@ -101,12 +101,15 @@ impl Gateway {
         &self,
         name: &str,
         pauses: &sandbox::Pauses,
+        forward: Option<&crate::Forward>,
     ) -> Option<Arc<Catalog>> {
         let upstream = self.upstreams.get(name)?;
         if upstream.is_live() {
             return None;
         }
         let _pause = pauses.pause();
+        // What the server asks while it starts (a sign-in) goes to the calling client.
+        let _asking = upstream.asking(forward);
         let _starting = upstream.starting().await;
         if !upstream.is_live() {
             self.refresh(&[name.to_string()]).await;

@@ -148,6 +148,12 @@ impl Upstream {
         self
     }
 
+    /// Makes `forward` the client that what the server asks goes to, until the guard drops
+    /// (a start for a call: a sign-in is offered to that call's client).
+    pub(crate) fn asking(&self, forward: Option<&Forward>) -> crate::forward::Registered<'_> {
+        self.in_flight.register(forward.cloned())
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -336,7 +342,13 @@ impl Upstream {
                         url: url.clone(),
                         oauth: (**oauth).clone(),
                         store: crate::signin::store_of(&self.sign_in)?,
-                        opener: self.sign_in.opener.clone(),
+                        // The embedder's (a browser), else the calling client's (a link
+                        // offered through URL-mode elicitation), else no one.
+                        opener: self
+                            .sign_in
+                            .opener
+                            .clone()
+                            .or_else(|| self.in_flight.url_opener(&self.name)),
                     })
                 });
                 http::open(handler, url, headers, sign_in, lifecycle).await
