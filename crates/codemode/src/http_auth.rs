@@ -23,7 +23,7 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 /// The name of the token a request was made with.
 #[derive(Clone, Debug)]
-pub(crate) struct Principal(pub(crate) String);
+pub(crate) struct Principal(pub(crate) String, pub(crate) Vec<String>);
 
 /// The endpoint's gate: the tokens, and each address's recent failures.
 pub(crate) struct Guard {
@@ -126,9 +126,9 @@ pub(crate) async fn check(
         .map(str::trim);
     let static_principal = token.and_then(|token| guard.auth.principal(token));
     let outcome = match (static_principal, token, &guard.verifier) {
-        (Some(name), _, _) => Ok(name.to_string()),
+        (Some(name), _, _) => Ok((name.to_string(), Vec::new())),
         (None, Some(token), Some(verifier)) => match verifier.verify(token).await {
-            Ok(signed) => Ok(signed.subject),
+            Ok(signed) => Ok((signed.subject, signed.scopes)),
             Err(crate::jwt::Refusal::Invalid(why)) => Err((
                 StatusCode::UNAUTHORIZED,
                 Some(("invalid_token", why.clone())),
@@ -152,8 +152,8 @@ pub(crate) async fn check(
         )),
     };
     match outcome {
-        Ok(name) => {
-            request.extensions_mut().insert(Principal(name));
+        Ok((name, scopes)) => {
+            request.extensions_mut().insert(Principal(name, scopes));
             next.run(request).await
         }
         Err((status, error, why)) => {

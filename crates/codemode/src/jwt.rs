@@ -24,6 +24,8 @@ pub(crate) enum Refusal {
 /// What a valid token says of whom it is.
 pub(crate) struct Signed {
     pub(crate) subject: String,
+    /// The scopes it grants (`scope`, or `scp`).
+    pub(crate) scopes: Vec<String>,
 }
 
 pub(crate) struct Verifier {
@@ -156,7 +158,10 @@ impl Verifier {
         // Apart from the config's token names (which hold no `:`), so that a subject can never
         // pass for one of them, in a policy or in the audit log.
         let subject = format!("oauth:{subject}");
-        Ok(Signed { subject })
+        Ok(Signed {
+            subject,
+            scopes: granted,
+        })
     }
 
     /// The issuer's key named `kid` (or its only key), fetching the JWKS when it is not known.

@@ -223,6 +223,7 @@ impl CodemodeServer {
             approver,
             forward,
             principal: principal(context),
+            scopes: scopes(context),
         };
         let gateway = self.gateway.clone();
         // The execution outlives this request when it waits for approvals; whichever request
@@ -312,11 +313,21 @@ impl CodemodeServer {
 
 /// Who the request's client signed in as, on codemode's HTTP endpoint with `auth`.
 fn principal(context: &RequestContext<RoleServer>) -> Option<String> {
+    signed_in(context).map(|principal| principal.0.clone())
+}
+
+/// The scopes of the request's access token (none for a static token).
+fn scopes(context: &RequestContext<RoleServer>) -> Vec<String> {
+    signed_in(context)
+        .map(|principal| principal.1.clone())
+        .unwrap_or_default()
+}
+
+fn signed_in(context: &RequestContext<RoleServer>) -> Option<&crate::http_auth::Principal> {
     context
         .extensions
         .get::<axum::http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<crate::http_auth::Principal>())
-        .map(|principal| principal.0.clone())
 }
 
 /// What structured content that had to be cut says.
@@ -509,7 +520,12 @@ impl ServerHandler for CodemodeServer {
             "execute" => self.execute(&request, &args, &context).await,
             other => match self
                 .gateway
-                .call_direct(other, args, principal(&context).as_deref())
+                .call_direct(
+                    other,
+                    args,
+                    principal(&context).as_deref(),
+                    &scopes(&context),
+                )
                 .await
             {
                 Some(Ok(raw)) => serde_json::from_value::<CallToolResult>(raw)

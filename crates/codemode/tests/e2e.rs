@@ -821,7 +821,11 @@ fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
         &dir,
         &json!({
             "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
-            "auth": {"jwt": {"issuer": started["issuer"], "resource": resource, "scopes": ["codemode"]}},
+            "auth": {"jwt": {
+                "issuer": started["issuer"], "resource": resource, "scopes": ["codemode"],
+                // The token's scope holds it to a policy of its own.
+                "policies": {"scope:codemode": {"shop/list_orders": "deny"}}
+            }},
             "audit": {"path": audit}
         }),
     );
@@ -859,10 +863,17 @@ fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
         assert!(answer.contains(says), "{name}: `{says}` not in {answer}");
     }
 
-    let calls = json!([{"name": "execute", "arguments": {"code": CUSTOMER_3}}]).to_string();
+    let denied =
+        "try { await tools.shop.list_orders({}); return 'ran'; } catch (e: any) { return e.code; }";
+    let calls = json!([
+        {"name": "execute", "arguments": {"code": CUSTOMER_3}},
+        {"name": "execute", "arguments": {"code": denied}}
+    ])
+    .to_string();
     let seen = node_client(&node, "signin.mjs", &[&url, &calls]);
     assert_eq!(seen["signedIn"], true);
     assert_eq!(seen["calls"][0]["structured"]["result"], "Ken Lovelace");
+    assert_eq!(seen["calls"][1]["structured"]["result"], "denied", "{seen}");
     let records = std::fs::read_to_string(&audit).unwrap();
     assert!(records.lines().count() >= 2);
     for line in records.lines() {

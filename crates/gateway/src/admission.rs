@@ -42,6 +42,8 @@ pub struct Client {
     pub forward: Option<crate::forward::Forward>,
     /// Who the client signed in as (codemode's own endpoint's token name), for the audit log.
     pub principal: Option<String>,
+    /// The scopes its access token grants (`auth.jwt.policies` may hold a scope to a policy).
+    pub scopes: Vec<String>,
 }
 
 /// What every call goes through: the gateway's policy, audit log, approval budget and
@@ -67,6 +69,8 @@ pub(crate) struct Call<'a> {
     pub(crate) caller: Caller<'a>,
     /// Who calls, as codemode's own endpoint knows them.
     pub(crate) principal: Option<&'a str>,
+    /// The scopes of the caller's access token.
+    pub(crate) scopes: &'a [String],
 }
 
 /// Who calls, and what that changes.
@@ -93,14 +97,15 @@ impl Gate<'_> {
         let hints = call.tool.hints();
         let (mut decision, rule) = self.policy.decide(call.server, &call.tool.name, &hints);
         let mut rule = rule.map(str::to_string);
-        // A principal's own policy can only narrow the config's: the stricter decision holds.
-        if let (Some(principal), Some(auth)) = (call.principal, self.auth)
-            && let Some(own) = auth.policies.get(principal)
-        {
-            let (theirs, their_rule) = own.decide(call.server, &call.tool.name, &hints);
-            if theirs.strictness() > decision.strictness() {
-                decision = theirs;
-                rule = their_rule.map(|r| format!("{r} (of {principal})"));
+        // A principal's own policy, its subject's and its scopes' can only narrow the config's:
+        // the strictest decision holds.
+        if let Some(auth) = self.auth {
+            for (whose, own) in auth.policies_of(call.principal, call.scopes) {
+                let (theirs, their_rule) = own.decide(call.server, &call.tool.name, &hints);
+                if theirs.strictness() > decision.strictness() {
+                    decision = theirs;
+                    rule = their_rule.map(|r| format!("{r} (of {whose})"));
+                }
             }
         }
         let rule = rule.as_deref();
@@ -427,6 +432,7 @@ mod tests {
                 args,
                 caller,
                 principal: None,
+                scopes: &[],
             };
             let answer = gate.admit(call).await;
             assert_eq!(

@@ -660,3 +660,60 @@ async fn a_principals_own_policy_narrows_the_configs() {
     assert_eq!(denied["rule"], "* (of reader)");
     gateway.shutdown().await;
 }
+
+/// An access token's subject and its scopes may be held to policies of their own
+/// (`auth.jwt.policies`), which narrow the config's like a token's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_tokens_subject_and_scopes_narrow_the_policy() {
+    let dir = scratch("jwt-policies");
+    let starts = Arc::new(AtomicUsize::new(0));
+    let config = config(
+        &dir,
+        &starts,
+        json!({
+            "cache": false,
+            "policy": {"*": "allow"},
+            "auth": {"jwt": {
+                "issuer": "https://auth.example",
+                "resource": "https://codemode.example/mcp",
+                "policies": {
+                    "scope:readonly": {"*": "deny", "shop/get_*": "allow"},
+                    "sub:mallory": {"*": "deny"}
+                }
+            }}
+        }),
+    );
+    let gateway = Gateway::connect(&config).await;
+    let code = "const outcome = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e: any) { return e.code; } };\n\
+                return [await outcome(tools.shop.get_customers({ ids: [1] })), await outcome(tools.shop.list_orders({}))];";
+    let run_as = |who: &str, scopes: &[&str]| {
+        let client = gateway::Client {
+            principal: Some(format!("oauth:{who}")),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        gateway.execute_with(code, CancellationToken::new(), None, client)
+    };
+    assert_eq!(
+        run_as("ada", &["codemode"]).await.result,
+        Some(json!(["ok", "ok"]))
+    );
+    assert_eq!(
+        run_as("ada", &["codemode", "readonly"]).await.result,
+        Some(json!(["ok", "denied"]))
+    );
+    assert_eq!(
+        run_as("mallory", &["codemode"]).await.result,
+        Some(json!(["denied", "denied"]))
+    );
+    // A token name is not a subject: a static token named like one is held to nothing here.
+    let named = gateway::Client {
+        principal: Some("mallory".into()),
+        ..Default::default()
+    };
+    let outcome = gateway
+        .execute_with(code, CancellationToken::new(), None, named)
+        .await;
+    assert_eq!(outcome.result, Some(json!(["ok", "ok"])));
+    gateway.shutdown().await;
+}

@@ -128,7 +128,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("cache", &["dir", "maxAgeHours"]),
     ("audit", &["path", "arguments"]),
     ("auth", &["tokens", "jwt"]),
-    ("auth.jwt", &["issuer", "resource", "scopes", "jwksUrl"]),
+    (
+        "auth.jwt",
+        &["issuer", "resource", "scopes", "jwksUrl", "policies"],
+    ),
     ("auth.tokens.<name>", &["token", "policy"]),
 ];
 
@@ -184,7 +187,8 @@ pub struct Config {
 pub struct Auth {
     pub tokens: Vec<(String, [u8; 32])>,
     /// A principal's own policy, which can only narrow the config's (the stricter decision
-    /// holds).
+    /// holds): by token name, and for access tokens `sub:SUBJECT` and `scope:SCOPE`
+    /// (`auth.jwt.policies`).
     pub policies: BTreeMap<String, crate::policy::Policy>,
     /// Access tokens of an OAuth authorization server (codemode as a resource server).
     pub jwt: Option<Jwt>,
@@ -211,6 +215,28 @@ impl std::fmt::Debug for Auth {
 }
 
 impl Auth {
+    /// The policies that hold `principal` (a token name, or `oauth:SUBJECT`) with `scopes`,
+    /// each with whose it is: the token's, the subject's, each scope's.
+    pub fn policies_of<'a>(
+        &'a self,
+        principal: Option<&str>,
+        scopes: &[String],
+    ) -> Vec<(String, &'a crate::policy::Policy)> {
+        let mut keys: Vec<String> = Vec::new();
+        if let Some(principal) = principal {
+            match principal.strip_prefix("oauth:") {
+                Some(subject) => keys.push(format!("sub:{subject}")),
+                None => keys.push(principal.to_string()),
+            }
+        }
+        if principal.is_some_and(|p| p.starts_with("oauth:")) {
+            keys.extend(scopes.iter().map(|s| format!("scope:{s}")));
+        }
+        keys.into_iter()
+            .filter_map(|key| self.policies.get(&key).map(|policy| (key, policy)))
+            .collect()
+    }
+
     /// The principal `token` belongs to. Every digest is compared, in time that does not
     /// depend on where they differ.
     pub fn principal(&self, token: &str) -> Option<&str> {

@@ -191,6 +191,7 @@ pub(super) fn auth(
         .section("tokens", "an object of tokens by the name of whom they are")?
         .map(Section::into_entries)
         .unwrap_or_default();
+    let mut jwt_policies = std::collections::BTreeMap::new();
     let jwt = match s.section("jwt", "an object with `issuer` and `resource`")? {
         None => None,
         Some(mut j) => {
@@ -222,6 +223,33 @@ pub(super) fn auth(
             let resource = url("auth.jwt.resource", j.string("resource")?)?;
             let jwks_url = url("auth.jwt.jwksUrl", j.string("jwksUrl")?)?;
             let scopes = j.strings("scopes")?.unwrap_or_default();
+            // `"sub:SUBJECT"` or `"scope:SCOPE"`: a policy that narrows the config's for the
+            // tokens of that subject, or that carry that scope.
+            if let Some(rules) = j.section(
+                "policies",
+                "an object of policies by `sub:SUBJECT` or `scope:SCOPE`",
+            )? {
+                for (key, name, value) in rules.into_entries() {
+                    let named = name
+                        .strip_prefix("sub:")
+                        .or_else(|| name.strip_prefix("scope:"))
+                        .is_some_and(|rest| !rest.trim().is_empty());
+                    if !named {
+                        return Err(Invalid::new(
+                            &key,
+                            "a policy here is for `sub:SUBJECT` (the tokens of one subject) or `scope:SCOPE` (the tokens that carry a scope)",
+                        ));
+                    }
+                    let Value::Object(rules) = value else {
+                        return Err(Invalid::new(&key, "must be an object of rules"));
+                    };
+                    let policy =
+                        crate::policy::Policy::parse(rules).map_err(|(rule, message)| {
+                            Invalid::new(format!("{key}.{rule}"), message)
+                        })?;
+                    jwt_policies.insert(name, policy);
+                }
+            }
             j.finish(keys("auth.jwt"), &[], warnings)?;
             let Some(issuer) = issuer else {
                 return Err(Invalid::new(
@@ -305,6 +333,7 @@ pub(super) fn auth(
         };
         digests.push((name, digest));
     }
+    policies.extend(jwt_policies);
     Ok(Some(Auth {
         tokens: digests,
         policies,

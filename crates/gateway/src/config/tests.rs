@@ -520,3 +520,22 @@ fn a_wrong_oauth_is_refused_with_its_key() {
         assert!(error.contains(says), "{oauth}: {error}");
     }
 }
+
+#[test]
+fn jwt_policies_are_for_a_subject_or_a_scope() {
+    let jwt = |policies: &str| {
+        parse(&format!(
+            r#"{{"auth": {{"jwt": {{"issuer": "https://a.example", "resource": "https://c.example/mcp", "policies": {policies}}}}}}}"#
+        ))
+    };
+    let config = jwt(r#"{"sub:ada": {"*": "deny"}, "scope:read": {"*": "ask"}}"#).unwrap();
+    let auth = config.auth.unwrap();
+    assert!(auth.policies.contains_key("sub:ada") && auth.policies.contains_key("scope:read"));
+    let error = jwt(r#"{"ada": {"*": "deny"}}"#).unwrap_err();
+    assert!(
+        error.contains("auth.jwt.policies.ada: a policy here is for `sub:SUBJECT`"),
+        "{error}"
+    );
+    let error = jwt(r#"{"sub:ada": "deny"}"#).unwrap_err();
+    assert!(error.contains("must be an object of rules"), "{error}");
+}

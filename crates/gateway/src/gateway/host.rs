@@ -88,6 +88,7 @@ impl Host for GatewayHost {
                             .get(&(namespace.to_string(), tool.to_string())),
                     },
                     principal: self.client.principal.as_deref(),
+                    scopes: &self.client.scopes,
                 };
                 self.gateway.gate().admit(call).await
             }

@@ -221,13 +221,14 @@ impl Gateway {
     }
 
     /// Calls the direct tool `name` (see [`DirectTool`]) under the policy, for `principal` (who
-    /// the client signed in as, if it did): its `CallToolResult` as MCP JSON, passed through
+    /// the client signed in as, if it did, with its token's `scopes`): its `CallToolResult` as MCP JSON, passed through
     /// unchanged. `None` when there is no such tool.
     pub async fn call_direct(
         &self,
         name: &str,
         args: Value,
         principal: Option<&str>,
+        scopes: &[String],
     ) -> Option<Result<Value, ToolError>> {
         let catalog = self.catalog();
         let direct = catalog.direct.iter().find(|t| t.name == name)?;
@@ -238,6 +239,7 @@ impl Gateway {
             args,
             caller: Caller::Direct,
             principal,
+            scopes,
         };
         Some(self.gate().admit(call).await)
     }
