@@ -234,18 +234,25 @@ fn main() -> ExitCode {
         tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
     });
     // rmcp's sign-in code logs token responses at debug level, ID tokens in them: never below
-    // info, whatever RUST_LOG asks.
-    let filter = match "rmcp::transport::auth=info".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
+    // info, whatever RUST_LOG asks (a directive for a span around it included).
+    let secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("rmcp::transport::auth")
+            && *meta.level() > tracing::Level::INFO)
+    });
     // Colours only for a person at a terminal: MCP clients write our stderr to log files.
     let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(colours)
-        .with_env_filter(filter)
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(colours)
+                .with_filter(filter)
+                .with_filter(secrets),
+        )
         .init();
     if !matches!(cli.command, Command::Serve { .. } | Command::ExampleShop) {
         // A one-shot command whose output is piped into `head` ends quietly when the pipe

@@ -673,7 +673,7 @@ fn authorization_server(resource: &str) -> (Killed, Value) {
 /// link goes to the agent's client (the official Python SDK's) by URL-mode elicitation;
 /// `codemode login` (the browser is `tests/clients/browser.py`) keeps the tokens in a file only
 /// the user can read; then snippets call it. The access token is planted nowhere else: not in what the
-/// snippet gets, the log at debug level, the catalog cache or the audit log. `logout` forgets
+/// snippet gets, the log at trace level, the catalog cache or the audit log. `logout` forgets
 /// it.
 #[test]
 fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
@@ -711,7 +711,7 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
             .arg(&config)
             .env("CODEMODE_CREDENTIALS", &credentials)
             .env("BROWSER", format!("{} {}", python(), browser.display()))
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", "trace")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -193,8 +193,14 @@ pub(super) fn read(
         ));
     }
     if let Some(uri) = &redirect_uri {
-        let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"];
-        if !loopback.iter().any(|p| uri.starts_with(p)) {
+        let loopback = reqwest::Url::parse(uri).is_ok_and(|u| {
+            u.scheme() == "http"
+                && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+                && u.port().is_some()
+                && u.username().is_empty()
+                && u.password().is_none()
+        });
+        if !loopback {
             return Err(Invalid::new(
                 key("redirectUri"),
                 "must be a loopback URL with a port, e.g. http://127.0.0.1:8976/callback: codemode receives the redirect on this machine",

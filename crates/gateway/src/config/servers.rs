@@ -437,7 +437,17 @@ fn server(
                 .any(|h| h.eq_ignore_ascii_case("authorization"));
             let oauth = match oauth_raw {
                 None => signs_in.then(OAuth::default),
-                Some(value) => super::oauth::read(&key("oauth"), value, config, &expand, warnings)?,
+                Some(value) => {
+                    let oauth =
+                        super::oauth::read(&key("oauth"), value, config, &expand, warnings)?;
+                    if oauth.is_some() && !signs_in {
+                        return Err(Invalid::new(
+                            key("oauth"),
+                            "goes with no `Authorization` in `headers`: the token comes from one or the other",
+                        ));
+                    }
+                    oauth
+                }
             };
             let oauth = oauth.map(|mut o| {
                 if o.scopes.is_empty() {

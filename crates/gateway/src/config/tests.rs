@@ -483,6 +483,14 @@ fn a_wrong_oauth_is_refused_with_its_key() {
             "mcpServers.a.oauth.redirectUri: must be a loopback URL",
         ),
         (
+            r#"{"redirectUri": "http://127.0.0.1:1@10.0.0.5:8976/cb"}"#,
+            "must be a loopback URL",
+        ),
+        (
+            r#"{"redirectUri": "http://127.0.0.1/cb"}"#,
+            "must be a loopback URL with a port",
+        ),
+        (
             r#"{"clientMetadataUrl": "http://a.example/c.json"}"#,
             "must be an https URL",
         ),
@@ -538,4 +546,16 @@ fn jwt_policies_are_for_a_subject_or_a_scope() {
     );
     let error = jwt(r#"{"sub:ada": "deny"}"#).unwrap_err();
     assert!(error.contains("must be an object of rules"), "{error}");
+}
+
+#[test]
+fn a_token_in_headers_and_oauth_do_not_go_together() {
+    let error = parse(
+        r#"{"mcpServers": {"a": {"url": "https://a.example/mcp", "headers": {"Authorization": "Bearer x"}, "oauth": {"scopes": ["r"]}}}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        error.contains("mcpServers.a.oauth: goes with no `Authorization`"),
+        "{error}"
+    );
 }

@@ -51,9 +51,10 @@ impl Callback {
         })
     }
 
-    /// The redirect's whole URL, once the browser brings it (a request to another path is
-    /// answered 404 and the wait goes on), or an error after `wait`.
-    pub(crate) async fn wait(self, wait: Duration) -> Result<String, String> {
+    /// The redirect's whole URL, once the browser brings it with `state` (the one the
+    /// authorization URL carries: a request to another path, or with another state, from
+    /// another page or process, is refused and the wait goes on), or an error after `wait`.
+    pub(crate) async fn wait(self, wait: Duration, state: Option<&str>) -> Result<String, String> {
         let waited = tokio::time::timeout(wait, async {
             loop {
                 let Ok((mut stream, _)) = self.listener.accept().await else {
@@ -69,6 +70,19 @@ impl Callback {
                     continue;
                 }
                 let pairs: Vec<(String, String)> = url_pairs(query);
+                let theirs = pairs
+                    .iter()
+                    .find(|(k, _)| k == "state")
+                    .map(|(_, v)| v.as_str());
+                if state.is_some() && theirs != state {
+                    let _ = respond(
+                        &mut stream,
+                        "400 Bad Request",
+                        "Not this sign-in's redirect (its state differs).",
+                    )
+                    .await;
+                    continue;
+                }
                 let error = pairs
                     .iter()
                     .find(|(k, _)| k == "error")
@@ -150,4 +164,50 @@ fn escape(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn get(port: u16, target: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let request = format!("GET {target} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn only_the_sign_ins_own_redirect_is_taken() {
+        let callback = Callback::bind(None).await.unwrap();
+        let port = reqwest::Url::parse(&callback.redirect_uri)
+            .unwrap()
+            .port()
+            .unwrap();
+        let waiting = tokio::spawn(callback.wait(Duration::from_secs(10), Some("ours")));
+        assert!(
+            get(port, "/elsewhere?code=x&state=ours")
+                .await
+                .starts_with("HTTP/1.1 404")
+        );
+        assert!(
+            get(port, "/callback?code=forged&state=theirs")
+                .await
+                .starts_with("HTTP/1.1 400")
+        );
+        assert!(
+            get(port, "/callback?code=real&state=ours")
+                .await
+                .starts_with("HTTP/1.1 200")
+        );
+        let back = waiting.await.unwrap().unwrap();
+        assert_eq!(
+            back,
+            format!("http://127.0.0.1:{port}/callback?code=real&state=ours")
+        );
+    }
 }

@@ -66,7 +66,8 @@ pub(super) async fn exchange(
         client_id.clone(),
     )
     .with_client_authentication(authentication);
-    let resource = context.url.clone();
+    // Without its query, where a key may be.
+    let resource = super::store::key(&context.url);
     let id_token = enterprise.id_token.clone();
     let scopes = context.oauth.scopes.clone();
     // rmcp's future holds a form that is not `Send` across an await: a thread of its own.

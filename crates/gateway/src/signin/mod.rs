@@ -163,8 +163,21 @@ pub(crate) async fn sign_in(
         .get_authorization_url(&scope_refs)
         .await
         .map_err(|e| described(&e))?;
+    // The authorization endpoint is the server's word: only a web page is opened.
+    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("the sign-in URL: {e}"))?;
+    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    if !(parsed.scheme() == "https" || parsed.scheme() == "http" && loopback) {
+        return Err(format!(
+            "the authorization server's sign-in page is not an https URL (`{}:`), which codemode does not open",
+            parsed.scheme()
+        ));
+    }
+    let state: Option<String> = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned());
     (opener.0)(context.name.clone(), url).await?;
-    let back = callback.wait(WAIT).await?;
+    let back = callback.wait(WAIT, state.as_deref()).await?;
     let answer = AuthorizationCallback::from_redirect_url(&back).map_err(|_| {
         let why = reqwest::Url::parse(&back)
             .ok()
@@ -290,7 +303,7 @@ fn client_credentials(context: &Context) -> Result<ClientCredentialsConfig, Stri
     let oauth = &context.oauth;
     let client_id = oauth.client_id.clone().unwrap_or_default();
     let scopes = oauth.scopes.clone();
-    let resource = Some(context.url.clone());
+    let resource = Some(store::key(&context.url));
     Ok(match (&oauth.private_key, &oauth.client_secret) {
         (Some(key), _) => ClientCredentialsConfig::PrivateKeyJwt {
             client_id,

@@ -39,11 +39,18 @@ pub(crate) struct Entry {
 }
 
 impl Store {
+    /// The store at `path`. Every store of one path in this process shares one lock, so that
+    /// two upstreams saving at once do not lose each other's write.
     pub fn new(path: PathBuf) -> Store {
-        Store {
-            path,
-            lock: Default::default(),
-        }
+        static LOCKS: std::sync::Mutex<BTreeMap<PathBuf, Arc<tokio::sync::Mutex<()>>>> =
+            std::sync::Mutex::new(BTreeMap::new());
+        let lock = LOCKS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(path.clone())
+            .or_default()
+            .clone();
+        Store { path, lock }
     }
 
     /// `$CODEMODE_CREDENTIALS`, else `credentials.json` beside the user's config
@@ -79,9 +86,11 @@ impl Store {
             create_private_dir(dir).map_err(fail)?;
         }
         let text = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fresh = self
             .path
-            .with_extension(format!("{}.new", std::process::id()));
+            .with_extension(format!("{}.{write}.new", std::process::id()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
@@ -139,7 +148,7 @@ impl Store {
 }
 
 /// A server's key: its URL without a query or fragment (where a secret may be).
-fn key(url: &str) -> String {
+pub(crate) fn key(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut parsed) => {
             parsed.set_query(None);
