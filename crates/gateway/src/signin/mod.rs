@@ -77,7 +77,9 @@ pub(crate) async fn manager(context: &Context) -> Result<AuthorizationManager, S
 
 /// Signs in to the upstream: discovery from `challenge` (a `WWW-Authenticate` value, else the
 /// well-known paths), then the client-credentials grant, or a person in their browser asking
-/// for `scopes` more than the server names. The tokens are in the store when it returns.
+/// for `scopes` more than the server names. The tokens are in the store when it returns, with
+/// the authorization server's metadata, which later starts use as it is (a server may name
+/// its metadata only in its challenge); a refusal then signs in again, discovering anew.
 pub(crate) async fn sign_in(
     context: &Context,
     challenge: Option<&str>,
@@ -86,9 +88,28 @@ pub(crate) async fn sign_in(
     let mut manager = manager(context).await?;
     let metadata = resolve(&manager, context, challenge).await?;
     manager.set_metadata(metadata.clone());
+    let manager = signed_in_with(context, manager, &metadata, more_scope).await?;
+    context
+        .store
+        .update(&context.url, |entry| {
+            if let Some(entry) = entry {
+                entry.metadata = Some(metadata);
+            }
+        })
+        .await?;
+    Ok(manager)
+}
+
+/// [`sign_in`] once the metadata is known.
+async fn signed_in_with(
+    context: &Context,
+    mut manager: AuthorizationManager,
+    metadata: &rmcp::transport::auth::AuthorizationMetadata,
+    more_scope: Option<&str>,
+) -> Result<AuthorizationManager, String> {
     let oauth = &context.oauth;
     if let Some(grant) = &oauth.enterprise {
-        enterprise::exchange(context, grant, &metadata).await?;
+        enterprise::exchange(context, grant, metadata).await?;
         let client = OAuthClientConfig::new(
             oauth.client_id.clone().unwrap_or_default(),
             "http://127.0.0.1/callback".to_string(),
@@ -342,7 +363,11 @@ pub(crate) async fn stored(context: &Context) -> Result<Option<AuthorizationMana
         return Ok(None);
     };
     let mut manager = manager(context).await?;
-    let metadata = match resolve(&manager, context, None).await {
+    let metadata = match entry.metadata.clone() {
+        Some(kept) => Ok(kept),
+        None => resolve(&manager, context, None).await,
+    };
+    let metadata = match metadata {
         Ok(metadata) => metadata,
         // The server's metadata cannot be read now: its token is sent as it is, and the
         // server's answer says what is next.

@@ -36,6 +36,9 @@ pub(crate) struct Entry {
     pub(crate) client_secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) redirect_uri: Option<String>,
+    /// The authorization server's metadata as the sign-in found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) metadata: Option<rmcp::transport::auth::AuthorizationMetadata>,
 }
 
 impl Store {
@@ -200,6 +203,7 @@ impl CredentialStore for ServerStore {
                 {
                     entry.client_secret = None;
                     entry.redirect_uri = None;
+                    entry.metadata = None;
                 }
                 entry.credentials = Some(credentials);
             })

@@ -49,7 +49,9 @@ pub(super) async fn open(
                 .await
             {
                 Err(error) if error.auth_challenge().is_some() && !asks => {
-                    return Err(UpstreamError::SignIn(crate::signin::needs_sign_in(&name)));
+                    return Err(UpstreamError::NeedsSignIn(crate::signin::needs_sign_in(
+                        &name,
+                    )));
                 }
                 Err(error) if error.to_string().contains("OAuth") => {
                     return Err(UpstreamError::SignIn(redacted(

@@ -51,9 +51,12 @@ pub enum UpstreamError {
     /// Over HTTP: what the server answered, and what to try.
     #[error("{0}")]
     Http(String),
-    /// It needs sign-in and no one can be asked now, or signing in failed.
+    /// Signing in failed.
     #[error("{0}")]
     SignIn(String),
+    /// It needs sign-in and no one can be asked now (`codemode login NAME`).
+    #[error("{0}")]
+    NeedsSignIn(String),
     #[error("listing tools failed: {0}")]
     ListTools(String),
     #[error("no answer within {0} ms (limits.callTimeoutMs)")]
@@ -230,7 +233,7 @@ impl Upstream {
             Ok(service) => Arc::new(service),
             // Not a server that keeps failing: it waits for a person, and the call after
             // `codemode login` connects at once, without a pause.
-            Err(error @ UpstreamError::SignIn(_)) => return Err(error),
+            Err(error @ UpstreamError::NeedsSignIn(_)) => return Err(error),
             Err(error) => {
                 self.restarts().failed(error.to_string());
                 return Err(error);
