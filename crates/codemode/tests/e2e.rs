@@ -674,7 +674,7 @@ fn authorization_server(resource: &str) -> (Killed, Value) {
 /// `codemode login` (the browser is `tests/clients/browser.py`) keeps the tokens in a file only
 /// the user can read; then snippets call it. The access token is planted nowhere else: not in what the
 /// snippet gets, the log at trace level, the catalog cache or the audit log. `logout` forgets
-/// it.
+/// it. A person slower than `startTimeoutMs` still signs in: the start waits for them.
 #[test]
 fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
     let dir = scratch("upstream-signin");
@@ -801,6 +801,43 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
     assert!(ok && said.contains("Signed out of `team`"), "{said}");
     let (_, said) = codemode_with(&["check"], None);
     assert!(said.contains("it needs sign-in"), "{said}");
+    // A person slower than the start's timeout (2 s against 1 s): the start waits for them.
+    std::fs::create_dir_all(dir.join("slow")).unwrap();
+    let slow = write_config(
+        &dir.join("slow"),
+        &json!({
+            "mcpServers": {"team": {"url": url, "oauth": {"clientId": "codemode-test"}}},
+            "cache": false,
+            "isolation": "none",
+            "limits": {"startTimeoutMs": 1000}
+        }),
+    );
+    let mut child = Command::new(codemode())
+        .args(["run", "-", "--config"])
+        .arg(&slow)
+        .env("CODEMODE_CREDENTIALS", &credentials)
+        .env(
+            "BROWSER",
+            format!("sleep 2; {} {}", python(), browser.display()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(snippet.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && said.contains("Ken Lovelace"),
+        "{said}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// codemode as an OAuth resource server: the official TypeScript SDK client signs in against a

@@ -19,6 +19,7 @@ mod signed;
 mod store;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rmcp::transport::auth::{
@@ -46,6 +47,19 @@ pub(crate) struct Context {
     pub(crate) oauth: OAuth,
     pub(crate) store: Store,
     pub(crate) opener: Option<Opener>,
+    /// The upstream's: set while a sign-in waits for a person (the start's timeout waits too).
+    pub(crate) person: Arc<std::sync::atomic::AtomicBool>,
+    /// The upstream's: one sign-in at a time; requests refused meanwhile wait for it.
+    pub(crate) signing: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Marks a sign-in as waiting for a person until it drops.
+struct Waiting<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The store `settings` name, if a place for it is known.
@@ -197,6 +211,10 @@ async fn signed_in_with(
         .query_pairs()
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned());
+    context
+        .person
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let _waiting = Waiting(&context.person);
     (opener.0)(context.name.clone(), url).await?;
     let back = callback.wait(WAIT, state.as_deref()).await?;
     let answer = AuthorizationCallback::from_redirect_url(&back).map_err(|_| {
@@ -464,6 +482,8 @@ fn context_of(config: &crate::Config, name: &str) -> Result<Context, String> {
         oauth: (**oauth).clone(),
         store,
         opener: config.sign_in.opener.clone(),
+        person: Default::default(),
+        signing: Default::default(),
     })
 }
 

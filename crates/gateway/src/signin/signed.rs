@@ -58,6 +58,13 @@ impl Signed {
                     ),
                 )));
             }
+            // One sign-in at a time: a request refused while another signed in goes again
+            // with the new token instead of signing in once more.
+            let refused_with = self.token().await;
+            let _one = self.context.signing.lock().await;
+            if self.token().await != refused_with {
+                continue;
+            }
             // What was granted so far is asked for again, with what the server names now.
             let granted = self.granted().await;
             let more = [granted, more.unwrap_or_default()].join(" ");
@@ -66,6 +73,17 @@ impl Signed {
                 .map_err(|m| StreamableHttpError::Auth(AuthError::AuthorizationFailed(m)))?;
             *self.inner.auth_manager.lock().await = manager;
         }
+    }
+
+    /// The access token kept now, to tell whether another request signed in meanwhile.
+    async fn token(&self) -> Option<String> {
+        let entry = self.context.store.get(&self.context.url).await.ok()??;
+        let response = entry.credentials?.token_response?;
+        Some(
+            oauth2::TokenResponse::access_token(&response)
+                .secret()
+                .to_string(),
+        )
     }
 
     async fn granted(&self) -> String {

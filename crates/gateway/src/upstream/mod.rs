@@ -106,6 +106,10 @@ pub struct Upstream {
     starting: Mutex<()>,
     /// Where its sign-in is kept and who can be asked to sign in (an HTTP upstream's).
     sign_in: crate::signin::Settings,
+    /// Set while its sign-in waits for a person: the start's timeout waits with it.
+    person: Arc<std::sync::atomic::AtomicBool>,
+    /// One sign-in at a time.
+    signing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Upstream {
@@ -141,6 +145,8 @@ impl Upstream {
             legacy: Default::default(),
             in_flight: Default::default(),
             sign_in: Default::default(),
+            person: Default::default(),
+            signing: Default::default(),
         }
     }
 
@@ -225,10 +231,7 @@ impl Upstream {
             self.restarts().died();
         }
         self.restarts().may_start()?;
-        let opened = tokio::time::timeout(self.start_timeout, self.open())
-            .await
-            .map_err(|_| UpstreamError::StartTimeout(self.start_timeout.as_millis() as u64))
-            .and_then(|opened| opened);
+        let opened = self.open_in_time().await;
         let service = match opened {
             Ok(service) => Arc::new(service),
             // Not a server that keeps failing: it waits for a person, and the call after
@@ -291,6 +294,28 @@ impl Upstream {
         self.restarts.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// [`open`](Self::open) within `limits.startTimeoutMs`, which does not run out while a
+    /// sign-in waits for a person (the sign-in's own wait bounds that).
+    async fn open_in_time(&self) -> Result<Service, UpstreamError> {
+        use std::sync::atomic::Ordering;
+        let open = self.open();
+        tokio::pin!(open);
+        let deadline = tokio::time::sleep(self.start_timeout);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                opened = &mut open => return opened,
+                _ = &mut deadline => {
+                    if !self.person.load(Ordering::Relaxed) {
+                        return Err(UpstreamError::StartTimeout(self.start_timeout.as_millis() as u64));
+                    }
+                    // Once the person is done, the rest of the start has its whole time again.
+                    deadline.as_mut().reset(tokio::time::Instant::now() + self.start_timeout);
+                }
+            }
+        }
+    }
+
     /// Opens a connection, probing for the newest protocol first unless this server has
     /// already shown it has only the handshake; a failed probe is followed by the handshake
     /// on a new connection (some servers end the connection on a method they do not know).
@@ -345,6 +370,8 @@ impl Upstream {
                         url: url.clone(),
                         oauth: (**oauth).clone(),
                         store: crate::signin::store_of(&self.sign_in)?,
+                        person: self.person.clone(),
+                        signing: self.signing.clone(),
                         // The embedder's (a browser), else the calling client's (a link
                         // offered through URL-mode elicitation), else no one.
                         opener: self
