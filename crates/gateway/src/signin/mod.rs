@@ -46,7 +46,11 @@ pub(crate) struct Context {
     pub(crate) url: String,
     pub(crate) oauth: OAuth,
     pub(crate) store: Store,
+    /// The embedder's way to show a sign-in (a browser).
     pub(crate) opener: Option<Opener>,
+    /// The upstream's calls in flight: without an embedder's opener, a sign-in is offered to
+    /// their client, the one asking at the time of the sign-in.
+    pub(crate) asking: Option<Arc<crate::forward::InFlight>>,
     /// The upstream's: set while a sign-in waits for a person (the start's timeout waits too).
     pub(crate) person: Arc<std::sync::atomic::AtomicBool>,
     /// The upstream's: one sign-in at a time; requests refused meanwhile wait for it.
@@ -74,7 +78,15 @@ pub fn store_of(settings: &Settings) -> Option<Store> {
 impl Context {
     /// Whether signing in can happen now: no person is needed, or one can be asked.
     pub(crate) fn can_sign_in(&self) -> bool {
-        self.oauth.unattended() || self.opener.is_some()
+        self.oauth.unattended() || self.opener().is_some()
+    }
+
+    /// Who is asked to sign in now: the embedder's opener, else the client of the calls in
+    /// flight when it takes URL-mode elicitation, else no one.
+    fn opener(&self) -> Option<Opener> {
+        self.opener
+            .clone()
+            .or_else(|| self.asking.as_ref()?.url_opener(&self.name))
     }
 }
 
@@ -141,7 +153,7 @@ async fn signed_in_with(
             .map_err(|e| described(&e))?;
         return exchange_client_credentials(manager, config).await;
     }
-    let Some(opener) = &context.opener else {
+    let Some(opener) = context.opener() else {
         return Err(needs_sign_in(&context.name));
     };
     let callback = callback::Callback::bind(oauth.redirect_uri.as_deref()).await?;
@@ -482,6 +494,7 @@ fn context_of(config: &crate::Config, name: &str) -> Result<Context, String> {
         oauth: (**oauth).clone(),
         store,
         opener: config.sign_in.opener.clone(),
+        asking: None,
         person: Default::default(),
         signing: Default::default(),
     })

@@ -40,7 +40,7 @@ pub(super) async fn open(
                 .await
         }
         Some(context) => {
-            let asks = context.opener.is_some() || context.oauth.unattended();
+            let asks = context.can_sign_in();
             let manager = signed_in(&context).await?;
             let client = crate::signin::Signed::new(manager, context);
             let transport = StreamableHttpClientTransport::with_client(client, config);

@@ -372,13 +372,8 @@ impl Upstream {
                         store: crate::signin::store_of(&self.sign_in)?,
                         person: self.person.clone(),
                         signing: self.signing.clone(),
-                        // The embedder's (a browser), else the calling client's (a link
-                        // offered through URL-mode elicitation), else no one.
-                        opener: self
-                            .sign_in
-                            .opener
-                            .clone()
-                            .or_else(|| self.in_flight.url_opener(&self.name)),
+                        opener: self.sign_in.opener.clone(),
+                        asking: Some(self.in_flight.clone()),
                     })
                 });
                 http::open(handler, url, headers, sign_in, lifecycle).await
