@@ -279,7 +279,12 @@ async fn resolve(
 ) -> Result<rmcp::transport::auth::AuthorizationMetadata, String> {
     match manager.resolve_metadata_from_challenge(challenge).await {
         Ok(resolution) => Ok(resolution.metadata),
-        Err(error) if error.to_string().contains("issuer mismatch") => {
+        // Only for a server that names no protected resource metadata, in its challenge or at
+        // the well-known paths (which `same_origin_metadata` checks).
+        Err(error)
+            if error.to_string().contains("issuer mismatch")
+                && !challenge.is_some_and(|c| c.contains("resource_metadata")) =>
+        {
             same_origin_metadata(&context.url)
                 .await
                 .ok_or_else(|| described(&error))
