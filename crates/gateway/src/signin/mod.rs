@@ -36,6 +36,9 @@ pub use store::Store;
 /// asking for more scope is refused after that).
 pub const SIGN_INS_PER_REQUEST: u32 = 3;
 
+/// The redirect URI of a client that no browser comes back to (a refresh needs one set).
+const NO_REDIRECT: &str = "http://127.0.0.1/callback";
+
 /// How long a sign-in waits for the browser to come back.
 pub const WAIT: Duration = Duration::from_secs(300);
 
@@ -59,6 +62,13 @@ pub(crate) struct Context {
 
 /// Marks a sign-in as waiting for a person until it drops.
 struct Waiting<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Waiting<'a> {
+    fn start(person: &'a std::sync::atomic::AtomicBool) -> Waiting<'a> {
+        person.store(true, std::sync::atomic::Ordering::Relaxed);
+        Waiting(person)
+    }
+}
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
@@ -138,7 +148,7 @@ async fn signed_in_with(
         enterprise::exchange(context, grant, metadata).await?;
         let client = OAuthClientConfig::new(
             oauth.client_id.clone().unwrap_or_default(),
-            "http://127.0.0.1/callback".to_string(),
+            NO_REDIRECT.to_string(),
         );
         manager
             .configure_client(client)
@@ -223,10 +233,7 @@ async fn signed_in_with(
         .query_pairs()
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned());
-    context
-        .person
-        .store(true, std::sync::atomic::Ordering::Relaxed);
-    let _waiting = Waiting(&context.person);
+    let _waiting = Waiting::start(&context.person);
     (opener.0)(context.name.clone(), url).await?;
     let back = callback.wait(WAIT, state.as_deref()).await?;
     let answer = AuthorizationCallback::from_redirect_url(&back).map_err(|_| {
@@ -293,14 +300,20 @@ async fn resolve(
     }
 }
 
-async fn same_origin_metadata(url: &str) -> Option<rmcp::transport::auth::AuthorizationMetadata> {
-    let server = reqwest::Url::parse(url).ok()?;
-    let origin = server.origin();
-    let client = reqwest::Client::builder()
+/// The client that reads metadata documents: 10 s, and no redirect followed (a document is
+/// where it is named).
+fn metadata_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .ok()?;
+        .map_err(|e| e.to_string())
+}
+
+async fn same_origin_metadata(url: &str) -> Option<rmcp::transport::auth::AuthorizationMetadata> {
+    let server = reqwest::Url::parse(url).ok()?;
+    let origin = server.origin();
+    let client = metadata_client().ok()?;
     let base = origin.ascii_serialization();
     // Only where there is no protected resource metadata (a 2025-03-26 server).
     for prm in [
@@ -423,7 +436,7 @@ pub(crate) async fn stored(context: &Context) -> Result<Option<AuthorizationMana
     }
     let redirect = entry
         .redirect_uri
-        .unwrap_or_else(|| "http://127.0.0.1/callback".to_string());
+        .unwrap_or_else(|| NO_REDIRECT.to_string());
     let mut client = OAuthClientConfig::new(credentials.client_id.clone(), redirect);
     if let Some(secret) = entry.client_secret.or_else(|| {
         (context.oauth.client_id.as_deref() == Some(credentials.client_id.as_str()))
