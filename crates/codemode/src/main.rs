@@ -176,9 +176,11 @@ enum Command {
         project: Option<PathBuf>,
     },
     /// Sign in to an MCP server by OAuth: opens your browser at its sign-in page, receives the
-    /// redirect on a port of this machine, and keeps the tokens (in a file only you can read:
-    /// $CODEMODE_CREDENTIALS, else credentials.json beside your user config). A server that
-    /// asks for sign-in while codemode runs also opens it then.
+    /// redirect on a port of this machine, and keeps the tokens: in the system's keyring (the
+    /// Secret Service) when there is one, else in a file only you can read (credentials.json
+    /// beside your user config); $CODEMODE_CREDENTIALS names another file,
+    /// $CODEMODE_CREDENTIAL_STORE=keyring|file|auto chooses. A server that asks for sign-in
+    /// while codemode runs also opens it then.
     Login {
         /// The server's name in the config.
         name: String,

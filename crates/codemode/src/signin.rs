@@ -13,10 +13,18 @@ pub(crate) async fn login(mut config: Config, name: &str, open: bool) -> anyhow:
     let scopes = gateway::signin::login(&config, name)
         .await
         .map_err(|why| anyhow::anyhow!("cannot sign in to `{name}`: {why}"))?;
-    if scopes.is_empty() {
-        println!("Signed in to `{name}`.");
+    let scopes = if scopes.is_empty() {
+        String::new()
     } else {
-        println!("Signed in to `{name}` ({}).", scopes.join(" "));
+        format!(" ({})", scopes.join(" "))
+    };
+    let kept = match gateway::signin::store_of(&config.sign_in) {
+        Ok(store) => store.describe().await,
+        Err(why) => Err(why),
+    };
+    match kept {
+        Ok(kept) => println!("Signed in to `{name}`{scopes}; kept in {kept}."),
+        Err(_) => println!("Signed in to `{name}`{scopes}."),
     }
     Ok(ExitCode::SUCCESS)
 }

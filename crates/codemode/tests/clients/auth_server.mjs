@@ -2,7 +2,9 @@
 // JWKS, OIDC discovery, the authorization-code flow with PKCE), issuing access tokens for
 // RESOURCE with the scope `codemode`; and a second one, another issuer with other keys.
 //
-// Usage: node auth_server.mjs RESOURCE. Prints one JSON line, then serves until killed:
+// Usage: node auth_server.mjs RESOURCE [refuse-refresh]. With `refuse-refresh`, the first
+// token it issues expires at once and every refresh is refused (`invalid_grant`).
+// Prints one JSON line, then serves until killed:
 // {"issuer", "tokens": {"good", "expired", "wrongAudience", "noScope", "otherIssuer",
 // "tampered", "none"}}: tokens minted at start, each wrong in the one way its name says.
 
@@ -24,6 +26,18 @@ server.service.on("beforeTokenSigning", (token, req) => {
   token.payload.aud = req.body?.resource ?? resource;
   if (!token.payload.scope || token.payload.scope === "dummy") token.payload.scope = "codemode";
 });
+
+if (process.argv[3] === "refuse-refresh") {
+  let issued = 0;
+  server.service.on("beforeResponse", (response, req) => {
+    if (req.body?.grant_type === "refresh_token") {
+      response.statusCode = 400;
+      response.body = { error: "invalid_grant", error_description: "refresh is refused here" };
+    } else if (req.body?.grant_type === "authorization_code" && issued++ === 0) {
+      response.body.expires_in = 1;
+    }
+  });
+}
 
 const mint = (issuer, edit) =>
   issuer.issuer.buildToken({

@@ -94,7 +94,7 @@ impl std::fmt::Debug for Opener {
 /// Where sign-ins are kept, and how a person is asked to sign in.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
-    /// The sign-ins file; none: `signin::Store::default_path`.
+    /// The sign-ins file; none: `signin::Store::chosen` (the keyring, else the default file).
     pub store: Option<std::path::PathBuf>,
     /// None: no one can be asked while serving; an upstream that needs sign-in says so
     /// (`codemode login NAME`).

@@ -76,13 +76,12 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// The store `settings` name, if a place for it is known.
-pub fn store_of(settings: &Settings) -> Option<Store> {
-    settings
-        .store
-        .clone()
-        .or_else(Store::default_path)
-        .map(Store::new)
+/// The store `settings` name, else the default one ([`Store::chosen`]).
+pub fn store_of(settings: &Settings) -> Result<Store, String> {
+    match &settings.store {
+        Some(path) => Ok(Store::new(path.clone())),
+        None => Store::chosen(),
+    }
 }
 
 impl Context {
@@ -503,9 +502,7 @@ fn context_of(config: &crate::Config, name: &str) -> Result<Context, String> {
             "`{name}` does not sign in by OAuth: its `headers` give an `Authorization`, or its `oauth` is false"
         ));
     };
-    let store = store_of(&config.sign_in).ok_or(
-        "there is no place to keep sign-ins: set HOME, XDG_CONFIG_HOME or CODEMODE_CREDENTIALS",
-    )?;
+    let store = store_of(&config.sign_in)?;
     Ok(Context {
         name: name.to_string(),
         url: url.clone(),

@@ -1,8 +1,9 @@
-//! Where sign-ins are kept: one JSON file only its owner can read (mode 0600, in a folder of
-//! mode 0700), holding per server URL the tokens, the client codemode registered as (with its
-//! secret, when registration gave one) and the redirect URI that client was registered with.
-//! A write goes to a new file that then replaces the old one, so a reader never sees half of
-//! one.
+//! Where sign-ins are kept: per server URL, the tokens, the client codemode registered as (with
+//! its secret, when registration gave one), the redirect URI that client was registered with,
+//! and the authorization server's metadata. On Linux with a Secret Service (GNOME Keyring,
+//! KWallet, KeePassXC) each server's sign-in is one secret there; otherwise all are in one JSON
+//! file only its owner can read (mode 0600, in a folder of mode 0700), where a write goes to a
+//! new file that then replaces the old one, so a reader never sees half of one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,13 +12,37 @@ use std::sync::Arc;
 use rmcp::transport::auth::{AuthError, CredentialStore, StoredCredentials};
 use serde::{Deserialize, Serialize};
 
-/// The sign-ins file.
-#[derive(Clone, Debug)]
+/// Where sign-ins are kept.
+#[derive(Clone)]
 pub struct Store {
-    path: PathBuf,
+    place: Place,
     /// One read-modify-write at a time in this process.
     lock: Arc<tokio::sync::Mutex<()>>,
 }
+
+#[derive(Clone, Debug)]
+enum Place {
+    File(PathBuf),
+    /// The system's keyring.
+    Keyring,
+    /// The system's keyring when one answers, else the file.
+    Either(PathBuf),
+}
+
+/// Where a store's read or write goes, once known.
+enum Resolved<'a> {
+    File(&'a Path),
+    Keyring(Arc<keyring_core::CredentialStore>),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.place.fmt(f)
+    }
+}
+
+/// The keyring's name for codemode's secrets.
+const SERVICE: &str = "codemode";
 
 #[derive(Default, Serialize, Deserialize)]
 struct File {
@@ -41,74 +66,142 @@ pub(crate) struct Entry {
     pub(crate) metadata: Option<rmcp::transport::auth::AuthorizationMetadata>,
 }
 
+/// The lock of one place in this process: every store of one place shares it, so that two
+/// upstreams saving at once do not lose each other's write.
+fn lock_of(place: String) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    LOCKS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(place)
+        .or_default()
+        .clone()
+}
+
 impl Store {
-    /// The store at `path`. Every store of one path in this process shares one lock, so that
-    /// two upstreams saving at once do not lose each other's write.
+    /// The sign-ins file at `path`.
     pub fn new(path: PathBuf) -> Store {
-        static LOCKS: std::sync::Mutex<BTreeMap<PathBuf, Arc<tokio::sync::Mutex<()>>>> =
-            std::sync::Mutex::new(BTreeMap::new());
-        let lock = LOCKS
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(path.clone())
-            .or_default()
-            .clone();
-        Store { path, lock }
+        Store {
+            lock: lock_of(format!("file:{}", path.display())),
+            place: Place::File(path),
+        }
     }
 
-    /// `$CODEMODE_CREDENTIALS`, else `credentials.json` beside the user's config
-    /// (`$XDG_CONFIG_HOME/codemode/`, else `~/.config/codemode/`).
-    pub fn default_path() -> Option<PathBuf> {
+    /// Where sign-ins are kept unless told: `$CODEMODE_CREDENTIALS` (a file) when set; else
+    /// as `$CODEMODE_CREDENTIAL_STORE` says: `keyring` (the system's, or an error), `file`
+    /// (`credentials.json` beside the user's config: `$XDG_CONFIG_HOME/codemode/`, else
+    /// `~/.config/codemode/`), or `auto` (the default: the keyring when one answers, else the
+    /// file).
+    pub fn chosen() -> Result<Store, String> {
         if let Some(path) = std::env::var_os("CODEMODE_CREDENTIALS").filter(|p| !p.is_empty()) {
-            return Some(PathBuf::from(path));
+            return Ok(Store::new(PathBuf::from(path)));
         }
-        let base = std::env::var_os("XDG_CONFIG_HOME")
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
-        Some(base.join("codemode").join("credentials.json"))
+        let keyring = || Store {
+            place: Place::Keyring,
+            lock: lock_of("keyring".to_string()),
+        };
+        let chosen = std::env::var("CODEMODE_CREDENTIAL_STORE").unwrap_or_default();
+        match (chosen.trim(), default_path()) {
+            ("keyring", _) | ("" | "auto", None) => Ok(keyring()),
+            ("file", Some(path)) => Ok(Store::new(path)),
+            ("" | "auto", Some(path)) => Ok(Store {
+                lock: lock_of(format!("file:{}", path.display())),
+                place: Place::Either(path),
+            }),
+            ("file", None) => Err(
+                "there is no place to keep sign-ins: set HOME, XDG_CONFIG_HOME or CODEMODE_CREDENTIALS"
+                    .to_string(),
+            ),
+            (other, _) => Err(format!(
+                "CODEMODE_CREDENTIAL_STORE is `{other}`: it takes `auto`, `keyring` or `file`"
+            )),
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where sign-ins go, in words: the system's keyring, or the file's path.
+    pub async fn describe(&self) -> Result<String, String> {
+        Ok(match self.resolved().await? {
+            Resolved::File(path) => path.display().to_string(),
+            Resolved::Keyring(_) => "the system's keyring (Secret Service)".to_string(),
+        })
     }
 
-    fn read(&self) -> Result<File, String> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{} is not a sign-ins file: {e}", self.path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::default()),
-            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
+    /// Where reads and writes go: the first use looks for the keyring (once per process).
+    async fn resolved(&self) -> Result<Resolved<'_>, String> {
+        let keyring = || async { blocking(|| connection().clone()).await };
+        match &self.place {
+            Place::File(path) => Ok(Resolved::File(path)),
+            Place::Keyring => keyring().await.map(Resolved::Keyring).map_err(|why| {
+                format!("sign-ins are kept in the system's keyring (CODEMODE_CREDENTIAL_STORE), which cannot be used: {why}")
+            }),
+            Place::Either(path) => Ok(match keyring().await {
+                Ok(keyring) => Resolved::Keyring(keyring),
+                Err(why) => {
+                    tracing::debug!("sign-ins are kept in {}: the system's keyring cannot be used: {why}", path.display());
+                    Resolved::File(path)
+                }
+            }),
         }
     }
 
-    fn write(&self, file: &File) -> Result<(), String> {
-        use std::io::Write;
-        let fail = |e: std::io::Error| format!("cannot write {}: {e}", self.path.display());
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            create_private_dir(dir).map_err(fail)?;
+    /// The entry kept for the server with `key`.
+    async fn read(&self, key: &str) -> Result<Option<Entry>, String> {
+        match self.resolved().await? {
+            Resolved::File(path) => Ok(read_file(path)?.servers.remove(key)),
+            Resolved::Keyring(keyring) => {
+                let key = key.to_string();
+                blocking(move || {
+                    let secret = match entry_of(&keyring, &key)?.get_password() {
+                        Ok(secret) => secret,
+                        Err(keyring_core::Error::NoEntry) => return Ok(None),
+                        Err(e) => return Err(format!("cannot read the system's keyring: {e}")),
+                    };
+                    serde_json::from_str(&secret).map(Some).map_err(|e| {
+                        format!("the system's keyring holds a `{SERVICE}` secret for {key} that is not a sign-in: {e}")
+                    })
+                })
+                .await
+            }
         }
-        let text = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
-        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let fresh = self
-            .path
-            .with_extension(format!("{}.{write}.new", std::process::id()));
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut out = options.open(&fresh).map_err(fail)?;
-        out.write_all(&text)
-            .and_then(|_| out.sync_all())
-            .map_err(fail)?;
-        std::fs::rename(&fresh, &self.path).map_err(fail)
+    }
+
+    /// Keeps `entry` for the server with `key` (none: forgets it).
+    async fn write(&self, key: &str, entry: Option<Entry>) -> Result<(), String> {
+        match self.resolved().await? {
+            Resolved::File(path) => {
+                let mut file = read_file(path)?;
+                match entry {
+                    Some(entry) => file.servers.insert(key.to_string(), entry),
+                    None => file.servers.remove(key),
+                };
+                write_file(path, &file)
+            }
+            Resolved::Keyring(keyring) => {
+                let key = key.to_string();
+                let text = entry
+                    .map(|entry| serde_json::to_string(&entry).map_err(|e| e.to_string()))
+                    .transpose()?;
+                blocking(move || {
+                    let kept = entry_of(&keyring, &key)?;
+                    let done = match text {
+                        Some(text) => kept.set_password(&text),
+                        None => match kept.delete_credential() {
+                            Err(keyring_core::Error::NoEntry) => Ok(()),
+                            done => done,
+                        },
+                    };
+                    done.map_err(|e| format!("cannot write to the system's keyring: {e}"))
+                })
+                .await
+            }
+        }
     }
 
     /// The entry for `url`.
     pub(crate) async fn get(&self, url: &str) -> Result<Option<Entry>, String> {
         let _held = self.lock.lock().await;
-        Ok(self.read()?.servers.remove(&key(url)))
+        self.read(&key(url)).await
     }
 
     /// Changes the entry for `url` (`None` after `change` removes it).
@@ -118,14 +211,10 @@ impl Store {
         change: impl FnOnce(&mut Option<Entry>),
     ) -> Result<(), String> {
         let _held = self.lock.lock().await;
-        let mut file = self.read()?;
         let key = key(url);
-        let mut entry = file.servers.remove(&key);
+        let mut entry = self.read(&key).await?;
         change(&mut entry);
-        if let Some(entry) = entry {
-            file.servers.insert(key, entry);
-        }
-        self.write(&file)
+        self.write(&key, entry).await
     }
 
     /// Forgets the sign-in to `url`; whether there was one.
@@ -148,6 +237,94 @@ impl Store {
             url: url.to_string(),
         }
     }
+}
+
+/// `credentials.json` beside the user's config (`$XDG_CONFIG_HOME/codemode/`, else
+/// `~/.config/codemode/`).
+fn default_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".config")))?;
+    Some(base.join("codemode").join("credentials.json"))
+}
+
+/// The system's keyring, looked for once per process (its calls block): on Linux the Secret
+/// Service on the session bus.
+fn connection() -> &'static Result<Arc<keyring_core::CredentialStore>, String> {
+    static KEYRING: std::sync::OnceLock<Result<Arc<keyring_core::CredentialStore>, String>> =
+        std::sync::OnceLock::new();
+    KEYRING.get_or_init(connect)
+}
+
+#[cfg(target_os = "linux")]
+fn connect() -> Result<Arc<keyring_core::CredentialStore>, String> {
+    let store = zbus_secret_service_keyring_store::Store::new().map_err(|e| e.to_string())?;
+    // A service that answers: a search finds nothing or something, not an error.
+    let probe = keyring_core::Entry::new_in_store(&(store.clone() as _), SERVICE, "probe")
+        .map_err(|e| e.to_string())?;
+    match probe.get_password() {
+        Ok(_) | Err(keyring_core::Error::NoEntry) | Err(keyring_core::Error::Ambiguous(_)) => {
+            Ok(store)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn connect() -> Result<Arc<keyring_core::CredentialStore>, String> {
+    Err("codemode keeps sign-ins in the keyring on Linux only".to_string())
+}
+
+/// The keyring's entry for the server with `key`, labelled so a person finds it in their
+/// keyring's window.
+fn entry_of(
+    keyring: &Arc<keyring_core::CredentialStore>,
+    key: &str,
+) -> Result<keyring_core::Entry, String> {
+    let label = format!("codemode sign-in to {key}");
+    let modifiers = std::collections::HashMap::from([("label", label.as_str())]);
+    keyring_core::Entry::new_in_store_with_modifiers(keyring, SERVICE, key, &modifiers)
+        .map_err(|e| format!("cannot use the system's keyring: {e}"))
+}
+
+/// Runs `work` (the keyring's calls block) on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the keyring's call failed: {e}"))?
+}
+
+fn read_file(path: &Path) -> Result<File, String> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("{} is not a sign-ins file: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(File::default()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
+fn write_file(path: &Path, file: &File) -> Result<(), String> {
+    use std::io::Write;
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir).map_err(fail)?;
+    }
+    let text = serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?;
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let fresh = path.with_extension(format!("{}.{write}.new", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut out = options.open(&fresh).map_err(fail)?;
+    out.write_all(&text)
+        .and_then(|_| out.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&fresh, path).map_err(fail)
 }
 
 /// A server's key: its URL without a query or fragment (where a secret may be).
@@ -227,7 +404,8 @@ mod tests {
     async fn the_file_is_the_owners_alone_and_keeps_what_rmcp_does_not() {
         let dir = std::env::temp_dir().join(format!("codemode-store-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let store = Store::new(dir.join("sub/credentials.json"));
+        let path = dir.join("sub/credentials.json");
+        let store = Store::new(path.clone());
         let url = "https://mcp.example/mcp?key=s3cret";
         store
             .update(url, |e| {
@@ -247,7 +425,7 @@ mod tests {
         let entry = store.get(url).await.unwrap().unwrap();
         assert_eq!(entry.client_secret.as_deref(), Some("shh"));
         assert_eq!(entry.credentials.unwrap().client_id, "client");
-        let text = std::fs::read_to_string(store.path()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             !text.contains("s3cret"),
             "the URL's query is not a key: {text}"
@@ -256,7 +434,7 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode(store.path()), 0o600);
+            assert_eq!(mode(&path), 0o600);
             assert_eq!(mode(&dir.join("sub")), 0o700);
         }
         assert!(store.remove(url).await.unwrap());

@@ -364,18 +364,20 @@ impl Upstream {
                 headers,
                 oauth,
             } => {
-                let sign_in = oauth.as_ref().and_then(|oauth| {
-                    Some(crate::signin::Context {
+                let sign_in = match oauth {
+                    Some(oauth) => Some(crate::signin::Context {
                         name: self.name.clone(),
                         url: url.clone(),
                         oauth: (**oauth).clone(),
-                        store: crate::signin::store_of(&self.sign_in)?,
+                        store: crate::signin::store_of(&self.sign_in)
+                            .map_err(UpstreamError::SignIn)?,
                         person: self.person.clone(),
                         signing: self.signing.clone(),
                         opener: self.sign_in.opener.clone(),
                         asking: Some(self.in_flight.clone()),
-                    })
-                });
+                    }),
+                    None => None,
+                };
                 http::open(handler, url, headers, sign_in, lifecycle).await
             }
             Transport::InProcess(server) => in_process::open(handler, server, lifecycle).await,
