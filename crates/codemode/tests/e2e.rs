@@ -748,6 +748,14 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
         said.contains("it needs sign-in: run `codemode login team`"),
         "{said}"
     );
+    let (_, said) = codemode_with(&["check", "--json"], None);
+    // Its output first, then its log.
+    let report: Value = serde_json::Deserializer::from_str(&said)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(report["servers"][0]["needsSignIn"], true, "{report}");
     let snippet = "const r = await tools.team.execute({ code: \"return (await tools.shop.get_customers({ ids: [3] })).customers[0].name;\" }); return r;";
     // Serving, the agent's client is offered the link (URL-mode elicitation), which its user
     // opens: the call that needed the sign-in then goes ahead.

@@ -146,6 +146,9 @@ pub struct UpstreamStatus {
     pub ms: f64,
     /// The tools come from the catalog cache; the server has not been started yet.
     pub cached: bool,
+    /// It is down because no one has signed in to it (`codemode login NAME`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub needs_sign_in: bool,
 }
 
 impl UpstreamStatus {
@@ -160,6 +163,7 @@ impl UpstreamStatus {
             tools: 0,
             ms,
             cached: false,
+            needs_sign_in: false,
         }
     }
 }

@@ -62,7 +62,10 @@ impl Gateway {
                 }
                 Some((Err(error), ms)) => {
                     tracing::error!(server = %name, "unavailable: {error}");
-                    statuses.push(UpstreamStatus::down(name, error.to_string(), *ms));
+                    let mut status = UpstreamStatus::down(name, error.to_string(), *ms);
+                    status.needs_sign_in =
+                        matches!(error, crate::upstream::UpstreamError::NeedsSignIn(_));
+                    statuses.push(status);
                     // The tools it had stay, so that calls to them try to start it again.
                     if let Some(tools) = previous.listed.get(name) {
                         namespaces.push((name.clone(), tools.clone()));
@@ -165,6 +168,7 @@ pub(super) fn listed(
         tools: tools.len(),
         ms,
         cached: false,
+        needs_sign_in: false,
     };
     (tools, status)
 }
