@@ -276,6 +276,8 @@ fn server(
     // Every variable of codemode's environment is passed on already.
     s.take("env_vars");
     let oauth_raw = s.take("oauth");
+    // Cursor's pre-registered client: `auth` with `CLIENT_ID`, `CLIENT_SECRET` and `scopes`.
+    let cursor_auth = s.take("auth");
     // Codex writes the scopes to ask for beside the entry's other keys.
     let codex_scopes = s.strings("scopes")?;
 
@@ -368,6 +370,16 @@ fn server(
                     key(field)
                 ));
             }
+            for field in ["oauth", "auth"] {
+                if oauth_raw.is_some() && field == "oauth"
+                    || cursor_auth.is_some() && field == "auth"
+                {
+                    warnings.push(format!(
+                        "{}: ignored: a sign-in goes with `url`; a server started by `command` reads its environment (`env`)",
+                        key(field)
+                    ));
+                }
+            }
             let mut env = BTreeMap::new();
             if let Some(file) = env_file_name {
                 let file = beside(config, PathBuf::from(expand("envFile", &file)?));
@@ -435,14 +447,40 @@ fn server(
             let signs_in = !headers
                 .keys()
                 .any(|h| h.eq_ignore_ascii_case("authorization"));
+            let oauth_raw = match (oauth_raw, cursor_auth) {
+                (None, Some(Value::Object(auth))) => {
+                    let renamed = |name: String| match name.as_str() {
+                        "CLIENT_ID" => "clientId".to_string(),
+                        "CLIENT_SECRET" => "clientSecret".to_string(),
+                        _ => name,
+                    };
+                    let value = auth.into_iter().map(|(k, v)| (renamed(k), v)).collect();
+                    Some(("auth", Value::Object(value)))
+                }
+                (None, Some(_)) => {
+                    return Err(Invalid::new(
+                        key("auth"),
+                        "must be an object with `CLIENT_ID`, `CLIENT_SECRET` and `scopes` (Cursor's form of `oauth`)",
+                    ));
+                }
+                (Some(value), auth) => {
+                    if auth.is_some() {
+                        warnings.push(format!(
+                            "{}: ignored: `oauth` says how to sign in",
+                            key("auth")
+                        ));
+                    }
+                    Some(("oauth", value))
+                }
+                (None, None) => None,
+            };
             let oauth = match oauth_raw {
                 None => signs_in.then(OAuth::default),
-                Some(value) => {
-                    let oauth =
-                        super::oauth::read(&key("oauth"), value, config, &expand, warnings)?;
+                Some((field, value)) => {
+                    let oauth = super::oauth::read(&key(field), value, config, &expand, warnings)?;
                     if oauth.is_some() && !signs_in {
                         return Err(Invalid::new(
-                            key("oauth"),
+                            key(field),
                             "goes with no `Authorization` in `headers`: the token comes from one or the other",
                         ));
                     }

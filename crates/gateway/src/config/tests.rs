@@ -447,6 +447,20 @@ fn an_http_server_signs_in_unless_told_not_to_or_given_a_token() {
     );
     let codex = oauth(r#"{"url": "https://a.example/mcp", "scopes": ["read"]}"#).unwrap();
     assert_eq!(codex.scopes, ["read"]);
+    // Cursor's pre-registered client.
+    let cursor = oauth(
+        r#"{"url": "https://a.example/mcp", "auth": {"CLIENT_ID": "c", "CLIENT_SECRET": "s", "scopes": ["read"]}}"#,
+    )
+    .unwrap();
+    assert_eq!(cursor.client_id.as_deref(), Some("c"));
+    assert_eq!(cursor.client_secret.as_deref(), Some("s"));
+    assert_eq!(cursor.scopes, ["read"]);
+    let wrong = parse(
+        r#"{"mcpServers": {"a": {"url": "https://a.example/mcp", "auth": {"CLIENT_ID": "c", "zzz": 1}}}}"#,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(wrong.contains("mcpServers.a.auth"), "{wrong}");
     let machine = oauth(
         r#"{"url": "https://a.example/mcp", "oauth": {"grant": "client_credentials", "clientId": "c", "clientSecret": "s"}}"#,
     )
