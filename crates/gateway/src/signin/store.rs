@@ -127,6 +127,20 @@ impl Store {
         })
     }
 
+    /// The file whose lock a refresh of the server at `url` holds.
+    fn lock_file(&self, url: &str) -> Option<PathBuf> {
+        let file = match &self.place {
+            Place::File(path) | Place::Either(path) => path.clone(),
+            Place::Keyring => default_path()?,
+        };
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key(url).as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let mut locks = file.into_os_string();
+        locks.push(".locks");
+        Some(PathBuf::from(locks).join(format!("{name}.lock")))
+    }
+
     /// Where reads and writes go: the first use looks for the keyring (once per process).
     async fn resolved(&self) -> Result<Resolved<'_>, String> {
         let keyring = || async { blocking(|| connection().clone()).await };
@@ -394,6 +408,36 @@ impl CredentialStore for ServerStore {
             .await
             .map_err(store_error)
     }
+
+    /// A refresh holds a lock on a file of this server's (`<sign-ins file>.locks/`), so that
+    /// processes sharing the sign-in (two clients' codemodes) refresh one at a time and the
+    /// second uses the refresh token the first was given, not the one it replaced.
+    async fn acquire_refresh_guard(
+        &self,
+    ) -> Result<Option<rmcp::transport::auth::CredentialRefreshGuard>, AuthError> {
+        let Some(file) = self.store.lock_file(&self.url) else {
+            return Ok(None);
+        };
+        let locked = blocking(move || {
+            let fail = |e: std::io::Error| format!("cannot lock {}: {e}", file.display());
+            if let Some(dir) = file.parent() {
+                create_private_dir(dir).map_err(fail)?;
+            }
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&file)
+                .map_err(fail)?;
+            lock.lock().map_err(fail)?;
+            Ok(lock)
+        })
+        .await
+        .map_err(store_error)?;
+        Ok(Some(rmcp::transport::auth::CredentialRefreshGuard::new(
+            locked,
+        )))
+    }
 }
 
 #[cfg(test)]
@@ -439,6 +483,30 @@ mod tests {
         }
         assert!(store.remove(url).await.unwrap());
         assert!(store.get(url).await.unwrap().is_none());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn refreshes_of_one_server_take_turns() {
+        let dir = std::env::temp_dir().join(format!("codemode-refresh-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("credentials.json");
+        // Two stores of one file, as two processes have.
+        let first = Store::new(path.clone()).server("https://a.example/mcp");
+        let second = Store::new(path.clone()).server("https://a.example/mcp");
+        let other = Store::new(path).server("https://b.example/mcp");
+        let held = first.acquire_refresh_guard().await.unwrap().unwrap();
+        let waiting = tokio::spawn(async move { second.acquire_refresh_guard().await });
+        // Another server's refresh does not wait.
+        let _other = other.acquire_refresh_guard().await.unwrap().unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second refresh waits for the first"
+        );
+        drop(held);
+        let turn = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await;
+        assert!(matches!(turn, Ok(Ok(Ok(Some(_))))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
