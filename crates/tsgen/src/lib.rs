@@ -129,6 +129,9 @@ pub struct Namespace {
     pub name: String,
     pub ident: String,
     pub tools: Vec<ApiTool>,
+    /// A document the tools' schemas may refer into (`$ref` to a pointer their own schema
+    /// does not hold): an OpenAPI document's components, shared by every operation.
+    pub shared: Option<std::sync::Arc<Value>>,
 }
 
 /// One tool and its identifier in its namespace.
@@ -188,6 +191,7 @@ impl Api {
                 Namespace {
                     name,
                     ident,
+                    shared: None,
                     tools: tools
                         .into_iter()
                         .zip(tool_idents)
@@ -201,6 +205,13 @@ impl Api {
 
     pub fn namespaces(&self) -> &[Namespace] {
         &self.namespaces
+    }
+
+    /// Makes `document` the namespace `name`'s shared document (see [`Namespace::shared`]).
+    pub fn share(&mut self, name: &str, document: std::sync::Arc<Value>) {
+        if let Some(ns) = self.namespaces.iter_mut().find(|n| n.name == name) {
+            ns.shared = Some(document);
+        }
     }
 
     /// The namespace a snippet calls `tools.<ident>`.
@@ -260,11 +271,14 @@ impl Api {
             max_depth: options.max_depth,
             max_union: options.max_union,
         };
+        let shared = ns.shared.as_deref();
         let mut input = Render::new(&tool.input_schema, mode, 0, Side::Input);
+        input.shared = shared;
         let args = input.type_of(&tool.input_schema, 0);
         let (returns, output_abbreviated) = match &tool.output_schema {
             Some(schema) => {
                 let mut output = Render::new(schema, mode, 0, Side::Output);
+                output.shared = shared;
                 (output.type_of(schema, 0), output.abbreviated)
             }
             None => ("unknown".to_string(), false),
@@ -346,12 +360,15 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
     members.push_str(&format!("  readonly {}: {{\n", ns.ident));
     for (index, api_tool) in ns.tools.iter().enumerate() {
         let tool = &api_tool.tool;
+        let shared = ns.shared.as_deref();
         let mut input = Render::new(&tool.input_schema, Mode::Full, index, Side::Input);
+        input.shared = shared;
         input.defs = Some(&mut defs);
         let args = input.type_of(&tool.input_schema, 2);
         let returns = match &tool.output_schema {
             Some(schema) => {
                 let mut output = Render::new(schema, Mode::Full, index, Side::Output);
+                output.shared = shared;
                 output.defs = Some(&mut defs);
                 output.type_of(schema, 2)
             }
@@ -392,6 +409,7 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
         match side {
             Side::Input => &tool.input_schema,
             Side::Output => tool.output_schema.as_ref().unwrap_or(&Value::Bool(true)),
+            Side::Shared => ns.shared.as_deref().unwrap_or(&Value::Bool(true)),
         }
     });
     let types = if defs.is_empty() {

@@ -145,6 +145,8 @@ pub(crate) enum Mode {
 pub(crate) enum Side {
     Input,
     Output,
+    /// The namespace's shared document (an OpenAPI document's components).
+    Shared,
 }
 
 /// The named types of one namespace (full mode): every `$ref` target, deduplicated by its
@@ -153,6 +155,8 @@ pub(crate) struct Defs {
     /// The path the types are reachable at, e.g. `tools.github`.
     path: String,
     by_key: HashMap<String, usize>,
+    /// References into the shared document, by pointer (one document: one type a pointer).
+    shared: HashMap<String, usize>,
     entries: Vec<Def>,
     names: HashSet<String>,
 }
@@ -173,15 +177,27 @@ impl Defs {
         Defs {
             path,
             by_key: HashMap::new(),
+            shared: HashMap::new(),
             entries: Vec::new(),
             names: HashSet::new(),
         }
     }
 
     fn register(&mut self, root: &Value, tool: usize, side: Side, pointer: &str) -> usize {
+        if side == Side::Shared
+            && let Some(&index) = self.shared.get(pointer)
+        {
+            return index;
+        }
         let key = closure_key(root, pointer);
         if let Some(&index) = self.by_key.get(&key) {
+            if side == Side::Shared {
+                self.shared.insert(pointer.to_string(), index);
+            }
             return index;
+        }
+        if side == Side::Shared {
+            self.shared.insert(pointer.to_string(), self.entries.len());
         }
         let segment = unescape_pointer(pointer.rsplit('/').next().unwrap_or(""));
         let base = names::pascal(&segment);
@@ -221,6 +237,7 @@ impl Defs {
                 .cloned()
                 .unwrap_or(Value::Bool(true));
             let mut render = Render::new(schema_root, Mode::Full, tool, side);
+            render.shared = Some(root(tool, Side::Shared));
             render.defs = Some(self);
             render.current = Some(index);
             let ty = render.ty(&target, 2);
@@ -335,6 +352,8 @@ pub(crate) fn resolve<'a>(root: &'a Value, pointer: &str) -> Option<&'a Value> {
 /// Renders the types of one tool's schema.
 pub(crate) struct Render<'a> {
     root: &'a Value,
+    /// Where a reference the root does not hold is looked for: the namespace's shared document.
+    pub(crate) shared: Option<&'a Value>,
     mode: Mode,
     tool: usize,
     side: Side,
@@ -354,6 +373,7 @@ impl<'a> Render<'a> {
     pub(crate) fn new(root: &'a Value, mode: Mode, tool: usize, side: Side) -> Self {
         Render {
             root,
+            shared: None,
             mode,
             tool,
             side,
@@ -456,15 +476,19 @@ impl<'a> Render<'a> {
         let Value::String(pointer) = reference else {
             return Ty::unknown("$ref is not a string");
         };
-        if resolve(self.root, pointer).is_none() {
-            return Ty::unknown(&format!("unresolved reference {pointer}"));
-        }
+        let (root, side) = match resolve(self.root, pointer) {
+            Some(_) => (self.root, self.side),
+            None => match self.shared.filter(|s| resolve(s, pointer).is_some()) {
+                Some(shared) => (shared, Side::Shared),
+                None => return Ty::unknown(&format!("unresolved reference {pointer}")),
+            },
+        };
         match self.mode {
             Mode::Full => {
                 let Some(defs) = self.defs.as_deref_mut() else {
                     return Ty::unknown("reference outside a namespace");
                 };
-                let index = defs.register(self.root, self.tool, self.side, pointer);
+                let index = defs.register(root, self.tool, side, pointer);
                 if !self.guarded
                     && let Some(current) = self.current
                 {
@@ -477,7 +501,7 @@ impl<'a> Render<'a> {
                     self.abbreviated = true;
                     return Ty::atom("object");
                 }
-                let target = resolve(self.root, pointer).expect("resolved above");
+                let target = resolve(root, pointer).expect("resolved above");
                 self.expanding.push(pointer.clone());
                 let ty = self.ty(target, indent);
                 self.expanding.pop();
