@@ -35,6 +35,9 @@ pub struct Entry {
     /// Seconds since the Unix epoch.
     pub saved_at: u64,
     pub tools: Vec<Value>,
+    /// What the tools' schemas refer into (an OpenAPI document's components).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared: Option<Value>,
 }
 
 impl Entry {
@@ -44,6 +47,7 @@ impl Entry {
             server_name: self.server_name.clone(),
             server_version: self.server_version.clone(),
             tools: self.tools.clone(),
+            shared: self.shared.clone().map(std::sync::Arc::new),
         }
     }
 }
@@ -116,6 +120,7 @@ impl Cache {
             server_version: connected.server_version.clone(),
             saved_at: now(),
             tools: connected.tools.clone(),
+            shared: connected.shared.as_deref().cloned(),
         };
         let path = self.path(&identity);
         let written = (|| -> std::io::Result<()> {
@@ -147,9 +152,29 @@ pub fn identity(server: &Server) -> String {
             json!({"format": FORMAT, "url": url, "headers": headers})
         }
         Transport::InProcess(server) => json!({"format": FORMAT, "inProcess": server.name}),
+        // The document's content, not only where it is: an edited document is read anew.
+        Transport::OpenApi(source) => json!({
+            "format": FORMAT,
+            "openapi": format!("{:?}", source.document),
+            "content": document_digest(&source.document),
+            "baseUrl": source.base_url,
+            "headers": source.headers,
+            "filter": format!("{:?}", source.filter),
+        }),
     };
     let digest = Sha256::digest(how.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The SHA-256 of a document file's content; none for a URL (its content is known only by
+/// fetching it) or a file that cannot be read.
+fn document_digest(at: &crate::config::DocumentAt) -> Option<String> {
+    let crate::config::DocumentAt::File(path) = at else {
+        return None;
+    };
+    let bytes = std::fs::read(path).ok()?;
+    let digest = Sha256::digest(&bytes);
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn now() -> u64 {
@@ -185,6 +210,7 @@ mod tests {
             server_name: "srv".into(),
             server_version: version.into(),
             tools: vec![json!({"name": "t", "inputSchema": {"type": "object"}})],
+            shared: None,
         }
     }
 

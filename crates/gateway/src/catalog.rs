@@ -14,6 +14,8 @@ use crate::validate::ArgumentCheck;
 pub struct Catalog {
     /// Every upstream's tools as it listed them, by configured name.
     pub listed: BTreeMap<String, Vec<tsgen::Tool>>,
+    /// What an upstream's schemas refer into (an OpenAPI source's components), by name.
+    pub shared: BTreeMap<String, std::sync::Arc<serde_json::Value>>,
     /// The tools offered inside `execute` (upstreams exposed as code).
     pub api: tsgen::Api,
     /// The tools offered to the agent directly, by the name they are offered under.
@@ -38,11 +40,12 @@ pub struct DirectTool {
 impl Catalog {
     /// A catalog of tool lists, with no upstream behind them (`--tools FILE.json`).
     pub fn from_tools(namespaces: Vec<(String, Vec<tsgen::Tool>)>) -> Catalog {
-        Catalog::build(namespaces, Vec::new(), &BTreeMap::new())
+        Catalog::build(namespaces, BTreeMap::new(), Vec::new(), &BTreeMap::new())
     }
 
     pub(crate) fn build(
         namespaces: Vec<(String, Vec<tsgen::Tool>)>,
+        shared: BTreeMap<String, std::sync::Arc<serde_json::Value>>,
         mut statuses: Vec<UpstreamStatus>,
         expose: &BTreeMap<String, crate::config::Expose>,
     ) -> Catalog {
@@ -74,7 +77,10 @@ impl Catalog {
             .into_iter()
             .filter(|(server, _)| exposed(server).in_code())
             .collect();
-        let api = tsgen::Api::new(namespaces);
+        let mut api = tsgen::Api::new(namespaces);
+        for (name, document) in &shared {
+            api.share(name, document.clone());
+        }
         let mut checks = HashMap::new();
         for ns in api.namespaces() {
             for tool in &ns.tools {
@@ -87,6 +93,7 @@ impl Catalog {
         let index = search::Index::new(&api);
         Catalog {
             listed,
+            shared,
             direct,
             api,
             checks,

@@ -27,6 +27,7 @@ use serde_json::Value;
 
 mod jsonc;
 mod oauth;
+mod openapi;
 mod read;
 mod sections;
 mod servers;
@@ -61,7 +62,31 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "policy",
             "audit",
             "auth",
+            "openapi",
         ],
+    ),
+    (
+        "openapi.<name>",
+        &[
+            "spec",
+            "baseUrl",
+            "headers",
+            "credentials",
+            "include",
+            "exclude",
+            "maxResponseBytes",
+            "disabled",
+            "limits",
+            "expose",
+            "includeTools",
+            "excludeTools",
+        ],
+    ),
+    ("openapi.<name>.include", &["tags", "paths", "methods"]),
+    ("openapi.<name>.exclude", &["tags", "paths", "methods"]),
+    (
+        "openapi.<name>.credentials.<scheme>",
+        &["username", "password", "clientId", "clientSecret", "scopes"],
     ),
     (
         "mcpServers.<name>",
@@ -425,6 +450,62 @@ pub enum Transport {
     /// A server in this process, over an in-memory pipe: for embedders and tests (a config
     /// file cannot name one).
     InProcess(InProcess),
+    /// A REST API described by an OpenAPI document (`openapi.<name>`): codemode makes the
+    /// requests itself.
+    OpenApi(Box<OpenApiSource>),
+}
+
+/// A REST API by its OpenAPI document (`openapi.<name>`).
+#[derive(Clone, PartialEq)]
+pub struct OpenApiSource {
+    pub document: DocumentAt,
+    /// Where requests go; none: the document's first server (relative to the document's URL
+    /// when it is relative).
+    pub base_url: Option<String>,
+    /// Sent with every request (secrets, like an upstream's `headers`).
+    pub headers: BTreeMap<String, String>,
+    /// Credentials by the name of the document's security scheme they are for.
+    pub credentials: BTreeMap<String, Credential>,
+    /// Which operations are served (`include`, `exclude`).
+    pub filter: ::openapi::Filter,
+    /// The largest response body read; a larger one fails the call.
+    pub max_response_bytes: u64,
+}
+
+/// Where an OpenAPI document is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DocumentAt {
+    File(PathBuf),
+    Url(String),
+}
+
+/// A credential for one security scheme of an OpenAPI document.
+#[derive(Clone, PartialEq)]
+pub enum Credential {
+    /// A bearer token or an API key.
+    Secret(String),
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// An OAuth 2 client, for the client-credentials flow.
+    Client {
+        client_id: String,
+        client_secret: String,
+        scopes: Vec<String>,
+    },
+}
+
+impl std::fmt::Debug for OpenApiSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenApiSource")
+            .field("document", &self.document)
+            .field("base_url", &self.base_url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("filter", &self.filter)
+            .finish()
+    }
 }
 
 /// A server in this process. Each connection calls `connect` for the client's end of a fresh
@@ -512,6 +593,19 @@ impl Config {
             },
         };
         let mut servers = servers;
+        if let Some(section) = top.section("openapi", "an object of OpenAPI sources by name")? {
+            for (name, source) in openapi::sources(section, &vars, path, &mut warnings)? {
+                if servers.contains_key(&name) {
+                    return Err(Invalid::new(
+                        format!("openapi.{name}"),
+                        format!(
+                            "`{name}` is also a server's name in the servers' list: each namespace needs a name of its own"
+                        ),
+                    ));
+                }
+                servers.insert(name, source);
+            }
+        }
         if let Some(mut gemini) = top.section("mcp", "an object (Gemini CLI's `mcp`)")? {
             // Gemini CLI's lists of the servers to use and not to.
             let allowed = gemini.strings("allowed")?;
@@ -584,6 +678,17 @@ impl Config {
             sign_in: Default::default(),
             warnings,
         })
+    }
+}
+
+/// Whether `url` is on this machine: `localhost`, `127.0.0.0/8`, `[::1]`.
+pub(crate) fn on_this_machine(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost" | "[::1]") => true,
+        Some(host) => host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
     }
 }
 

@@ -195,7 +195,7 @@ pub(super) fn read(
     if let Some(uri) = &redirect_uri {
         let loopback = reqwest::Url::parse(uri).is_ok_and(|u| {
             u.scheme() == "http"
-                && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+                && super::on_this_machine(&u)
                 && u.port().is_some()
                 && u.username().is_empty()
                 && u.password().is_none()

@@ -202,13 +202,9 @@ pub(super) fn auth(
                         let text = vars.expand(&text).map_err(|m| Invalid::new(key, m))?;
                         // Plain HTTP only to this machine: keys fetched over the network
                         // unencrypted could be anyone's.
-                        let local = text
-                            .strip_prefix("http://")
-                            .map(|rest| rest.split(['/', '?']).next().unwrap_or(""))
-                            .is_some_and(|host| {
-                                let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-                                matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
-                            });
+                        let local = text.starts_with("http://")
+                            && reqwest::Url::parse(&text)
+                                .is_ok_and(|url| super::on_this_machine(&url));
                         if !(text.starts_with("https://") || local) {
                             return Err(Invalid::new(
                                 key,

@@ -281,49 +281,7 @@ fn server(
     // Codex writes the scopes to ask for beside the entry's other keys.
     let codex_scopes = s.strings("scopes")?;
 
-    let mut tools = ToolFilter::default();
-    for field in ["includeTools", "enabled_tools"] {
-        if let Some(names) = s.strings(field)? {
-            tools.include.get_or_insert_with(Vec::new).extend(names);
-        }
-    }
-    for field in ["excludeTools", "disabled_tools"] {
-        tools.exclude.extend(s.strings(field)?.unwrap_or_default());
-    }
-
-    let limits = match s.section(
-        "limits",
-        "an object with `maxConcurrent` and `maxPerSecond`",
-    )? {
-        None => UpstreamLimits::default(),
-        Some(mut l) => {
-            let limits = UpstreamLimits {
-                max_concurrent: l.whole("maxConcurrent", 1)?,
-                // From one call in about three hours to a million a second.
-                max_per_second: l.number(
-                    "maxPerSecond",
-                    "a number from 0.0001 to 1000000",
-                    |r| (0.0001..=1_000_000.0).contains(&r),
-                )?,
-            };
-            l.finish(keys("mcpServers.<name>.limits"), &[], warnings)?;
-            limits
-        }
-    };
-    let expose = match s.take("expose") {
-        None => Expose::Code,
-        Some(value) => match value.as_str() {
-            Some("code") => Expose::Code,
-            Some("direct") => Expose::Direct,
-            Some("both") => Expose::Both,
-            _ => {
-                return Err(Invalid::new(
-                    s.key("expose"),
-                    "must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\"",
-                ));
-            }
-        },
-    };
+    let (tools, limits, expose) = served(&mut s, warnings)?;
 
     let env_file_name = s.string("envFile")?;
     let env_raw = s.string_map("env")?.or(zed_env);
@@ -509,4 +467,56 @@ fn server(
         expose,
         tools,
     })
+}
+
+/// What every source's entry says of how it is served: which tools (`includeTools`,
+/// `excludeTools`, and Codex's names), its `limits`, and `expose`.
+pub(super) fn served(
+    s: &mut Section,
+    warnings: &mut Vec<String>,
+) -> Read<(ToolFilter, UpstreamLimits, Expose)> {
+    let mut tools = ToolFilter::default();
+    for field in ["includeTools", "enabled_tools"] {
+        if let Some(names) = s.strings(field)? {
+            tools.include.get_or_insert_with(Vec::new).extend(names);
+        }
+    }
+    for field in ["excludeTools", "disabled_tools"] {
+        tools.exclude.extend(s.strings(field)?.unwrap_or_default());
+    }
+
+    let limits = match s.section(
+        "limits",
+        "an object with `maxConcurrent` and `maxPerSecond`",
+    )? {
+        None => UpstreamLimits::default(),
+        Some(mut l) => {
+            let limits = UpstreamLimits {
+                max_concurrent: l.whole("maxConcurrent", 1)?,
+                // From one call in about three hours to a million a second.
+                max_per_second: l.number(
+                    "maxPerSecond",
+                    "a number from 0.0001 to 1000000",
+                    |r| (0.0001..=1_000_000.0).contains(&r),
+                )?,
+            };
+            l.finish(keys("mcpServers.<name>.limits"), &[], warnings)?;
+            limits
+        }
+    };
+    let expose = match s.take("expose") {
+        None => Expose::Code,
+        Some(value) => match value.as_str() {
+            Some("code") => Expose::Code,
+            Some("direct") => Expose::Direct,
+            Some("both") => Expose::Both,
+            _ => {
+                return Err(Invalid::new(
+                    s.key("expose"),
+                    "must be \"code\" (inside execute), \"direct\" (as ordinary MCP tools) or \"both\"",
+                ));
+            }
+        },
+    };
+    Ok((tools, limits, expose))
 }

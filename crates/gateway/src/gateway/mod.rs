@@ -111,6 +111,7 @@ impl Gateway {
             .collect();
         // What the cache knows is served without starting anything.
         let mut namespaces = Vec::new();
+        let mut shared = BTreeMap::new();
         let mut statuses = unsupported.clone();
         let mut cold = Vec::new();
         for (name, server) in &servers {
@@ -120,9 +121,13 @@ impl Gateway {
                 .and_then(|cache| cache.load(name, server));
             match entry {
                 Some(entry) => {
-                    let (tools, mut status) = listed(name, server, &entry.connected(), 0.0);
+                    let connected = entry.connected();
+                    let (tools, mut status) = listed(name, server, &connected, 0.0);
                     status.cached = true;
                     namespaces.push((name.clone(), tools));
+                    if let Some(document) = connected.shared {
+                        shared.insert(name.clone(), document);
+                    }
                     statuses.push(status);
                 }
                 None => cold.push(name.clone()),
@@ -145,7 +150,9 @@ impl Gateway {
             upstreams,
             servers,
             cache,
-            catalog: RwLock::new(Arc::new(Catalog::build(namespaces, statuses, &expose))),
+            catalog: RwLock::new(Arc::new(Catalog::build(
+                namespaces, shared, statuses, &expose,
+            ))),
             expose,
             merging: tokio::sync::Mutex::new(()),
             changed: watch::channel(0).0,

@@ -46,6 +46,7 @@ impl Gateway {
         let _merging = self.merging.lock().await;
         let previous = self.catalog();
         let mut namespaces = Vec::new();
+        let mut shared = std::collections::BTreeMap::new();
         let mut statuses = self.unsupported.clone();
         for name in self.upstreams.keys() {
             match results.get(name) {
@@ -58,6 +59,9 @@ impl Gateway {
                     }
                     let (tools, status) = listed(name, server, connected, *ms);
                     namespaces.push((name.clone(), tools));
+                    if let Some(document) = &connected.shared {
+                        shared.insert(name.clone(), document.clone());
+                    }
                     statuses.push(status);
                 }
                 Some((Err(error), ms)) => {
@@ -86,7 +90,15 @@ impl Gateway {
             && namespaces
                 .iter()
                 .all(|(name, tools)| previous.listed.get(name) == Some(tools));
-        let catalog = Arc::new(Catalog::build(namespaces, statuses, &self.expose));
+        // An upstream whose tools are kept keeps what they refer into.
+        for (name, _) in &namespaces {
+            if !shared.contains_key(name)
+                && let Some(document) = previous.shared.get(name)
+            {
+                shared.insert(name.clone(), document.clone());
+            }
+        }
+        let catalog = Arc::new(Catalog::build(namespaces, shared, statuses, &self.expose));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
         tracing::info!(upstreams = ?names, changed = !same, "catalog refreshed");
         if !same {

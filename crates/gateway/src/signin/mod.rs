@@ -221,7 +221,7 @@ async fn signed_in_with(
         .map_err(|e| described(&e))?;
     // The authorization endpoint is the server's word: only a web page is opened.
     let parsed = reqwest::Url::parse(&url).map_err(|e| format!("the sign-in URL: {e}"))?;
-    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let loopback = crate::config::on_this_machine(&parsed);
     if !(parsed.scheme() == "https" || parsed.scheme() == "http" && loopback) {
         return Err(format!(
             "the authorization server's sign-in page is not an https URL (`{}:`), which codemode does not open",

@@ -15,6 +15,7 @@ mod child;
 mod handler;
 mod http;
 mod in_process;
+mod rest;
 mod restarts;
 
 use std::sync::Arc;
@@ -59,6 +60,9 @@ pub enum UpstreamError {
     NeedsSignIn(String),
     #[error("listing tools failed: {0}")]
     ListTools(String),
+    /// An OpenAPI source's document cannot be read or used.
+    #[error("{0}")]
+    Document(String),
     #[error("no answer within {0} ms (limits.callTimeoutMs)")]
     Timeout(u64),
     #[error("not started within {0} ms (limits.startTimeoutMs)")]
@@ -81,6 +85,8 @@ pub struct Connected {
     pub server_version: String,
     /// `tools/list`, as MCP JSON.
     pub tools: Vec<Value>,
+    /// What the tools' schemas refer into (an OpenAPI document's components).
+    pub shared: Option<Arc<Value>>,
 }
 
 pub(crate) type Service = RunningService<RoleClient, Handler>;
@@ -110,6 +116,8 @@ pub struct Upstream {
     person: Arc<std::sync::atomic::AtomicBool>,
     /// One sign-in at a time.
     signing: Arc<tokio::sync::Mutex<()>>,
+    /// An OpenAPI source's document, once read.
+    loaded: Mutex<Option<Arc<rest::Loaded>>>,
 }
 
 impl Upstream {
@@ -147,6 +155,7 @@ impl Upstream {
             sign_in: Default::default(),
             person: Default::default(),
             signing: Default::default(),
+            loaded: Mutex::new(None),
         }
     }
 
@@ -167,8 +176,12 @@ impl Upstream {
         &self.name
     }
 
-    /// It has a live connection (false while one is being opened).
+    /// It has a live connection (false while one is being opened); an OpenAPI source, once
+    /// its document is read.
     pub fn is_live(&self) -> bool {
+        if matches!(self.server.transport, Transport::OpenApi(_)) {
+            return self.loaded.try_lock().ok().is_some_and(|l| l.is_some());
+        }
         self.connection
             .try_lock()
             .ok()
@@ -182,6 +195,9 @@ impl Upstream {
 
     /// Connects (again, if the connection died) and lists the tools.
     pub async fn connect(&self) -> Result<Connected, UpstreamError> {
+        if let Transport::OpenApi(source) = &self.server.transport {
+            return Ok(self.document(source, true).await?.connected());
+        }
         let service = self.service(false, None).await?;
         let tools = tokio::time::timeout(self.timeout, service.list_all_tools())
             .await
@@ -204,7 +220,23 @@ impl Upstream {
                 .into_iter()
                 .filter_map(|tool| serde_json::to_value(tool).ok())
                 .collect(),
+            shared: None,
         })
+    }
+
+    /// An OpenAPI source's document: read once (`again`: read anew, as a refresh does).
+    async fn document(
+        &self,
+        source: &crate::config::OpenApiSource,
+        again: bool,
+    ) -> Result<Arc<rest::Loaded>, UpstreamError> {
+        let mut slot = self.loaded.lock().await;
+        if let Some(loaded) = slot.as_ref().filter(|_| !again) {
+            return Ok(loaded.clone());
+        }
+        let loaded = Arc::new(rest::load(&self.name, source).await?);
+        *slot = Some(loaded.clone());
+        Ok(loaded)
     }
 
     /// The live connection, opened if there is none or the old one closed. A connection opened
@@ -381,6 +413,9 @@ impl Upstream {
                 http::open(handler, url, headers, sign_in, lifecycle).await
             }
             Transport::InProcess(server) => in_process::open(handler, server, lifecycle).await,
+            Transport::OpenApi(_) => Err(UpstreamError::Document(
+                "an OpenAPI source is not an MCP server".to_string(),
+            )),
         }
     }
 
@@ -430,6 +465,25 @@ impl Upstream {
                 ));
             }
         };
+        if let Transport::OpenApi(source) = &self.server.transport {
+            let loaded = self.document(source, false).await.map_err(|e| {
+                ToolError::new(
+                    Code::UpstreamUnavailable,
+                    format!("the API `{}` is not available: {e}", self.name),
+                )
+            })?;
+            return match tokio::time::timeout(self.timeout, loaded.call(tool, arguments)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ToolError::new(
+                    Code::Timeout,
+                    format!(
+                        "the API `{}` did not answer within {} ms (limits.callTimeoutMs)",
+                        self.name,
+                        self.timeout.as_millis()
+                    ),
+                )),
+            };
+        }
         let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
         let mut again = true;
         loop {
@@ -509,6 +563,7 @@ impl Upstream {
 
     /// Closes the connection (and stops a child process).
     pub async fn close(&self) {
+        self.loaded.lock().await.take();
         if let Some(service) = self.connection.lock().await.take() {
             service.cancellation_token().cancel();
         }

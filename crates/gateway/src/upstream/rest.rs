@@ -1,0 +1,461 @@
+//! A REST API by its OpenAPI document: read (a file, or fetched), its operations turned into
+//! tools, and each call made here as the HTTP request the operation describes. Credentials are
+//! added here and go nowhere else; the host is the configured one, always.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sandbox::{Code, ToolError};
+use serde_json::{Map, Value, json};
+
+use super::{Connected, UpstreamError};
+use crate::config::{Credential, DocumentAt, OpenApiSource};
+
+/// The largest document read: 64 MiB (GitHub's is 13 MB).
+const MAX_DOCUMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// How many redirects a request follows, each within the base URL's origin.
+const MAX_REDIRECTS: usize = 5;
+/// The longest error message taken from a failed response.
+const MAX_ERROR_CHARS: usize = 500;
+
+/// A source whose document has been read.
+pub(crate) struct Loaded {
+    name: String,
+    source: OpenApiSource,
+    api: openapi::Api,
+    shared: Arc<Value>,
+    document: openapi::Document,
+    schemes: Vec<openapi::Scheme>,
+    base: reqwest::Url,
+    client: reqwest::Client,
+    /// Client-credentials tokens by scheme, with when they stop being used.
+    tokens: tokio::sync::Mutex<HashMap<String, (String, Instant)>>,
+}
+
+/// Reads the document of the source `name` and makes its tools.
+pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, UpstreamError> {
+    let fail = |why: String| UpstreamError::Document(why);
+    let (text, from) = match &source.document {
+        DocumentAt::File(path) => {
+            let text = tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
+            (text, None)
+        }
+        DocumentAt::Url(url) => (fetch(url).await.map_err(fail)?, Some(url.as_str())),
+    };
+    let document = tokio::task::spawn_blocking(move || openapi::Document::parse(&text))
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|why| fail(format!("the document ({}): {why}", where_(source))))?;
+    let base = base_url(source, &document, from).map_err(fail)?;
+    let schemes = document.schemes();
+    for scheme in source.credentials.keys() {
+        match schemes.iter().find(|s| &s.name == scheme) {
+            None => tracing::warn!(
+                server = %name,
+                "credentials.{scheme}: the document has no security scheme `{scheme}` (it has: {})",
+                schemes.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Some(openapi::Scheme {
+                kind: openapi::SchemeKind::Other(what),
+                ..
+            }) => {
+                tracing::warn!(server = %name, "credentials.{scheme}: the scheme is {what}, which codemode cannot give")
+            }
+            Some(_) => {}
+        }
+    }
+    let filter = source.filter.clone();
+    let (api, document) = tokio::task::spawn_blocking(move || {
+        let api = openapi::Api::new(&document, &filter);
+        (api, document)
+    })
+    .await
+    .map_err(|e| fail(e.to_string()))?;
+    let shared = Arc::new(api.shared.clone());
+    let origin = base.origin();
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if attempt.url().origin() != origin {
+                let to = attempt.url().origin().ascii_serialization();
+                attempt.error(format!("a redirect to {to} leaves the API's origin"))
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(Loaded {
+        name: name.to_string(),
+        source: source.clone(),
+        api,
+        shared,
+        document,
+        schemes,
+        base,
+        client,
+        tokens: Default::default(),
+    })
+}
+
+fn where_(source: &OpenApiSource) -> String {
+    match &source.document {
+        DocumentAt::File(path) => path.display().to_string(),
+        DocumentAt::Url(url) => url.clone(),
+    }
+}
+
+async fn fetch(url: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("cannot fetch {url}: {}", super::http::plain(&e.to_string())))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "cannot fetch {url}: it answered {}",
+            response.status()
+        ));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+            return Err(format!("{url} is larger than {MAX_DOCUMENT_BYTES} bytes"));
+        }
+    }
+    String::from_utf8(bytes).map_err(|_| format!("{url} is not UTF-8 text"))
+}
+
+/// `baseUrl`, else the document's first server, made absolute against the document's URL.
+fn base_url(
+    source: &OpenApiSource,
+    document: &openapi::Document,
+    from: Option<&str>,
+) -> Result<reqwest::Url, String> {
+    let named = match (&source.base_url, document.server_url()) {
+        (Some(url), _) => url.clone(),
+        (None, Some(url)) => url,
+        (None, None) => {
+            return Err(
+                "the document names no server: give the API's URL as `baseUrl`".to_string(),
+            );
+        }
+    };
+    let url = match (reqwest::Url::parse(&named), from) {
+        (Ok(url), _) => url,
+        (Err(_), Some(from)) => reqwest::Url::parse(from)
+            .and_then(|f| f.join(&named))
+            .map_err(|e| format!("the server URL `{named}`: {e}"))?,
+        (Err(_), None) => {
+            return Err(format!(
+                "the document's server `{named}` is not a full URL: give the API's URL as `baseUrl`"
+            ));
+        }
+    };
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(format!("the API's URL `{url}` is not http(s)"));
+    }
+    Ok(url)
+}
+
+impl Loaded {
+    /// What it offers, as an upstream's tool list.
+    pub(crate) fn connected(&self) -> Connected {
+        Connected {
+            protocol_version: format!("OpenAPI {}", self.document.version),
+            server_name: self.document.title.clone(),
+            server_version: self.document.api_version.clone(),
+            tools: self
+                .api
+                .tools
+                .iter()
+                .filter_map(|t| serde_json::to_value(t).ok())
+                .collect(),
+            shared: Some(self.shared.clone()),
+        }
+    }
+
+    /// Makes the request of the operation `tool` with `args`; the answer as a
+    /// `CallToolResult` (a failure status as `isError`).
+    pub(crate) async fn call(
+        &self,
+        tool: &str,
+        args: Map<String, Value>,
+    ) -> Result<Value, ToolError> {
+        let Some(operation) = self.api.operation(tool) else {
+            return Err(ToolError::new(
+                Code::UnknownTool,
+                format!("the API `{}` has no operation `{tool}`", self.name),
+            ));
+        };
+        let request = operation
+            .request(&Value::Object(args), &|scheme| {
+                self.source.credentials.contains_key(scheme)
+            })
+            .map_err(|why| ToolError::new(Code::InvalidArguments, why))?;
+        let base = self.base.as_str().trim_end_matches('/');
+        let mut url =
+            reqwest::Url::parse(&format!("{base}{}", request.path_and_query())).map_err(|e| {
+                ToolError::new(Code::InvalidArguments, format!("the request's URL: {e}"))
+            })?;
+        // Nothing a snippet gives can change where the request goes.
+        if url.origin() != self.base.origin() {
+            return Err(ToolError::new(
+                Code::InvalidArguments,
+                "the arguments would send the request elsewhere than the API",
+            ));
+        }
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|e| ToolError::new(Code::UpstreamError, e.to_string()))?;
+        let mut cookies = request.cookies.clone();
+        let mut bearer = None;
+        let mut basic = None;
+        let mut key_headers = Vec::new();
+        for scheme in &request.security {
+            let (Some(credential), Some(kind)) = (
+                self.source.credentials.get(scheme),
+                self.schemes
+                    .iter()
+                    .find(|s| &s.name == scheme)
+                    .map(|s| &s.kind),
+            ) else {
+                continue;
+            };
+            match (kind, credential) {
+                (openapi::SchemeKind::Bearer, Credential::Secret(token)) => {
+                    bearer = Some(token.clone())
+                }
+                (openapi::SchemeKind::Basic, Credential::Basic { username, password }) => {
+                    basic = Some((username.clone(), password.clone()))
+                }
+                (openapi::SchemeKind::ApiKey { location, name }, Credential::Secret(key)) => {
+                    match location.as_str() {
+                        "query" => {
+                            url.query_pairs_mut().append_pair(name, key);
+                        }
+                        "cookie" => cookies.push((name.clone(), key.clone())),
+                        _ => key_headers.push((name.clone(), key.clone())),
+                    }
+                }
+                (
+                    openapi::SchemeKind::ClientCredentials { token_url, .. },
+                    Credential::Client { .. },
+                ) => bearer = Some(self.token(scheme, token_url, credential).await?),
+                (kind, _) => {
+                    return Err(ToolError::new(
+                        Code::UpstreamError,
+                        format!(
+                            "`credentials.{scheme}` of the API `{}` is not the kind its security scheme takes ({})",
+                            self.name,
+                            described(kind)
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut builder = self.client.request(method, url);
+        for (header, value) in &self.source.headers {
+            builder = builder.header(header, value);
+        }
+        for (header, value) in request.headers.iter().chain(key_headers.iter()) {
+            builder = builder.header(header, value);
+        }
+        if !cookies.is_empty() {
+            let line: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            builder = builder.header(reqwest::header::COOKIE, line.join("; "));
+        }
+        if let Some(token) = bearer {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some((username, password)) = basic {
+            builder = builder.basic_auth(username, Some(password));
+        }
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, &body.media_type)
+                .body(body.bytes.clone());
+        }
+        builder = builder.header(reqwest::header::ACCEPT, "application/json, */*;q=0.5");
+        let shown = format!("{} {}", request.method, operation.path);
+        let mut response = builder.send().await.map_err(|e| {
+            ToolError::new(
+                Code::UpstreamUnavailable,
+                format!("{shown}: the request failed: {}", error_chain(e)),
+            )
+        })?;
+        let status = response.status();
+        let media_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_lowercase();
+        let cap = self.source.max_response_bytes;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| {
+            ToolError::new(
+                Code::UpstreamUnavailable,
+                format!("{shown}: the response broke off: {}", error_chain(e)),
+            )
+        })? {
+            bytes.extend_from_slice(&chunk);
+            if bytes.len() as u64 > cap {
+                return Err(ToolError::new(
+                    Code::UpstreamError,
+                    format!("{shown}: the response is larger than {cap} bytes (maxResponseBytes)"),
+                ));
+            }
+        }
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            // A client-credentials token the API refused is not used again.
+            self.tokens.lock().await.clear();
+        }
+        if !status.is_success() {
+            let message = error_message(&bytes, &media_type);
+            let text = if message.is_empty() {
+                format!("{shown} answered {status}")
+            } else {
+                format!("{shown} answered {status}: {message}")
+            };
+            return Ok(json!({"isError": true, "content": [{"type": "text", "text": text}]}));
+        }
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else if media_type.contains("json") {
+            serde_json::from_slice(&bytes).map_err(|e| {
+                ToolError::new(
+                    Code::UpstreamError,
+                    format!("{shown}: the answer says it is JSON but is not: {e}"),
+                )
+            })?
+        } else if media_type.starts_with("text/") || media_type.is_empty() {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            json!({"mediaType": media_type, "bytes": bytes.len()})
+        };
+        Ok(json!({"content": [], "structuredContent": value}))
+    }
+
+    /// A client-credentials token for `scheme`: the one kept, else a new one.
+    async fn token(
+        &self,
+        scheme: &str,
+        token_url: &str,
+        credential: &Credential,
+    ) -> Result<String, ToolError> {
+        let Credential::Client {
+            client_id,
+            client_secret,
+            scopes,
+        } = credential
+        else {
+            unreachable!("a client's credential");
+        };
+        let mut tokens = self.tokens.lock().await;
+        if let Some((token, until)) = tokens.get(scheme)
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
+        }
+        let fail = |why: String| {
+            ToolError::new(
+                Code::UpstreamUnavailable,
+                format!("no token for `{scheme}` of the API `{}`: {why}", self.name),
+            )
+        };
+        let url = self
+            .base
+            .join(token_url)
+            .map_err(|e| fail(format!("its token URL `{token_url}`: {e}")))?;
+        let mut form = vec![("grant_type", "client_credentials".to_string())];
+        if !scopes.is_empty() {
+            form.push(("scope", scopes.join(" ")));
+        }
+        let response = self
+            .client
+            .post(url)
+            .basic_auth(client_id, Some(client_secret))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| fail(error_chain(e)))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let Some(token) = body.get("access_token").and_then(Value::as_str) else {
+            return Err(fail(format!(
+                "the token endpoint answered {status}{}",
+                match body.get("error").and_then(Value::as_str) {
+                    Some(error) => format!(" ({error})"),
+                    None => String::new(),
+                }
+            )));
+        };
+        let lasts = body
+            .get("expires_in")
+            .and_then(Value::as_u64)
+            .unwrap_or(300);
+        let until = Instant::now() + Duration::from_secs(lasts.saturating_sub(30).max(1));
+        tokens.insert(scheme.to_string(), (token.to_string(), until));
+        Ok(token.to_string())
+    }
+}
+
+fn described(kind: &openapi::SchemeKind) -> String {
+    match kind {
+        openapi::SchemeKind::Bearer => "a bearer token: a string".into(),
+        openapi::SchemeKind::Basic => "`username` and `password`".into(),
+        openapi::SchemeKind::ApiKey { .. } => "an API key: a string".into(),
+        openapi::SchemeKind::ClientCredentials { .. } => "`clientId` and `clientSecret`".into(),
+        openapi::SchemeKind::Other(what) => format!("{what}, which codemode cannot give"),
+    }
+}
+
+/// The message of an error response: its JSON's `message` (or `error_description`, `detail`,
+/// `title`, `error`), else its text, clipped.
+fn error_message(bytes: &[u8], media_type: &str) -> String {
+    let text = if media_type.contains("json")
+        && let Ok(body) = serde_json::from_slice::<Value>(bytes)
+    {
+        let field = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
+        ["message", "error_description", "detail", "title"]
+            .iter()
+            .find_map(|k| field(&body, k))
+            .or_else(|| body.get("error").and_then(|e| field(e, "message")))
+            .or_else(|| field(&body, "error"))
+            .unwrap_or_else(|| body.to_string())
+    } else {
+        String::from_utf8_lossy(bytes).into_owned()
+    };
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
+/// An HTTP client's error with its causes (a refused redirect says why), without its URL
+/// (whose query may hold an API key).
+fn error_chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    super::http::plain(&text)
+}
