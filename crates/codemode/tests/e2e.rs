@@ -2101,3 +2101,272 @@ fn starting_an_upstream_does_not_spend_the_snippets_deadline() {
         "{late}"
     );
 }
+
+/// A process that says where it listens on its first line (a JSON object), started with
+/// `program` and `args`; the process and that line.
+fn listening(program: &str, args: &[&str]) -> (Killed, Value) {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .expect("it says where it listens")
+        .unwrap();
+    (Killed(child), serde_json::from_str(&first).unwrap())
+}
+
+/// Prism (npm `@stoplight/prism-cli`) mocking the API of `document` on a free port, offline;
+/// it and the API's URL once it listens.
+fn prism(document: &Path) -> (Killed, String) {
+    let port = free_port();
+    let prism = installed(root().join("node_modules/.bin/prism"));
+    let mut child = Command::new(prism)
+        .args(["mock", "--host", "127.0.0.1", "-p", &port.to_string()])
+        .arg(document)
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let killed = Killed(child);
+    loop {
+        let line = lines.next().expect("Prism starts (its log ended)").unwrap();
+        if line.contains("Prism is listening") {
+            break;
+        }
+    }
+    // Its log must be read, or it stops when the pipe fills.
+    std::thread::spawn(move || lines.for_each(drop));
+    (killed, format!("http://127.0.0.1:{port}"))
+}
+
+/// A plain GET on this machine; the response's body.
+fn http_get(url: &str) -> String {
+    let url = url.strip_prefix("http://").unwrap();
+    let (host, path) = url.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// `codemode run --json` of `snippet` with `config`, at RUST_LOG=trace: its outcome, and all
+/// it printed.
+fn run_json(config: &Path, snippet: &str) -> (Value, String) {
+    let mut child = Command::new(codemode())
+        .args(["run", "-", "--json", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(snippet.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let all = stdout.clone() + &String::from_utf8_lossy(&output.stderr);
+    let outcome = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+    (outcome, all)
+}
+
+/// An OpenAPI source (`tests/clients/rest_api.yaml`, YAML) against a real HTTP server that
+/// checks what it receives (`tests/clients/rest_server.py`): each security scheme's
+/// credentials added by the host (bearer, API keys in a header, the query and a cookie, basic,
+/// an OAuth client's token), path values that cannot leave their segment, query styles,
+/// cookies, JSON and form bodies, arguments checked before any request, error bodies'
+/// messages, redirects only within the API, the response size cap, text and binary answers.
+/// No credential appears in what the snippet gets or in the log at trace level.
+#[test]
+fn an_openapi_source_makes_the_requests_its_document_describes() {
+    let dir = scratch("openapi-rest");
+    let (_server, started) =
+        listening(&python(), &["crates/codemode/tests/clients/rest_server.py"]);
+    let api = format!("http://127.0.0.1:{}", started["port"]);
+    let config = write_config(
+        &dir,
+        &json!({
+            "openapi": {"rest": {
+                "spec": root().join("crates/codemode/tests/clients/rest_api.yaml"),
+                "baseUrl": api,
+                "credentials": {
+                    "bearerAuth": "t0ken-b", "headerKey": "k3y-h", "queryKey": "k3y-q",
+                    "cookieKey": "k3y-c", "basicAuth": {"username": "ada", "password": "pa55"},
+                    "machine": {"clientId": "client-1", "clientSecret": "s3cret", "scopes": ["items"]}
+                },
+                "maxResponseBytes": 100000
+            }},
+            "isolation": "none"
+        }),
+    );
+    let snippet = r#"
+const r: Record<string, unknown> = {};
+const grab = async (key: string, call: () => Promise<unknown>) => {
+  try { r[key] = await call(); } catch (e) { r[key] = "error: " + (e as Error).message; }
+};
+await grab("echo", () => tools.rest.echo({ id: "../secure/basic?x=1#f", tags: ["a", "b"],
+  filter: { state: "open" }, "X-Note": "hi", session: "s;1" }));
+await grab("created", () => tools.rest.createItem({ body: { name: "pen", count: 2 } }));
+await grab("refused", () => tools.rest.createItem({ body: { name: "pen", count: -1 } }));
+await grab("missing", () => tools.rest.getItem({ id: 9 }));
+await grab("deleted", () => tools.rest.deleteItem({ id: 9 }));
+await grab("form", () => tools.rest.sendForm({ body: { name: "a b", size: 3 } }));
+for (const s of ["secureBearer", "secureHeaderKey", "secureQueryKey", "secureCookieKey", "secureBasic", "secureMachine"] as const) {
+  await grab(s, () => tools.rest[s]());
+}
+await grab("inside", () => tools.rest.redirect({ where: "inside" }));
+await grab("outside", () => tools.rest.redirect({ where: "outside" }));
+await grab("loop", () => tools.rest.redirect({ where: "loop" }));
+await grab("big", () => tools.rest.big({ bytes: 200000 }));
+await grab("small", async () => (await tools.rest.big({ bytes: 10 })).length);
+await grab("text", () => tools.rest.text());
+await grab("image", () => tools.rest.image());
+return r;
+"#;
+    let (outcome, printed) = run_json(&config, snippet);
+    let r = &outcome["result"];
+    assert_eq!(
+        r["echo"]["path"], "/echo/..%2Fsecure%2Fbasic%3Fx%3D1%23f",
+        "{outcome}"
+    );
+    assert_eq!(r["echo"]["query"], "tags=a&tags=b&filter%5Bstate%5D=open");
+    assert_eq!(
+        (&r["echo"]["note"], &r["echo"]["session"]),
+        (&json!("hi"), &json!("s;1"))
+    );
+    assert_eq!(r["created"], json!({"id": 7, "name": "pen", "count": 2}));
+    let refused = r["refused"].as_str().unwrap();
+    assert!(
+        refused.contains("body.count") && refused.contains("minimum"),
+        "{refused}"
+    );
+    assert_eq!(
+        r["missing"],
+        "error: GET /items/{id} answered 404 Not Found: no item 9"
+    );
+    assert_eq!(r["deleted"], Value::Null);
+    assert_eq!(r["form"], json!({"name": "a b", "size": "3"}));
+    for (operation, scheme) in [
+        ("secureBearer", "bearer"),
+        ("secureHeaderKey", "header-key"),
+        ("secureQueryKey", "query-key"),
+        ("secureCookieKey", "cookie-key"),
+        ("secureBasic", "basic"),
+        ("secureMachine", "machine"),
+    ] {
+        assert_eq!(
+            r[operation],
+            json!({"ok": true, "scheme": scheme}),
+            "{operation}: {r}"
+        );
+    }
+    assert_eq!(r["inside"]["path"], "/echo/landed");
+    assert!(
+        r["outside"]
+            .as_str()
+            .unwrap()
+            .contains("leaves the API's origin"),
+        "{r}"
+    );
+    assert!(r["loop"].as_str().unwrap().contains("redirects"), "{r}");
+    assert!(
+        r["big"].as_str().unwrap().contains("maxResponseBytes"),
+        "{r}"
+    );
+    assert_eq!(r["small"], 10);
+    assert_eq!(r["text"], "hello, plainly");
+    assert_eq!(r["image"], json!({"mediaType": "image/png", "bytes": 100}));
+    for secret in [
+        "t0ken-b", "k3y-h", "k3y-q", "k3y-c", "pa55", "s3cret", "t0ken-cc",
+    ] {
+        assert!(!printed.contains(secret), "{secret} was printed");
+    }
+    // The refused call sent nothing; the redirect away was not followed.
+    let seen: Vec<Value> = serde_json::from_str(&http_get(&format!("{api}/_seen"))).unwrap();
+    let posts = seen
+        .iter()
+        .filter(|s| s["method"] == "POST" && s["path"] == "/items")
+        .count();
+    assert_eq!(posts, 1, "{seen:?}");
+    assert!(!seen.iter().any(|s| s["path"] == "/echo/away"), "{seen:?}");
+    // The declarations say what the document says.
+    let types = Command::new(codemode())
+        .args(["types", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let types = String::from_utf8_lossy(&types.stdout);
+    assert!(
+        types.contains("Deprecated: Remove an item (`DELETE /items/{id}`)"),
+        "{types}"
+    );
+    assert!(types.contains("createItem(args: {"), "{types}");
+}
+
+/// GitHub's REST API (its real 13 MB OpenAPI document, `@octokit/openapi`) served by Prism
+/// offline: a snippet lists an organisation's repositories, then each one's open issues at
+/// once, and returns only the joined rows; the rest stays in the sandbox. A call Prism's
+/// validation would let through (an issue without its required `title`) is stopped by
+/// codemode before any request.
+#[test]
+fn github_through_prism_joins_two_operations_in_the_sandbox() {
+    let dir = scratch("openapi-github");
+    let document = root().join("node_modules/@octokit/openapi/generated/api.github.com.json");
+    let (_prism, api) = prism(&document);
+    let config = write_config(
+        &dir,
+        &json!({
+            "openapi": {"github": {
+                "spec": document, "baseUrl": api,
+                "headers": {"Authorization": "Bearer ghp_not-a-real-token"}
+            }},
+            "isolation": "none"
+        }),
+    );
+    let snippet = r#"
+const repos = await tools.github.reposListForOrg({ org: "octo-org", per_page: 5 });
+const issues = await Promise.all(repos.map((r) =>
+  tools.github.issuesListForRepo({ owner: r.owner.login, repo: r.name, state: "open" })));
+let refused = "";
+try {
+  await tools.github.issuesCreate({ owner: "o", repo: "r", body: {} as { title: string } });
+} catch (e) { refused = (e as Error).message; }
+return { rows: repos.map((r, i) => ({ repo: r.full_name, open: issues[i].length })), refused };
+"#;
+    let (outcome, printed) = run_json(&config, snippet);
+    let rows = outcome["result"]["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{outcome}"));
+    assert!(!rows.is_empty(), "{outcome}");
+    assert_eq!(rows[0]["repo"], "octocat/Hello-World", "{outcome}");
+    assert!(rows[0]["open"].as_u64().is_some(), "{outcome}");
+    let refused = outcome["result"]["refused"].as_str().unwrap();
+    assert!(refused.contains("title"), "{refused}");
+    let calls = outcome["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), rows.len() + 2, "{outcome}");
+    let into_sandbox: u64 = calls.iter().map(|c| c["bytes"].as_u64().unwrap_or(0)).sum();
+    let returned = outcome["result"].to_string().len() as u64;
+    assert!(
+        into_sandbox > 10 * returned,
+        "{into_sandbox} bytes in, {returned} out"
+    );
+    assert!(!printed.contains("ghp_not-a-real-token"));
+}

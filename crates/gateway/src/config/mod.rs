@@ -28,12 +28,14 @@ use serde_json::Value;
 mod jsonc;
 mod oauth;
 mod openapi;
+pub use openapi::{Credential, DocumentAt, OpenApiSource};
 mod read;
 mod sections;
 mod servers;
 mod vars;
 
 pub use oauth::{Enterprise, OAuth, Opener, Settings, Show};
+pub(crate) use read::on_this_machine;
 use read::{Invalid, Read, Section};
 use sections::keys;
 pub use servers::ALIASES;
@@ -455,59 +457,6 @@ pub enum Transport {
     OpenApi(Box<OpenApiSource>),
 }
 
-/// A REST API by its OpenAPI document (`openapi.<name>`).
-#[derive(Clone, PartialEq)]
-pub struct OpenApiSource {
-    pub document: DocumentAt,
-    /// Where requests go; none: the document's first server (relative to the document's URL
-    /// when it is relative).
-    pub base_url: Option<String>,
-    /// Sent with every request (secrets, like an upstream's `headers`).
-    pub headers: BTreeMap<String, String>,
-    /// Credentials by the name of the document's security scheme they are for.
-    pub credentials: BTreeMap<String, Credential>,
-    /// Which operations are served (`include`, `exclude`).
-    pub filter: ::openapi::Filter,
-    /// The largest response body read; a larger one fails the call.
-    pub max_response_bytes: u64,
-}
-
-/// Where an OpenAPI document is.
-#[derive(Clone, Debug, PartialEq)]
-pub enum DocumentAt {
-    File(PathBuf),
-    Url(String),
-}
-
-/// A credential for one security scheme of an OpenAPI document.
-#[derive(Clone, PartialEq)]
-pub enum Credential {
-    /// A bearer token or an API key.
-    Secret(String),
-    Basic {
-        username: String,
-        password: String,
-    },
-    /// An OAuth 2 client, for the client-credentials flow.
-    Client {
-        client_id: String,
-        client_secret: String,
-        scopes: Vec<String>,
-    },
-}
-
-impl std::fmt::Debug for OpenApiSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenApiSource")
-            .field("document", &self.document)
-            .field("base_url", &self.base_url)
-            .field("headers", &self.headers.keys().collect::<Vec<_>>())
-            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
-            .field("filter", &self.filter)
-            .finish()
-    }
-}
-
 /// A server in this process. Each connection calls `connect` for the client's end of a fresh
 /// pipe; `connect` serves the other end (e.g. `shop::serve(server_end)` on a task).
 #[derive(Clone)]
@@ -678,17 +627,6 @@ impl Config {
             sign_in: Default::default(),
             warnings,
         })
-    }
-}
-
-/// Whether `url` is on this machine: `localhost`, `127.0.0.0/8`, `[::1]`.
-pub(crate) fn on_this_machine(url: &reqwest::Url) -> bool {
-    match url.host_str() {
-        Some("localhost" | "[::1]") => true,
-        Some(host) => host
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback()),
-        None => false,
     }
 }
 

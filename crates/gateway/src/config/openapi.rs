@@ -9,7 +9,71 @@ use super::read::{Invalid, Read, Section};
 use super::sections::{beside, keys};
 use super::servers::served;
 use super::vars::Vars;
-use super::{Credential, DocumentAt, OpenApiSource, Server, Transport};
+use super::{Server, Transport};
+
+/// A REST API by its OpenAPI document (`openapi.<name>`).
+#[derive(Clone, PartialEq)]
+pub struct OpenApiSource {
+    pub document: DocumentAt,
+    /// Where requests go; none: the document's first server (relative to the document's URL
+    /// when it is relative).
+    pub base_url: Option<String>,
+    /// Sent with every request (secrets, like an upstream's `headers`).
+    pub headers: BTreeMap<String, String>,
+    /// Credentials by the name of the document's security scheme they are for.
+    pub credentials: BTreeMap<String, Credential>,
+    /// Which operations are served (`include`, `exclude`).
+    pub filter: ::openapi::Filter,
+    /// The largest response body read; a larger one fails the call.
+    pub max_response_bytes: u64,
+}
+
+/// Where an OpenAPI document is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DocumentAt {
+    File(PathBuf),
+    Url(String),
+}
+
+/// A credential for one security scheme of an OpenAPI document.
+#[derive(Clone, PartialEq)]
+pub enum Credential {
+    /// A bearer token or an API key.
+    Secret(String),
+    Basic {
+        username: String,
+        password: String,
+    },
+    /// An OAuth 2 client, for the client-credentials flow.
+    Client {
+        client_id: String,
+        client_secret: String,
+        scopes: Vec<String>,
+    },
+}
+
+/// Names the kind and the client or user, never a secret.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credential::Secret(_) => f.write_str("Secret(..)"),
+            Credential::Basic { username, .. } => write!(f, "Basic({username})"),
+            Credential::Client { client_id, .. } => write!(f, "Client({client_id})"),
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenApiSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenApiSource")
+            .field("document", &self.document)
+            .field("base_url", &self.base_url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("credentials", &self.credentials.keys().collect::<Vec<_>>())
+            .field("filter", &self.filter)
+            .finish()
+    }
+}
 
 /// The largest response body read by default: 10 MiB.
 pub(super) const MAX_RESPONSE_BYTES: u64 = 10 * 1024 * 1024;
@@ -83,7 +147,12 @@ fn source(
             part.strings("paths")?.unwrap_or_default(),
             part.strings("methods")?.unwrap_or_default(),
         );
-        part.finish(keys("openapi.<name>.include"), &[], warnings)?;
+        let section = if include {
+            "openapi.<name>.include"
+        } else {
+            "openapi.<name>.exclude"
+        };
+        part.finish(keys(section), &[], warnings)?;
         if include {
             (
                 filter.include_tags,

@@ -244,3 +244,14 @@ impl Section {
         ))
     }
 }
+
+/// Whether `url` is on this machine: `localhost`, `127.0.0.0/8`, `[::1]`.
+pub(crate) fn on_this_machine(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost" | "[::1]") => true,
+        Some(host) => host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}

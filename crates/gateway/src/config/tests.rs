@@ -261,6 +261,22 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
             "auth.tokens.<name>",
             r#"{"auth": {"tokens": {"a": {"token": "sha256:00", "zzz": 1}}}}"#,
         ),
+        (
+            "openapi.<name>",
+            r#"{"openapi": {"a": {"spec": "x.json", "zzz": 1}}}"#,
+        ),
+        (
+            "openapi.<name>.include",
+            r#"{"openapi": {"a": {"spec": "x.json", "include": {"zzz": 1}}}}"#,
+        ),
+        (
+            "openapi.<name>.exclude",
+            r#"{"openapi": {"a": {"spec": "x.json", "exclude": {"zzz": 1}}}}"#,
+        ),
+        (
+            "openapi.<name>.credentials.<scheme>",
+            r#"{"openapi": {"a": {"spec": "x.json", "credentials": {"s": {"zzz": 1}}}}}"#,
+        ),
     ];
     assert_eq!(probes.len(), KEYS.len());
     for (section, probe) in probes {
@@ -571,5 +587,70 @@ fn a_token_in_headers_and_oauth_do_not_go_together() {
     assert!(
         error.contains("mcpServers.a.oauth: goes with no `Authorization`"),
         "{error}"
+    );
+}
+
+#[test]
+fn openapi_sources_are_namespaces_beside_the_servers() {
+    let config = parse(
+        r#"{"mcpServers": {"shop": {"command": "shop"}},
+            "openapi": {"github": {"spec": "specs/github.yaml", "baseUrl": "https://api.github.com",
+              "headers": {"Authorization": "Bearer ${TOKEN}"},
+              "credentials": {"key": "${TOKEN}", "basic": {"username": "u", "password": "p"},
+                              "machine": {"clientId": "c", "clientSecret": "s", "scopes": ["read"]}},
+              "include": {"tags": ["repos"], "methods": ["get"]}, "exclude": {"paths": ["/admin/*"]},
+              "maxResponseBytes": 1000, "limits": {"maxConcurrent": 2}}}}"#,
+    )
+    .unwrap();
+    let Transport::OpenApi(source) = &config.servers["github"].transport else {
+        panic!("not an OpenAPI source");
+    };
+    assert_eq!(
+        source.document,
+        DocumentAt::File(PathBuf::from("specs/github.yaml"))
+    );
+    assert_eq!(source.headers["Authorization"], "Bearer s3cret");
+    assert_eq!(
+        source.credentials["key"],
+        Credential::Secret("s3cret".into())
+    );
+    assert!(
+        matches!(&source.credentials["machine"], Credential::Client { scopes, .. } if scopes == &["read"])
+    );
+    assert_eq!(source.filter.include_tags, ["repos"]);
+    assert_eq!(source.filter.exclude_paths, ["/admin/*"]);
+    assert_eq!(source.max_response_bytes, 1000);
+    assert_eq!(config.servers["github"].limits.max_concurrent, Some(2));
+    assert!(
+        !format!("{source:?}").contains("s3cret"),
+        "no secret in Debug"
+    );
+    for (text, says) in [
+        (r#"{"openapi": {"a": {}}}"#, "missing `spec`"),
+        (
+            r#"{"openapi": {"a": {"spec": "http://api.example/openapi.json"}}}"#,
+            "must be https://",
+        ),
+        (
+            r#"{"mcpServers": {"a": {"command": "x"}}, "openapi": {"a": {"spec": "a.json"}}}"#,
+            "also a server's name",
+        ),
+        (
+            r#"{"openapi": {"a": {"spec": "a.json", "credentials": {"s": {"password": "p"}}}}}"#,
+            "give `username`",
+        ),
+        (
+            r#"{"openapi": {"a": {"spec": "a.json", "credentials": {"s": 5}}}}"#,
+            "openapi.a.credentials.s",
+        ),
+    ] {
+        let error = parse(text).unwrap_err();
+        assert!(error.contains(says), "{text}: {error}");
+        assert!(!error.contains("s3cret"));
+    }
+    let fetched =
+        parse(r#"{"openapi": {"a": {"spec": "https://api.example/openapi.json"}}}"#).unwrap();
+    assert!(
+        matches!(&fetched.servers["a"].transport, Transport::OpenApi(s) if s.document == DocumentAt::Url("https://api.example/openapi.json".into()))
     );
 }
