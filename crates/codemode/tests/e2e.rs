@@ -2370,3 +2370,60 @@ return { rows: repos.map((r, i) => ({ repo: r.full_name, open: issues[i].length 
     );
     assert!(!printed.contains("ghp_not-a-real-token"));
 }
+
+/// GitHub's REST API (1,223 operations) costs the agent little: `execute`'s description, as an
+/// MCP client lists it, is at most 1,000 tokens (o200k_base), and a search hit is at most 150
+/// tokens at the median, over queries made of every 25th operation's summary.
+#[test]
+fn github_costs_a_fixed_description_and_short_search_hits() {
+    let dir = scratch("openapi-tokens");
+    let document = root().join("node_modules/@octokit/openapi/generated/api.github.com.json");
+    let config = write_config(
+        &dir,
+        &json!({"openapi": {"github": {"spec": document, "baseUrl": "https://api.github.com"}}}),
+    );
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&document).unwrap()).unwrap();
+    let mut summaries = Vec::new();
+    for item in parsed["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            if let Some(summary) = operation.get("summary").and_then(Value::as_str) {
+                summaries.push(summary.to_lowercase());
+            }
+        }
+    }
+    let queries: Vec<&String> = summaries.iter().step_by(25).collect();
+    let calls: Vec<Value> = queries
+        .iter()
+        .map(|q| json!({"name": "search", "arguments": {"query": q, "limit": 5}}))
+        .collect();
+    let seen = drive(stdio_target(&config), Value::Array(calls));
+    let execute = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "execute")
+        .unwrap();
+    let description = tsgen::count_tokens(execute["description"].as_str().unwrap());
+    let mut hits: Vec<usize> = seen["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|call| {
+            call["structured"]["matches"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|hit| tsgen::count_tokens(hit["declaration"].as_str().unwrap_or("")))
+        .collect();
+    hits.sort();
+    assert_eq!(hits.len(), queries.len() * 5, "{seen}");
+    let median = hits[hits.len() / 2];
+    eprintln!(
+        "GitHub: execute's description {description} tokens; {} search hits, median {median} tokens, 90th percentile {}",
+        hits.len(),
+        hits[hits.len() * 9 / 10]
+    );
+    assert!(description <= 1000, "{description}");
+    assert!(median <= 150, "{median}");
+}

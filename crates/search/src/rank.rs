@@ -3,6 +3,10 @@
 
 use std::collections::HashMap;
 
+/// About how many tokens one hit's declaration may take: a tool with long docs or a large
+/// return type is shortened to fit (the full declarations keep everything).
+pub(crate) const HIT_TOKENS: usize = 150;
+
 use serde::Serialize;
 
 use crate::edits::distance;
@@ -275,7 +279,10 @@ pub(crate) fn run(
         rerank(&mut scored[..top], index, &expanded, params.cover);
         scored[..top].sort_by(order);
     }
-    let options = tsgen::Compact::default();
+    let options = tsgen::Compact {
+        max_tokens: HIT_TOKENS,
+        ..tsgen::Compact::default()
+    };
     let weak = scored.first().is_none_or(|&(_, n, t)| {
         let tool = &api.namespaces()[n].tools[t];
         let named = name_like

@@ -154,6 +154,11 @@ pub struct Compact {
     pub parameter_chars: usize,
     /// Said when something was abbreviated: where the full type is.
     pub full_type_hint: String,
+    /// About how many tokens one tool may take (0: no bound). A longer one is shortened step
+    /// by step: the return type's nested objects summarised and its properties cut to the
+    /// required ones first, then the optional parameters' docs left out, then all of them,
+    /// then the arguments' nested objects summarised.
+    pub max_tokens: usize,
 }
 
 impl Default for Compact {
@@ -164,6 +169,7 @@ impl Default for Compact {
             description_chars: 400,
             parameter_chars: 120,
             full_type_hint: "the full declarations show every type".into(),
+            max_tokens: 0,
         }
     }
 }
@@ -266,22 +272,99 @@ impl Api {
     /// its parameters' docs, and its signature with deeply nested types summarised.
     pub fn compact(&self, namespace: &str, tool: &str, options: &Compact) -> Option<String> {
         let (ns, api_tool) = self.tool(namespace, tool)?;
+        let mut shortened = Shortening::None;
+        loop {
+            let text = compact_at(ns, api_tool, options, shortened);
+            // About 3.5 characters a token in declarations: a bound to aim at, not a count.
+            let over = options.max_tokens > 0 && text.len() * 2 > options.max_tokens * 7;
+            match shortened.next() {
+                Some(next) if over => shortened = next,
+                _ => return Some(text),
+            }
+        }
+    }
+}
+
+/// How far a compact declaration is shortened to fit [`Compact::max_tokens`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Shortening {
+    None,
+    /// The return type: objects one level deep, at most 12 properties each.
+    Returns,
+    /// And the docs of optional parameters left out.
+    RequiredDocs,
+    /// And the return type's objects at most 6 properties.
+    FewerReturns,
+    /// And no parameter docs.
+    NoDocs,
+    /// And the arguments' objects one level deep.
+    Arguments,
+}
+
+impl Shortening {
+    fn next(self) -> Option<Shortening> {
+        use Shortening::*;
+        Some(match self {
+            None => Returns,
+            Returns => RequiredDocs,
+            RequiredDocs => FewerReturns,
+            FewerReturns => NoDocs,
+            NoDocs => Arguments,
+            Arguments => return Option::None,
+        })
+    }
+}
+
+/// One tool's compact declaration, shortened as `shortened` says.
+fn compact_at(
+    ns: &Namespace,
+    api_tool: &ApiTool,
+    options: &Compact,
+    shortened: Shortening,
+) -> String {
+    {
         let tool = &api_tool.tool;
         let mode = Mode::Compact {
             max_depth: options.max_depth,
             max_union: options.max_union,
+            max_members: usize::MAX,
+        };
+        let input_mode = match shortened {
+            Shortening::Arguments => Mode::Compact {
+                max_depth: 1,
+                max_union: options.max_union,
+                max_members: usize::MAX,
+            },
+            _ => mode,
+        };
+        let output_mode = match shortened {
+            Shortening::None => mode,
+            Shortening::Returns | Shortening::RequiredDocs => Mode::Compact {
+                max_depth: options.max_depth.min(1),
+                max_union: options.max_union,
+                max_members: 12,
+            },
+            _ => Mode::Compact {
+                max_depth: options.max_depth.min(1),
+                max_union: options.max_union,
+                max_members: 6,
+            },
         };
         let shared = ns.shared.as_deref();
-        let mut input = Render::new(&tool.input_schema, mode, 0, Side::Input);
+        let mut input = Render::new(&tool.input_schema, input_mode, 0, Side::Input);
         input.shared = shared;
         let args = input.type_of(&tool.input_schema, 0);
         let (returns, output_abbreviated) = match &tool.output_schema {
             Some(schema) => {
-                let mut output = Render::new(schema, mode, 0, Side::Output);
+                let mut output = Render::new(schema, output_mode, 0, Side::Output);
                 output.shared = shared;
                 (output.type_of(schema, 0), output.abbreviated)
             }
             None => ("unknown".to_string(), false),
+        };
+        let required: Vec<&str> = match tool.input_schema.get("required") {
+            Some(Value::Array(names)) => names.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
         };
 
         let mut lines = Vec::new();
@@ -293,8 +376,13 @@ impl Api {
         if let Some(tags) = tool_tags(api_tool) {
             lines.push(tags);
         }
+        let documented = |name: &str| match shortened {
+            Shortening::None | Shortening::Returns => true,
+            Shortening::RequiredDocs | Shortening::FewerReturns => required.contains(&name),
+            Shortening::NoDocs | Shortening::Arguments => false,
+        };
         if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
-            for (name, schema) in properties {
+            for (name, schema) in properties.iter().filter(|(n, _)| documented(n)) {
                 let mut text = schema
                     .get("description")
                     .and_then(Value::as_str)
@@ -333,7 +421,7 @@ impl Api {
                 ""
             },
         ));
-        Some(out)
+        out
     }
 }
 
@@ -460,4 +548,53 @@ fn first_paragraph(text: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_long_declaration_is_shortened_to_its_budget() {
+        let properties: serde_json::Map<String, Value> = (0..30)
+            .map(|i| {
+                (
+                    format!("field{i}"),
+                    json!({"type": "string", "format": if i < 3 { "uri" } else { "date" }}),
+                )
+            })
+            .collect();
+        let tool: Tool = serde_json::from_value(json!({
+            "name": "get",
+            "description": "Get it.",
+            "inputSchema": {"type": "object", "required": ["id"], "properties": {
+                "id": {"type": "string", "description": "Which one"},
+                "verbose": {"type": "boolean", "description": "Say more, at length, with every detail there is"}}},
+            "outputSchema": {"type": "object", "required": ["field0", "field1", "field5"], "properties": properties}
+        }))
+        .unwrap();
+        let api = Api::new([("ns", vec![tool])]);
+        let full = api.compact("ns", "get", &Compact::default()).unwrap();
+        assert!(full.contains("field29") && full.contains("@param args.verbose"));
+        let short = api
+            .compact(
+                "ns",
+                "get",
+                &Compact {
+                    max_tokens: 60,
+                    ..Compact::default()
+                },
+            )
+            .unwrap();
+        assert!(short.len() < full.len() / 2, "{short}");
+        // Required first, links last; the parameters themselves stay.
+        assert!(
+            short.contains("{ field5: string; field0: string; field1: string;"),
+            "{short}"
+        );
+        assert!(short.contains("more */"), "{short}");
+        assert!(short.contains("verbose?: boolean"), "{short}");
+        assert!(!short.contains("@param args.verbose"), "{short}");
+    }
 }

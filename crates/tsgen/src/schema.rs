@@ -137,7 +137,12 @@ pub(crate) enum Mode {
     Full,
     /// One line; `$ref`s inlined; objects nested deeper than `max_depth` and unions longer than
     /// `max_union` are summarised.
-    Compact { max_depth: usize, max_union: usize },
+    Compact {
+        max_depth: usize,
+        max_union: usize,
+        /// Objects show at most this many properties (the required ones first).
+        max_members: usize,
+    },
 }
 
 /// Which schema of a tool a reference is resolved in.
@@ -566,8 +571,28 @@ impl<'a> Render<'a> {
         let was_guarded = std::mem::replace(&mut self.guarded, true);
         let mut members: Vec<(Vec<String>, String)> = Vec::new();
         let mut property_types = Vec::new();
+        let mut left_out = 0;
         if let Some(Value::Object(properties)) = fields.get("properties") {
-            for (name, schema) in properties {
+            let mut shown: Vec<(&String, &Value)> = properties.iter().collect();
+            if let Mode::Compact { max_members, .. } = self.mode
+                && shown.len() > max_members
+            {
+                // The required ones first, links last (`format: uri`: a resource's URLs say
+                // least of it), each group in the schema's order.
+                let link = |s: &Value| {
+                    matches!(
+                        s.get("format").and_then(Value::as_str),
+                        Some("uri" | "uri-template" | "uri-reference")
+                    )
+                };
+                shown.sort_by_key(|(name, schema)| {
+                    (!required.contains(name.as_str()), link(schema))
+                });
+                left_out = shown.len() - max_members;
+                shown.truncate(max_members);
+                self.abbreviated = true;
+            }
+            for (name, schema) in shown {
                 let ty = self.ty(schema, indent + 1);
                 let optional = !required.contains(name.as_str());
                 let docs = match self.mode {
@@ -589,6 +614,9 @@ impl<'a> Render<'a> {
                     ),
                 ));
             }
+        }
+        if left_out > 0 {
+            members.push((Vec::new(), format!("/* {left_out} more */")));
         }
         // Keys the schema requires but does not describe.
         for name in &required {
@@ -724,6 +752,7 @@ mod tests {
 
     fn compact(schema: Value) -> String {
         let mode = Mode::Compact {
+            max_members: usize::MAX,
             max_depth: 2,
             max_union: 3,
         };

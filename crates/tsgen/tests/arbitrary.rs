@@ -139,6 +139,8 @@ fn render_everything(api: &Api) -> String {
     let options = Compact {
         max_depth: 1,
         max_union: 2,
+        // Every shortening step is taken for some tools.
+        max_tokens: 30,
         ..Compact::default()
     };
     for ns in api.namespaces() {
