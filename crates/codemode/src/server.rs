@@ -456,7 +456,7 @@ fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
                 examples.join(", ")
             ));
         }
-        if catalog.declaration_tokens() <= limits.inline_api_tokens {
+        if catalog.declarations_fit(limits.inline_api_tokens) {
             description.push_str("\n\nThe whole API:\n");
             description.push_str(catalog.declarations());
         } else {

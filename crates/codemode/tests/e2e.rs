@@ -2427,3 +2427,56 @@ fn github_costs_a_fixed_description_and_short_search_hits() {
     assert!(description <= 1000, "{description}");
     assert!(median <= 150, "{median}");
 }
+
+/// A second real public document (the Train Travel API, OpenAPI 3.1, `@readme/oas-examples`)
+/// served by Prism, which checks every request against the document: what codemode sends
+/// passes (query parameters, a JSON body, a path parameter), a value of the wrong format
+/// comes back as Prism's 422 in a `ToolError`, and a missing required parameter is refused by
+/// codemode before any request.
+#[test]
+fn train_travel_through_prism_validates_what_codemode_sends() {
+    let dir = scratch("openapi-trains");
+    let document = root().join("node_modules/@readme/oas-examples/3.1/json/train-travel.json");
+    let (_prism, api) = prism(&document);
+    let config = write_config(
+        &dir,
+        &json!({
+            "openapi": {"trains": {"spec": document, "baseUrl": api,
+                "headers": {"Authorization": "Bearer not-a-real-token"}}},
+            "isolation": "none"
+        }),
+    );
+    let snippet = r#"
+const berlin = "efdbb9d1-02c2-4bc3-afb7-6788d8782b1e", paris = "b2e783e1-c824-4d63-b37a-d8d698862f1d";
+const trips = await tools.trains.getTrips({ origin: berlin, destination: paris,
+  date: "2024-02-01T09:00:00Z", bicycles: true });
+const trip = trips.data![0];
+const booking = await tools.trains.createBooking({ body: { trip_id: trip.id, passenger_name: "Ada", has_bicycle: true } });
+const failed = async (call: () => Promise<unknown>) => {
+  try { await call(); return "no error"; } catch (e) { return (e as Error).message; }
+};
+return {
+  trips: trips.data!.length,
+  booked: typeof booking === "object",
+  cancelled: await tools.trains.deleteBooking({ bookingId: "1725ff48-ab45-4bb5-9d02-88745177dedb" }),
+  wrongFormat: await failed(() => tools.trains.getTrips({ origin: "not-a-uuid", destination: paris, date: "2024-02-01T09:00:00Z" })),
+  missing: await failed(() => tools.trains.getTrips({ destination: paris, date: "2024-02-01T09:00:00Z" } as any)),
+};
+"#;
+    let (outcome, _) = run_json(&config, snippet);
+    let r = &outcome["result"];
+    assert!(r["trips"].as_u64().is_some_and(|n| n > 0), "{outcome}");
+    assert_eq!(r["booked"], true, "{outcome}");
+    assert_eq!(r["cancelled"], Value::Null, "{outcome}");
+    assert!(
+        r["wrongFormat"].as_str().unwrap().contains("422"),
+        "{outcome}"
+    );
+    let missing = r["missing"].as_str().unwrap();
+    assert!(
+        missing.contains("\"origin\" is a required property"),
+        "{missing}"
+    );
+    // Five calls; the last was refused by codemode's own check (the message is its own).
+    assert_eq!(outcome["calls"].as_array().unwrap().len(), 5, "{outcome}");
+}

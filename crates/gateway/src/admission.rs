@@ -212,7 +212,7 @@ impl Gate<'_> {
         if let Caller::Snippet {
             check: Some(check), ..
         } = &caller
-            && let Err(problems) = check.check(&args)
+            && let Err(problems) = check.check(&definition.input_schema, &args)
         {
             return Err(ToolError::new(
                 Code::InvalidArguments,
@@ -313,7 +313,9 @@ mod tests {
     use super::*;
 
     fn tool(annotations: Value) -> tsgen::Tool {
-        let tool = json!({"name": "drop_table", "inputSchema": {"type": "object"}, "annotations": annotations});
+        let schema =
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
+        let tool = json!({"name": "drop_table", "inputSchema": schema, "annotations": annotations});
         serde_json::from_value(tool).unwrap()
     }
 
@@ -346,9 +348,7 @@ mod tests {
             auth: None,
         };
         let pauses = sandbox::Pauses::new();
-        let schema =
-            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]});
-        let check = ArgumentCheck::new(&schema);
+        let check = ArgumentCheck::new();
         let (accept, decline, broken) = (
             approver(Ok(true)),
             approver(Ok(false)),

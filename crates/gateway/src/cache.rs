@@ -41,13 +41,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn connected(&self) -> Connected {
+    pub fn into_connected(self) -> Connected {
         Connected {
-            protocol_version: self.protocol_version.clone(),
-            server_name: self.server_name.clone(),
-            server_version: self.server_version.clone(),
-            tools: self.tools.clone(),
-            shared: self.shared.clone().map(std::sync::Arc::new),
+            protocol_version: self.protocol_version,
+            server_name: self.server_name,
+            server_version: self.server_version,
+            tools: self.tools,
+            shared: self.shared.map(std::sync::Arc::new),
         }
     }
 }

@@ -84,10 +84,7 @@ impl Catalog {
         let mut checks = HashMap::new();
         for ns in api.namespaces() {
             for tool in &ns.tools {
-                checks.insert(
-                    (ns.ident.clone(), tool.ident.clone()),
-                    ArgumentCheck::new(&tool.tool.input_schema),
-                );
+                checks.insert((ns.ident.clone(), tool.ident.clone()), ArgumentCheck::new());
             }
         }
         let index = search::Index::new(&api);
@@ -120,6 +117,12 @@ impl Catalog {
     /// The whole API as one `.d.ts`, rendered once per catalog.
     pub fn declarations(&self) -> &str {
         &self.rendered().0
+    }
+
+    /// Whether [`declarations`](Self::declarations) take at most `tokens`; an API of more tools
+    /// than could fit (each takes 10 tokens at the least) is not rendered to find out.
+    pub fn declarations_fit(&self, tokens: usize) -> bool {
+        self.api.tool_count() * 10 <= tokens && self.declaration_tokens() <= tokens
     }
 
     /// The size of [`declarations`](Self::declarations) in tokens.

@@ -3,26 +3,31 @@
 
 use serde_json::Value;
 
-/// A compiled input schema. A schema the validator cannot compile validates nothing: the
-/// upstream still checks its own input, and a tool must not become uncallable over it.
+/// An input schema, compiled when the tool is first called (a catalog of thousands of tools
+/// starts without compiling them all). A schema the validator cannot compile validates
+/// nothing: the upstream still checks its own input, and a tool must not become uncallable
+/// over it.
+#[derive(Default)]
 pub struct ArgumentCheck {
-    validator: Option<jsonschema::Validator>,
+    validator: std::sync::OnceLock<Option<jsonschema::Validator>>,
 }
 
 /// How many problems one message lists at most.
 const MAX_PROBLEMS: usize = 5;
 
 impl ArgumentCheck {
-    pub fn new(schema: &Value) -> ArgumentCheck {
-        ArgumentCheck {
-            validator: jsonschema::validator_for(schema).ok(),
-        }
+    pub fn new() -> ArgumentCheck {
+        ArgumentCheck::default()
     }
 
     /// `Err` with one line per problem, each naming the property (`owner: 5 is not of type
     /// "string"`), when `args` does not fit the schema.
-    pub fn check(&self, args: &Value) -> Result<(), String> {
-        let Some(validator) = &self.validator else {
+    /// `schema` is the tool's input schema, the same at every call.
+    pub fn check(&self, schema: &Value, args: &Value) -> Result<(), String> {
+        let validator = self
+            .validator
+            .get_or_init(|| jsonschema::validator_for(schema).ok());
+        let Some(validator) = validator else {
             return Ok(());
         };
         let problems: Vec<String> = validator
@@ -73,14 +78,18 @@ mod tests {
 
     #[test]
     fn problems_name_the_property() {
-        let check = ArgumentCheck::new(&json!({
+        let schema = json!({
             "type": "object",
             "properties": {"owner": {"type": "string"}, "page": {"type": "object", "properties": {"size": {"type": "integer", "maximum": 100}}}},
             "required": ["owner", "repo"]
-        }));
-        assert_eq!(check.check(&json!({"owner": "o", "repo": "r"})), Ok(()));
+        });
+        let check = ArgumentCheck::new();
+        assert_eq!(
+            check.check(&schema, &json!({"owner": "o", "repo": "r"})),
+            Ok(())
+        );
         let error = check
-            .check(&json!({"owner": 5, "page": {"size": 500}}))
+            .check(&schema, &json!({"owner": 5, "page": {"size": 500}}))
             .unwrap_err();
         assert!(
             error.contains("owner: 5 is not of type \"string\""),
@@ -95,7 +104,10 @@ mod tests {
 
     #[test]
     fn a_schema_that_does_not_compile_checks_nothing() {
-        let check = ArgumentCheck::new(&json!({"type": 12}));
-        assert_eq!(check.check(&json!({"anything": true})), Ok(()));
+        let check = ArgumentCheck::new();
+        assert_eq!(
+            check.check(&json!({"type": 12}), &json!({"anything": true})),
+            Ok(())
+        );
     }
 }

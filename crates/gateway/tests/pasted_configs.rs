@@ -125,7 +125,18 @@ fn cursor() {
         http(&config.servers["remote"]).1["Authorization"],
         "Bearer t-env"
     );
-    assert_eq!(warned(&config), ["mcpServers.remote-static-oauth.auth"]);
+    // Cursor's pre-registered OAuth client is the entry's `oauth`.
+    match &config.servers["remote-static-oauth"].transport {
+        Transport::Http {
+            oauth: Some(oauth), ..
+        } => {
+            assert_eq!(oauth.client_id.as_deref(), Some("id"));
+            assert_eq!(oauth.client_secret.as_deref(), Some("secret"));
+            assert_eq!(oauth.scopes, ["read", "write"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(warned(&config).is_empty(), "{:?}", config.warnings);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -39,43 +39,52 @@ pub(crate) struct Posting {
 
 impl Index {
     pub fn new(api: &tsgen::Api) -> Index {
-        let mut documents = Vec::with_capacity(api.tool_count());
-        let mut postings: HashMap<String, Vec<Posting>> = HashMap::new();
-        let mut totals = [0.0; FIELDS];
+        let mut all = Vec::with_capacity(api.tool_count());
         let mut starts = Vec::with_capacity(api.namespaces().len());
         for (n, ns) in api.namespaces().iter().enumerate() {
-            starts.push(documents.len() as u32);
-            for (t, tool) in ns.tools.iter().enumerate() {
-                let id = documents.len() as u32;
-                let texts = fields(&ns.name, tool);
-                let mut counts: HashMap<String, [f32; FIELDS]> = HashMap::new();
-                let mut lengths = [0.0; FIELDS];
-                let mut name = Vec::new();
-                for (f, text) in texts.iter().enumerate() {
-                    let words = tokens(text);
-                    if f == 1 {
-                        name = words.clone();
-                    }
-                    lengths[f] = words.len() as f64;
-                    totals[f] += lengths[f];
-                    for word in words {
-                        counts.entry(word).or_insert([0.0; FIELDS])[f] += 1.0;
-                    }
-                }
-                for (word, counts) in counts {
-                    postings.entry(word).or_default().push(Posting {
-                        document: id,
-                        counts,
-                    });
-                }
-                documents.push(Document {
-                    namespace: n,
-                    tool: t,
-                    lengths,
-                    name,
-                    spellings: [tool.tool.name.to_lowercase(), tool.ident.to_lowercase()],
+            starts.push(all.len() as u32);
+            all.extend(
+                ns.tools
+                    .iter()
+                    .enumerate()
+                    .map(|(t, tool)| (n, t, &ns.name, tool)),
+            );
+        }
+        // Reading the tools' words is most of the work, and each tool's is its own: a large
+        // catalog is read on every core, in order.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(all.len() / 200 + 1);
+        let chunk = all.len().div_ceil(threads.max(1)).max(1);
+        let read: Vec<Vec<ReadTool>> = if threads > 1 {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = all
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || part.iter().map(|t| read_tool(*t)).collect()))
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().expect("an index worker"))
+                    .collect()
+            })
+        } else {
+            vec![all.iter().map(|t| read_tool(*t)).collect()]
+        };
+        let mut documents = Vec::with_capacity(all.len());
+        let mut postings: HashMap<String, Vec<Posting>> = HashMap::new();
+        let mut totals = [0.0; FIELDS];
+        for (document, counts) in read.into_iter().flatten() {
+            let id = documents.len() as u32;
+            for (f, total) in totals.iter_mut().enumerate() {
+                *total += document.lengths[f];
+            }
+            for (word, counts) in counts {
+                postings.entry(word).or_default().push(Posting {
+                    document: id,
+                    counts,
                 });
             }
+            documents.push(document);
         }
         let count = documents.len().max(1) as f64;
         Index {
@@ -92,6 +101,34 @@ impl Index {
     pub(crate) fn id(&self, n: usize, t: usize) -> u32 {
         self.starts[n] + t as u32
     }
+}
+
+/// One tool's document and its words' counts per field.
+type ReadTool = (Document, HashMap<String, [f32; FIELDS]>);
+
+fn read_tool((n, t, namespace, tool): (usize, usize, &String, &tsgen::ApiTool)) -> ReadTool {
+    let texts = fields(namespace, tool);
+    let mut counts: HashMap<String, [f32; FIELDS]> = HashMap::new();
+    let mut lengths = [0.0; FIELDS];
+    let mut name = Vec::new();
+    for (f, text) in texts.iter().enumerate() {
+        let words = tokens(text);
+        if f == 1 {
+            name = words.clone();
+        }
+        lengths[f] = words.len() as f64;
+        for word in words {
+            counts.entry(word).or_insert([0.0; FIELDS])[f] += 1.0;
+        }
+    }
+    let document = Document {
+        namespace: n,
+        tool: t,
+        lengths,
+        name,
+        spellings: [tool.tool.name.to_lowercase(), tool.ident.to_lowercase()],
+    };
+    (document, counts)
 }
 
 /// The searchable text of a tool, per field (see [`crate::Params::fields`]).

@@ -69,10 +69,6 @@ const FOREIGN: &[(&str, &str)] = &[
         "codemode signs in by OAuth itself when a server asks (`oauth`)",
     ),
     (
-        "auth",
-        "codemode signs in by OAuth itself when a server asks (`oauth`)",
-    ),
-    (
         "targetAudience",
         "codemode signs in by OAuth itself when a server asks (`oauth`)",
     ),

@@ -121,13 +121,13 @@ impl Gateway {
                 .and_then(|cache| cache.load(name, server));
             match entry {
                 Some(entry) => {
-                    let connected = entry.connected();
-                    let (tools, mut status) = listed(name, server, &connected, 0.0);
+                    let connected = entry.into_connected();
+                    if let Some(document) = &connected.shared {
+                        shared.insert(name.clone(), document.clone());
+                    }
+                    let (tools, mut status) = listed(name, server, connected, 0.0);
                     status.cached = true;
                     namespaces.push((name.clone(), tools));
-                    if let Some(document) = connected.shared {
-                        shared.insert(name.clone(), document);
-                    }
                     statuses.push(status);
                 }
                 None => cold.push(name.clone()),

@@ -36,7 +36,7 @@ impl Gateway {
                     (connected, started.elapsed().as_secs_f64() * 1e3),
                 )
             });
-        let results: HashMap<String, (Result<Connected, UpstreamError>, f64)> =
+        let mut results: HashMap<String, (Result<Connected, UpstreamError>, f64)> =
             futures::future::join_all(connects)
                 .await
                 .into_iter()
@@ -49,24 +49,24 @@ impl Gateway {
         let mut shared = std::collections::BTreeMap::new();
         let mut statuses = self.unsupported.clone();
         for name in self.upstreams.keys() {
-            match results.get(name) {
+            match results.remove(name) {
                 Some((Ok(connected), ms)) => {
                     let Some(server) = self.servers.get(name) else {
                         continue;
                     };
                     if let Some(cache) = &self.cache {
-                        cache.store(name, server, connected);
+                        cache.store(name, server, &connected);
                     }
-                    let (tools, status) = listed(name, server, connected, *ms);
-                    namespaces.push((name.clone(), tools));
                     if let Some(document) = &connected.shared {
                         shared.insert(name.clone(), document.clone());
                     }
+                    let (tools, status) = listed(name, server, connected, ms);
+                    namespaces.push((name.clone(), tools));
                     statuses.push(status);
                 }
                 Some((Err(error), ms)) => {
                     tracing::error!(server = %name, "unavailable: {error}");
-                    let mut status = UpstreamStatus::down(name, error.to_string(), *ms);
+                    let mut status = UpstreamStatus::down(name, error.to_string(), ms);
                     status.needs_sign_in =
                         matches!(error, crate::upstream::UpstreamError::NeedsSignIn(_));
                     statuses.push(status);
@@ -152,13 +152,13 @@ pub(super) async fn refresh_on_change(
 pub(super) fn listed(
     name: &str,
     server: &Server,
-    connected: &Connected,
+    connected: Connected,
     ms: f64,
 ) -> (Vec<tsgen::Tool>, UpstreamStatus) {
     let tools: Vec<tsgen::Tool> = connected
         .tools
-        .iter()
-        .filter_map(|tool| match serde_json::from_value(tool.clone()) {
+        .into_iter()
+        .filter_map(|tool| match serde_json::from_value(tool) {
             Ok(tool) => Some(tool),
             Err(error) => {
                 tracing::warn!(server = %name, "a tool definition was skipped: {error}");
