@@ -2232,6 +2232,7 @@ await grab("form", () => tools.rest.sendForm({ body: { name: "a b", size: 3 } })
 for (const s of ["secureBearer", "secureHeaderKey", "secureQueryKey", "secureCookieKey", "secureBasic", "secureMachine"] as const) {
   await grab(s, () => tools.rest[s]());
 }
+await grab("dots", () => tools.rest.echo({ id: ".." }));
 await grab("inside", () => tools.rest.redirect({ where: "inside" }));
 await grab("outside", () => tools.rest.redirect({ where: "outside" }));
 await grab("loop", () => tools.rest.redirect({ where: "loop" }));
@@ -2278,6 +2279,13 @@ return r;
             "{operation}: {r}"
         );
     }
+    assert!(
+        r["dots"]
+            .as_str()
+            .unwrap()
+            .contains("leaves the operation's path"),
+        "{r}"
+    );
     assert_eq!(r["inside"]["path"], "/echo/landed");
     assert!(
         r["outside"]
@@ -2431,7 +2439,7 @@ fn github_costs_a_fixed_description_and_short_search_hits() {
 /// A second real public document (the Train Travel API, OpenAPI 3.1, `@readme/oas-examples`)
 /// served by Prism, which checks every request against the document: what codemode sends
 /// passes (query parameters, a JSON body, a path parameter), a value of the wrong format
-/// comes back as Prism's 422 in a `ToolError`, and a missing required parameter is refused by
+/// comes back as Prism's refusal (the document's 400) in a `ToolError`, and a missing required parameter is refused by
 /// codemode before any request.
 #[test]
 fn train_travel_through_prism_validates_what_codemode_sends() {
@@ -2468,9 +2476,11 @@ return {
     assert!(r["trips"].as_u64().is_some_and(|n| n > 0), "{outcome}");
     assert_eq!(r["booked"], true, "{outcome}");
     assert_eq!(r["cancelled"], Value::Null, "{outcome}");
+    // Prism answers an invalid request with the document's own 400 response.
+    let wrong = r["wrongFormat"].as_str().unwrap();
     assert!(
-        r["wrongFormat"].as_str().unwrap().contains("422"),
-        "{outcome}"
+        wrong.starts_with("GET /trips answered 400 Bad Request: The request is invalid"),
+        "{wrong}"
     );
     let missing = r["missing"].as_str().unwrap();
     assert!(

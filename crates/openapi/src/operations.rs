@@ -266,7 +266,17 @@ fn convert(
         };
         // Headers the client sets itself are not the caller's to give.
         if location == Location::Header
-            && ["accept", "content-type", "authorization"].contains(&name.to_lowercase().as_str())
+            && [
+                "accept",
+                "content-type",
+                "content-length",
+                "authorization",
+                "host",
+                "cookie",
+                "connection",
+                "transfer-encoding",
+            ]
+            .contains(&name.to_lowercase().as_str())
         {
             continue;
         }

@@ -92,6 +92,12 @@ impl Operation {
                             parameter.argument
                         )
                     })?;
+                    if text.is_empty() {
+                        return Err(format!(
+                            "`{}` must not be empty: it is part of the path",
+                            parameter.argument
+                        ));
+                    }
                     let placeholder = format!("{{{}}}", parameter.name);
                     if !path.contains(&placeholder) {
                         return Err(format!(
@@ -136,16 +142,28 @@ impl Operation {
         if let Some(left) = unfilled(&path) {
             return Err(format!("the path `{}` needs `{left}`", self.path));
         }
+        // A segment that is `.` or `..` however it is written (`%2E` too) is taken out by
+        // URL parsers, and the request would go to another path: refused.
+        if path.split('/').any(|s| {
+            let plain = s.to_ascii_lowercase().replace("%2e", ".");
+            plain == "." || plain == ".."
+        }) {
+            return Err(format!(
+                "the values given would make a segment of `{}` `.` or `..`, which leaves the operation's path",
+                self.path
+            ));
+        }
         let body = match (&self.body, args.get("body")) {
             (Some(media_type), Some(value)) if !value.is_null() => {
                 Some(encode_body(media_type, value)?)
             }
             _ => None,
         };
+        // A requirement the credentials meet; one that needs none (`{}`) only when none is.
         let security = self
             .security
             .iter()
-            .find(|set| set.iter().all(|scheme| has_credentials(scheme)))
+            .find(|set| !set.is_empty() && set.iter().all(|scheme| has_credentials(scheme)))
             .cloned()
             .unwrap_or_default();
         Ok(Request {
@@ -167,16 +185,10 @@ fn unfilled(path: &str) -> Option<&str> {
     Some(&path[start + 1..end])
 }
 
-/// A path parameter's text (style `simple`): encoded so that it stays one segment. A value
-/// that is all dots would still be read as `.` or `..`: its dots are encoded too.
+/// A path parameter's text (style `simple`): encoded so that it stays within its segment
+/// (a segment made `.` or `..` is refused by [`Operation::request`]).
 fn segment(value: &Value, explode: bool) -> Option<String> {
-    let encode = |text: &str| {
-        if !text.is_empty() && text.chars().all(|c| c == '.') {
-            text.replace('.', "%2E")
-        } else {
-            utf8_percent_encode(text, SEGMENT).to_string()
-        }
-    };
+    let encode = |text: &str| utf8_percent_encode(text, SEGMENT).to_string();
     match value {
         Value::Array(items) => {
             let texts: Option<Vec<String>> = items.iter().map(scalar).collect();
@@ -361,8 +373,8 @@ mod tests {
         let op = operation();
         for (dir, encoded) in [
             ("../../admin", "..%2F..%2Fadmin"),
-            ("..", "%2E%2E"),
-            (".", "%2E"),
+            ("...", "..."),
+            ("%2e%2E", "%252e%252E"),
             ("x?admin=1#top", "x%3Fadmin%3D1%23top"),
             ("//evil.example", "%2F%2Fevil.example"),
             ("a%2F", "a%252F"),
@@ -373,6 +385,19 @@ mod tests {
             assert_eq!(request.path, format!("/files/{encoded}/n"), "{dir}");
             assert!(request.security.is_empty());
         }
+        // Dot segments and empty ones: URL parsers would take them out.
+        for dir in ["..", ".", ""] {
+            let refused = op.request(&json!({"dir": dir, "name": "n"}), &|_| false);
+            assert!(refused.is_err(), "{dir}: {refused:?}");
+        }
+        assert!(
+            op.request(&json!({"dir": ["..", "x"], "name": "n"}), &|_| false)
+                .is_ok()
+        );
+        assert!(
+            op.request(&json!({"dir": [".."], "name": "n"}), &|_| false)
+                .is_err()
+        );
         let bad = op
             .request(
                 &json!({"dir": "d", "name": "n", "X-Note": "a\r\nHost: evil"}),

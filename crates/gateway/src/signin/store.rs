@@ -225,10 +225,37 @@ impl Store {
         change: impl FnOnce(&mut Option<Entry>),
     ) -> Result<(), String> {
         let _held = self.lock.lock().await;
+        // Other processes (another client's codemode) write the same file: one at a time.
+        let _file = self.file_guard().await?;
         let key = key(url);
         let mut entry = self.read(&key).await?;
         change(&mut entry);
         self.write(&key, entry).await
+    }
+
+    /// For a file, an exclusive lock on `<file>.lock` until it drops; none for the keyring,
+    /// whose writes are one secret each.
+    async fn file_guard(&self) -> Result<Option<std::fs::File>, String> {
+        let Resolved::File(path) = self.resolved().await? else {
+            return Ok(None);
+        };
+        let mut lock = path.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        blocking(move || {
+            let fail = |e: std::io::Error| format!("cannot lock {}: {e}", lock.display());
+            if let Some(dir) = lock.parent().filter(|d| !d.as_os_str().is_empty()) {
+                create_private_dir(dir).map_err(fail)?;
+            }
+            let mut options = std::fs::OpenOptions::new();
+            options.create(true).truncate(false).write(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options.open(&lock).map_err(fail)?;
+            file.lock().map_err(fail)?;
+            Ok(Some(file))
+        })
+        .await
     }
 
     /// Forgets the sign-in to `url`; whether there was one.

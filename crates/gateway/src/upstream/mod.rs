@@ -118,6 +118,8 @@ pub struct Upstream {
     signing: Arc<tokio::sync::Mutex<()>>,
     /// An OpenAPI source's document, once read.
     loaded: Mutex<Option<Arc<rest::Loaded>>>,
+    /// Whether `loaded` holds it (read without waiting for a call that holds the lock).
+    is_loaded: std::sync::atomic::AtomicBool,
 }
 
 impl Upstream {
@@ -156,6 +158,7 @@ impl Upstream {
             person: Default::default(),
             signing: Default::default(),
             loaded: Mutex::new(None),
+            is_loaded: Default::default(),
         }
     }
 
@@ -180,7 +183,7 @@ impl Upstream {
     /// its document is read.
     pub fn is_live(&self) -> bool {
         if matches!(self.server.transport, Transport::OpenApi(_)) {
-            return self.loaded.try_lock().ok().is_some_and(|l| l.is_some());
+            return self.is_loaded.load(std::sync::atomic::Ordering::Acquire);
         }
         self.connection
             .try_lock()
@@ -236,6 +239,8 @@ impl Upstream {
         }
         let loaded = Arc::new(rest::load(&self.name, source).await?);
         *slot = Some(loaded.clone());
+        self.is_loaded
+            .store(true, std::sync::atomic::Ordering::Release);
         Ok(loaded)
     }
 
@@ -564,6 +569,8 @@ impl Upstream {
     /// Closes the connection (and stops a child process).
     pub async fn close(&self) {
         self.loaded.lock().await.take();
+        self.is_loaded
+            .store(false, std::sync::atomic::Ordering::Release);
         if let Some(service) = self.connection.lock().await.take() {
             service.cancellation_token().cancel();
         }

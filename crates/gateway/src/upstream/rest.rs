@@ -64,6 +64,11 @@ pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, U
             }) => {
                 tracing::warn!(server = %name, "credentials.{scheme}: the scheme is {what}, which codemode cannot give")
             }
+            Some(found) if !fits(&found.kind, &source.credentials[scheme]) => tracing::warn!(
+                server = %name,
+                "credentials.{scheme}: not the kind the scheme takes ({}); it is not used",
+                described(&found.kind)
+            ),
             Some(_) => {}
         }
     }
@@ -79,7 +84,7 @@ pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, U
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
+            if attempt.previous().len() > MAX_REDIRECTS {
                 attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
             } else if attempt.url().origin() != origin {
                 let to = attempt.url().origin().ascii_serialization();
@@ -106,20 +111,46 @@ pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, U
 fn where_(source: &OpenApiSource) -> String {
     match &source.document {
         DocumentAt::File(path) => path.display().to_string(),
-        DocumentAt::Url(url) => url.clone(),
+        DocumentAt::Url(url) => shown_url(url),
+    }
+}
+
+/// A URL without what may hold a secret (its query, user and password).
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed.set_query(None);
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "(an unreadable URL)".to_string(),
     }
 }
 
 async fn fetch(url: &str) -> Result<String, String> {
+    let shown = shown_url(url);
+    // The document says where requests and tokens go: it is followed only to https.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let to = attempt.url();
+            if attempt.previous().len() > MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if to.scheme() == "https" || crate::config::on_this_machine(to) {
+                attempt.follow()
+            } else {
+                attempt.error("a redirect away from https")
+            }
+        }))
         .build()
         .map_err(|e| e.to_string())?;
     let mut response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("cannot fetch {url}: {}", super::http::plain(&e.to_string())))?;
+        .map_err(|e| format!("cannot fetch {shown}: {}", error_chain(e)))?;
+    let url = shown.as_str();
     if !response.status().is_success() {
         return Err(format!(
             "cannot fetch {url}: it answered {}",
@@ -162,8 +193,19 @@ fn base_url(
             ));
         }
     };
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(format!("the API's URL `{url}` is not http(s)"));
+    // Where the credentials go is the config's word, or an https URL of the document's.
+    if !(url.scheme() == "https" || url.scheme() == "http" && crate::config::on_this_machine(&url))
+    {
+        return Err(format!(
+            "the document's server `{}` is not an https URL: give the API's URL as `baseUrl`",
+            shown_url(url.as_str())
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "the API's URL `{}` has a query or a fragment: give its base as `baseUrl`",
+            shown_url(url.as_str())
+        ));
     }
     Ok(url)
 }
@@ -199,9 +241,7 @@ impl Loaded {
             ));
         };
         let request = operation
-            .request(&Value::Object(args), &|scheme| {
-                self.source.credentials.contains_key(scheme)
-            })
+            .request(&Value::Object(args), &|scheme| self.can_give(scheme))
             .map_err(|why| ToolError::new(Code::InvalidArguments, why))?;
         let base = self.base.as_str().trim_end_matches('/');
         let mut url =
@@ -263,13 +303,34 @@ impl Loaded {
                 }
             }
         }
-        let mut builder = self.client.request(method, url);
-        for (header, value) in &self.source.headers {
-            builder = builder.header(header, value);
+        // The operation's header parameters, then the configured headers, then the keys: a
+        // later one of a name replaces an earlier one.
+        let mut headers = reqwest::header::HeaderMap::new();
+        let configured = self
+            .source
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let given = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()));
+        let keys = key_headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (header, value) in given.chain(configured).chain(keys) {
+            let name = reqwest::header::HeaderName::from_bytes(header.as_bytes());
+            let value = reqwest::header::HeaderValue::from_str(value);
+            let (Ok(name), Ok(value)) = (name, value) else {
+                return Err(ToolError::new(
+                    Code::InvalidArguments,
+                    format!("the header `{header}` cannot be sent as given"),
+                ));
+            };
+            headers.insert(name, value);
         }
-        for (header, value) in request.headers.iter().chain(key_headers.iter()) {
-            builder = builder.header(header, value);
+        if bearer.is_some() || basic.is_some() {
+            headers.remove(reqwest::header::AUTHORIZATION);
         }
+        let mut builder = self.client.request(method, url).headers(headers);
         if !cookies.is_empty() {
             let line: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
             builder = builder.header(reqwest::header::COOKIE, line.join("; "));
@@ -325,7 +386,7 @@ impl Loaded {
             self.tokens.lock().await.clear();
         }
         if !status.is_success() {
-            let message = error_message(&bytes, &media_type);
+            let message = self.redacted(error_message(&bytes, &media_type));
             let text = if message.is_empty() {
                 format!("{shown} answered {status}")
             } else {
@@ -348,6 +409,40 @@ impl Loaded {
             json!({"mediaType": media_type, "bytes": bytes.len()})
         };
         Ok(json!({"content": [], "structuredContent": value}))
+    }
+
+    /// Whether a credential of the kind `scheme` takes is configured for it.
+    fn can_give(&self, scheme: &str) -> bool {
+        match (
+            self.source.credentials.get(scheme),
+            self.schemes.iter().find(|s| s.name == scheme),
+        ) {
+            (Some(credential), Some(scheme)) => fits(&scheme.kind, credential),
+            _ => false,
+        }
+    }
+
+    /// `text` without any configured secret in it (an API may say back the key it refused).
+    fn redacted(&self, mut text: String) -> String {
+        let secrets = self
+            .source
+            .credentials
+            .values()
+            .map(|credential| match credential {
+                Credential::Secret(secret) => secret.as_str(),
+                Credential::Basic { password, .. } => password.as_str(),
+                Credential::Client { client_secret, .. } => client_secret.as_str(),
+            })
+            .chain(self.source.headers.values().map(String::as_str));
+        for secret in secrets {
+            // A header's value such as `Bearer TOKEN`: its words count too.
+            for part in std::iter::once(secret).chain(secret.split_whitespace()) {
+                if part.len() >= 6 {
+                    text = text.replace(part, "[redacted]");
+                }
+            }
+        }
+        text
     }
 
     /// A client-credentials token for `scheme`: the one kept, else a new one.
@@ -381,6 +476,13 @@ impl Loaded {
             .base
             .join(token_url)
             .map_err(|e| fail(format!("its token URL `{token_url}`: {e}")))?;
+        // The client's secret goes only to https (or this machine).
+        if !(url.scheme() == "https" || crate::config::on_this_machine(&url)) {
+            return Err(fail(format!(
+                "its token URL `{}` is not https",
+                shown_url(url.as_str())
+            )));
+        }
         let mut form = vec![("grant_type", "client_credentials".to_string())];
         if !scopes.is_empty() {
             form.push(("scope", scopes.join(" ")));
@@ -412,6 +514,17 @@ impl Loaded {
         tokens.insert(scheme.to_string(), (token.to_string(), until));
         Ok(token.to_string())
     }
+}
+
+/// Whether `credential` is of the kind the scheme `kind` takes.
+fn fits(kind: &openapi::SchemeKind, credential: &Credential) -> bool {
+    use openapi::SchemeKind as K;
+    matches!(
+        (kind, credential),
+        (K::Bearer | K::ApiKey { .. }, Credential::Secret(_))
+            | (K::Basic, Credential::Basic { .. })
+            | (K::ClientCredentials { .. }, Credential::Client { .. })
+    )
 }
 
 fn described(kind: &openapi::SchemeKind) -> String {
