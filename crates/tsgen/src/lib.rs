@@ -291,6 +291,8 @@ enum Shortening {
     None,
     /// The return type: objects one level deep, at most 12 properties each.
     Returns,
+    /// And each parameter's doc cut to its first 50 characters.
+    ShortDocs,
     /// And the docs of optional parameters left out.
     RequiredDocs,
     /// And the return type's objects at most 6 properties.
@@ -306,7 +308,8 @@ impl Shortening {
         use Shortening::*;
         Some(match self {
             None => Returns,
-            Returns => RequiredDocs,
+            Returns => ShortDocs,
+            ShortDocs => RequiredDocs,
             RequiredDocs => FewerReturns,
             FewerReturns => NoDocs,
             NoDocs => Arguments,
@@ -339,11 +342,13 @@ fn compact_at(
         };
         let output_mode = match shortened {
             Shortening::None => mode,
-            Shortening::Returns | Shortening::RequiredDocs => Mode::Compact {
-                max_depth: options.max_depth.min(1),
-                max_union: options.max_union,
-                max_members: 12,
-            },
+            Shortening::Returns | Shortening::ShortDocs | Shortening::RequiredDocs => {
+                Mode::Compact {
+                    max_depth: options.max_depth.min(1),
+                    max_union: options.max_union,
+                    max_members: 12,
+                }
+            }
             _ => Mode::Compact {
                 max_depth: options.max_depth.min(1),
                 max_union: options.max_union,
@@ -377,7 +382,7 @@ fn compact_at(
             lines.push(tags);
         }
         let documented = |name: &str| match shortened {
-            Shortening::None | Shortening::Returns => true,
+            Shortening::None | Shortening::Returns | Shortening::ShortDocs => true,
             Shortening::RequiredDocs | Shortening::FewerReturns => required.contains(&name),
             Shortening::NoDocs | Shortening::Arguments => false,
         };
@@ -386,7 +391,14 @@ fn compact_at(
                 let mut text = schema
                     .get("description")
                     .and_then(Value::as_str)
-                    .map(|d| doc::shorten(&first_paragraph(d), options.parameter_chars))
+                    .map(|d| {
+                        let chars = if shortened >= Shortening::ShortDocs {
+                            options.parameter_chars.min(50)
+                        } else {
+                            options.parameter_chars
+                        };
+                        doc::shorten(&first_paragraph(d), chars)
+                    })
                     .unwrap_or_default();
                 if let Some(default) = schema.get("default") {
                     text = format!(
