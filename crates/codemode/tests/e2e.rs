@@ -721,18 +721,8 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
             .arg(config)
             .env("CODEMODE_CREDENTIALS", &credentials)
             .env("BROWSER", opening)
-            .env("RUST_LOG", "trace")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.unwrap_or("").as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+            .env("RUST_LOG", "trace");
+        let output = fed(&mut command, input.unwrap_or(""));
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -921,7 +911,8 @@ fn sign_ins_live_in_the_systems_keyring_and_a_refused_refresh_signs_in_again() {
             .display()
     );
     let codemode_with = |args: &[&str], input: &str| {
-        let mut child = Command::new(codemode())
+        let mut command = Command::new(codemode());
+        command
             .args(args)
             .arg("--config")
             .arg(&config)
@@ -930,19 +921,8 @@ fn sign_ins_live_in_the_systems_keyring_and_a_refused_refresh_signs_in_again() {
             .env("HOME", &home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("DBUS_SESSION_BUS_ADDRESS", &bus)
-            .env("BROWSER", &browser)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
+            .env("BROWSER", &browser);
+        let output = fed(&mut command, input);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&output.stdout),
@@ -2163,13 +2143,9 @@ fn http_get(url: &str) -> String {
         .unwrap_or_default()
 }
 
-/// `codemode run --json` of `snippet` with `config`, at RUST_LOG=trace: its outcome, and all
-/// it printed.
-fn run_json(config: &Path, snippet: &str) -> (Value, String) {
-    let mut child = Command::new(codemode())
-        .args(["run", "-", "--json", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "trace")
+/// `command` run with `input` on its stdin; what it printed, and how it ended.
+fn fed(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -2179,9 +2155,20 @@ fn run_json(config: &Path, snippet: &str) -> (Value, String) {
         .stdin
         .take()
         .unwrap()
-        .write_all(snippet.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
-    let output = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `codemode run --json` of `snippet` with `config`, at RUST_LOG=trace: its outcome, and all
+/// it printed.
+fn run_json(config: &Path, snippet: &str) -> (Value, String) {
+    let mut command = Command::new(codemode());
+    command
+        .args(["run", "-", "--json", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "trace");
+    let output = fed(&mut command, snippet);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let all = stdout.clone() + &String::from_utf8_lossy(&output.stderr);
     let outcome = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
