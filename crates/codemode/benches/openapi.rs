@@ -5,6 +5,8 @@
 //!   search index built (the catalog cache off);
 //! - `cached`: the same gateway from the catalog cache (the document is not read until a
 //!   call needs it);
+//! - `cached_then_search`: `cached`, then a first search (which parses the document's
+//!   components, kept as text in the cache until a declaration needs them);
 //! - `search`: one query over it, its hits' declarations rendered;
 //! - `parse` and `tools`: the document's parts of `cold`.
 
@@ -63,6 +65,25 @@ fn cached(bencher: divan::Bencher) {
         let gateway = rt.block_on(Gateway::connect(&config));
         assert!(gateway.catalog().statuses[0].cached);
         gateway
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[divan::bench(sample_count = 30)]
+fn cached_then_search(bencher: divan::Bencher) {
+    let rt = runtime();
+    let dir = std::env::temp_dir().join(format!("codemode-bench-openapi-s-{}", std::process::id()));
+    let config = config(Some(&dir));
+    drop(rt.block_on(Gateway::connect_all(&config)));
+    let params = search::Params::default();
+    bencher.bench_local(|| {
+        let gateway = rt.block_on(Gateway::connect(&config));
+        let catalog = gateway.catalog();
+        assert!(catalog.statuses[0].cached);
+        let hits = catalog
+            .search("list the open issues of a repository", None, 8, &params)
+            .expect("a search");
+        (gateway, hits)
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

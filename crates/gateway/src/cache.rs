@@ -5,7 +5,9 @@
 //! arguments, environment and working directory, or URL and headers). A changed config entry is
 //! therefore a different upstream, and secrets in it never reach the disk, only their hash. An
 //! entry older than `maxAgeHours` is stale. When a started upstream lists tools or a different
-//! version, the entry is written again. Entries are written whole to a temporary file and
+//! version, the entry is written again. An OpenAPI source's entry is also stale once its document
+//! file no longer holds what the tools were made from (same size and modification time, else
+//! the same SHA-256). Entries are written whole to a temporary file and
 //! renamed, so a reader never sees half of one; a cache that cannot be read or written is
 //! logged and otherwise ignored.
 
@@ -13,14 +15,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::config::{CacheConfig, Server, Transport};
-use crate::upstream::Connected;
+use crate::config::{CacheConfig, DocumentAt, Server, Transport};
+use crate::upstream::{Connected, Stamp};
 
 /// Bumped when the entry format changes; part of every identity.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// What is kept of one upstream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -34,10 +36,14 @@ pub struct Entry {
     pub server_version: String,
     /// Seconds since the Unix epoch.
     pub saved_at: u64,
-    pub tools: Vec<Value>,
-    /// What the tools' schemas refer into (an OpenAPI document's components).
+    pub tools: Vec<tsgen::Tool>,
+    /// What the tools' schemas refer into (an OpenAPI document's components), parsed only
+    /// when a declaration needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shared: Option<Value>,
+    pub shared: Option<Box<serde_json::value::RawValue>>,
+    /// The document file the tools were made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<Stamp>,
 }
 
 impl Entry {
@@ -47,7 +53,10 @@ impl Entry {
             server_name: self.server_name,
             server_version: self.server_version,
             tools: self.tools,
-            shared: self.shared.map(std::sync::Arc::new),
+            shared: self
+                .shared
+                .map(|text| std::sync::Arc::new(tsgen::Shared::from_json(text.get().to_string()))),
+            document: self.document,
         }
     }
 }
@@ -106,6 +115,15 @@ impl Cache {
         if entry.identity != identity || Duration::from_secs(age) > self.max_age {
             return None;
         }
+        if let Transport::OpenApi(source) = &server.transport
+            && let DocumentAt::File(path) = &source.document
+            && !entry
+                .document
+                .as_ref()
+                .is_some_and(|stamp| stamp.holds(path))
+        {
+            return None;
+        }
         Some(entry)
     }
 
@@ -120,7 +138,11 @@ impl Cache {
             server_version: connected.server_version.clone(),
             saved_at: now(),
             tools: connected.tools.clone(),
-            shared: connected.shared.as_deref().cloned(),
+            shared: connected
+                .shared
+                .as_deref()
+                .and_then(|shared| serde_json::value::to_raw_value(shared.get()).ok()),
+            document: connected.document.clone(),
         };
         let path = self.path(&identity);
         let written = (|| -> std::io::Result<()> {
@@ -152,11 +174,10 @@ pub fn identity(server: &Server) -> String {
             json!({"format": FORMAT, "url": url, "headers": headers})
         }
         Transport::InProcess(server) => json!({"format": FORMAT, "inProcess": server.name}),
-        // The document's content, not only where it is: an edited document is read anew.
+        // Where the document is; its content is checked by the entry's stamp.
         Transport::OpenApi(source) => json!({
             "format": FORMAT,
             "openapi": format!("{:?}", source.document),
-            "content": document_digest(&source.document),
             "baseUrl": source.base_url,
             "headers": source.headers,
             "filter": format!("{:?}", source.filter),
@@ -164,17 +185,6 @@ pub fn identity(server: &Server) -> String {
     };
     let digest = Sha256::digest(how.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The SHA-256 of a document file's content; none for a URL (its content is known only by
-/// fetching it) or a file that cannot be read.
-fn document_digest(at: &crate::config::DocumentAt) -> Option<String> {
-    let crate::config::DocumentAt::File(path) = at else {
-        return None;
-    };
-    let bytes = std::fs::read(path).ok()?;
-    let digest = Sha256::digest(&bytes);
-    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn now() -> u64 {
@@ -209,8 +219,12 @@ mod tests {
             protocol_version: "2025-06-18".into(),
             server_name: "srv".into(),
             server_version: version.into(),
-            tools: vec![json!({"name": "t", "inputSchema": {"type": "object"}})],
+            tools: vec![
+                serde_json::from_value(json!({"name": "t", "inputSchema": {"type": "object"}}))
+                    .unwrap(),
+            ],
             shared: None,
+            document: None,
         }
     }
 

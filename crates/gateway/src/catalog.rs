@@ -15,7 +15,7 @@ pub struct Catalog {
     /// Every upstream's tools as it listed them, by configured name.
     pub listed: BTreeMap<String, Vec<tsgen::Tool>>,
     /// What an upstream's schemas refer into (an OpenAPI source's components), by name.
-    pub shared: BTreeMap<String, std::sync::Arc<serde_json::Value>>,
+    pub shared: BTreeMap<String, std::sync::Arc<tsgen::Shared>>,
     /// The tools offered inside `execute` (upstreams exposed as code).
     pub api: tsgen::Api,
     /// The tools offered to the agent directly, by the name they are offered under.
@@ -45,7 +45,7 @@ impl Catalog {
 
     pub(crate) fn build(
         namespaces: Vec<(String, Vec<tsgen::Tool>)>,
-        shared: BTreeMap<String, std::sync::Arc<serde_json::Value>>,
+        shared: BTreeMap<String, std::sync::Arc<tsgen::Shared>>,
         mut statuses: Vec<UpstreamStatus>,
         expose: &BTreeMap<String, crate::config::Expose>,
     ) -> Catalog {

@@ -72,7 +72,7 @@ fn every_document_compiles_and_every_operation_accepts_arguments_of_its_own_shap
     }
     let mut api = tsgen::Api::new(namespaces);
     for (name, document) in shared {
-        api.share(&name, Arc::new(document));
+        api.share(&name, Arc::new(tsgen::Shared::new(document)));
     }
     let mut usage = String::from("export {};\nasync function calls() {\n");
     let (mut called, mut total) = (0, 0);

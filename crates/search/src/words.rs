@@ -136,12 +136,12 @@ fn unspaced(c: char) -> bool {
 
 /// The overlapping pairs of characters of a run of [`unspaced`] characters (the run itself
 /// when it has one character), as CJK search engines index them.
-fn bigrams(run: &str, words: &mut Vec<String>) {
+fn bigrams(run: &str) -> Vec<String> {
     let chars: Vec<char> = run.chars().collect();
     match chars.len() {
-        0 => {}
-        1 => words.push(run.to_string()),
-        _ => words.extend(chars.windows(2).map(|pair| pair.iter().collect())),
+        0 => Vec::new(),
+        1 => vec![run.to_string()],
+        _ => chars.windows(2).map(|pair| pair.iter().collect()).collect(),
     }
 }
 
@@ -175,39 +175,6 @@ const STOPWORDS: &[&str] = &[
 pub fn tokens(text: &str) -> Vec<String> {
     static STEMMER: OnceLock<Stemmer> = OnceLock::new();
     let stemmer = STEMMER.get_or_init(|| Stemmer::create(Algorithm::English));
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut previous_lower = false;
-    let mut ideographs = String::new();
-    for c in text.chars() {
-        // Scripts written without spaces become overlapping pairs of characters.
-        if unspaced(c) {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            ideographs.push(c);
-            continue;
-        }
-        if !ideographs.is_empty() {
-            bigrams(&std::mem::take(&mut ideographs), &mut words);
-        }
-        if c.is_alphanumeric() {
-            if c.is_uppercase() && previous_lower && !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            previous_lower = c.is_lowercase() || c.is_numeric();
-            word.extend(c.to_lowercase());
-        } else {
-            previous_lower = false;
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-        }
-    }
-    if !word.is_empty() {
-        words.push(word);
-    }
-    bigrams(&ideographs, &mut words);
     // Stemming dominates the cost of indexing, and tool text repeats its words: memoise stems.
     thread_local! {
         static STEMS: std::cell::RefCell<HashMap<String, String>> = std::cell::RefCell::new(HashMap::new());
@@ -217,17 +184,61 @@ pub fn tokens(text: &str) -> Vec<String> {
         if stems.len() > 200_000 {
             stems.clear();
         }
-        words
-            .into_iter()
-            .filter(|w| !STOPWORDS.contains(&w.as_str()))
-            .map(|w| match stems.get(&w) {
-                Some(stem) => stem.clone(),
-                None => {
-                    let stem = stemmer.stem(&w).into_owned();
-                    stems.insert(w, stem.clone());
-                    stem
+        let mut words = Vec::new();
+        // Each word is made in one buffer; only its stem is kept.
+        let mut finish = |word: &mut String, words: &mut Vec<String>| {
+            if word.is_empty() {
+                return;
+            }
+            if !STOPWORDS.contains(&word.as_str()) {
+                let stem = match stems.get(word.as_str()) {
+                    Some(stem) => stem.clone(),
+                    None => {
+                        let stem = stemmer.stem(word).into_owned();
+                        stems.insert(word.clone(), stem.clone());
+                        stem
+                    }
+                };
+                words.push(stem);
+            }
+            word.clear();
+        };
+        let mut word = String::new();
+        let mut previous_lower = false;
+        let mut ideographs = String::new();
+        for c in text.chars() {
+            // Scripts written without spaces become overlapping pairs of characters.
+            if unspaced(c) {
+                finish(&mut word, &mut words);
+                ideographs.push(c);
+                continue;
+            }
+            if !ideographs.is_empty() {
+                for mut pair in bigrams(&std::mem::take(&mut ideographs)) {
+                    finish(&mut pair, &mut words);
                 }
-            })
-            .collect()
+            }
+            if c.is_ascii_alphanumeric() {
+                if c.is_ascii_uppercase() && previous_lower {
+                    finish(&mut word, &mut words);
+                }
+                previous_lower = !c.is_ascii_uppercase();
+                word.push(c.to_ascii_lowercase());
+            } else if c.is_alphanumeric() {
+                if c.is_uppercase() && previous_lower {
+                    finish(&mut word, &mut words);
+                }
+                previous_lower = c.is_lowercase() || c.is_numeric();
+                word.extend(c.to_lowercase());
+            } else {
+                previous_lower = false;
+                finish(&mut word, &mut words);
+            }
+        }
+        finish(&mut word, &mut words);
+        for mut pair in bigrams(&ideographs) {
+            finish(&mut pair, &mut words);
+        }
+        words
     })
 }

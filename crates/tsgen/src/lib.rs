@@ -39,12 +39,14 @@
 mod doc;
 pub mod names;
 mod schema;
+mod shared;
 mod tokens;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use schema::{Defs, Mode, Render, Side};
+pub use shared::Shared;
 pub use tokens::count_tokens;
 
 /// An MCP tool definition, as `tools/list` returns it.
@@ -131,7 +133,7 @@ pub struct Namespace {
     pub tools: Vec<ApiTool>,
     /// A document the tools' schemas may refer into (`$ref` to a pointer their own schema
     /// does not hold): an OpenAPI document's components, shared by every operation.
-    pub shared: Option<std::sync::Arc<Value>>,
+    pub shared: Option<std::sync::Arc<Shared>>,
 }
 
 /// One tool and its identifier in its namespace.
@@ -214,7 +216,7 @@ impl Api {
     }
 
     /// Makes `document` the namespace `name`'s shared document (see [`Namespace::shared`]).
-    pub fn share(&mut self, name: &str, document: std::sync::Arc<Value>) {
+    pub fn share(&mut self, name: &str, document: std::sync::Arc<Shared>) {
         if let Some(ns) = self.namespaces.iter_mut().find(|n| n.name == name) {
             ns.shared = Some(document);
         }
@@ -355,7 +357,7 @@ fn compact_at(
                 max_members: 6,
             },
         };
-        let shared = ns.shared.as_deref();
+        let shared = ns.shared.as_deref().map(Shared::get);
         let mut input = Render::new(&tool.input_schema, input_mode, 0, Side::Input);
         input.shared = shared;
         let args = input.type_of(&tool.input_schema, 0);
@@ -460,7 +462,7 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
     members.push_str(&format!("  readonly {}: {{\n", ns.ident));
     for (index, api_tool) in ns.tools.iter().enumerate() {
         let tool = &api_tool.tool;
-        let shared = ns.shared.as_deref();
+        let shared = ns.shared.as_deref().map(Shared::get);
         let mut input = Render::new(&tool.input_schema, Mode::Full, index, Side::Input);
         input.shared = shared;
         input.defs = Some(&mut defs);
@@ -509,7 +511,7 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
         match side {
             Side::Input => &tool.input_schema,
             Side::Output => tool.output_schema.as_ref().unwrap_or(&Value::Bool(true)),
-            Side::Shared => ns.shared.as_deref().unwrap_or(&Value::Bool(true)),
+            Side::Shared => ns.shared.as_deref().map_or(&Value::Bool(true), Shared::get),
         }
     });
     let types = if defs.is_empty() {

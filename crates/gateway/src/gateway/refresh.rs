@@ -158,14 +158,7 @@ pub(super) fn listed(
     let tools: Vec<tsgen::Tool> = connected
         .tools
         .into_iter()
-        .filter_map(|tool| match serde_json::from_value(tool) {
-            Ok(tool) => Some(tool),
-            Err(error) => {
-                tracing::warn!(server = %name, "a tool definition was skipped: {error}");
-                None
-            }
-        })
-        .filter(|tool: &tsgen::Tool| server.tools.admits(&tool.name))
+        .filter(|tool| server.tools.admits(&tool.name))
         .collect();
     let status = UpstreamStatus {
         name: name.to_string(),

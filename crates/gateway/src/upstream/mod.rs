@@ -31,6 +31,7 @@ use tokio::sync::Mutex;
 use crate::config::{Server, Transport};
 use crate::forward::{Forward, InFlight};
 pub(crate) use handler::{Handler, Lifecycle};
+pub use rest::Stamp;
 use restarts::Restarts;
 
 /// Called with the upstream's name when its tool list may have changed: it said so, or a call
@@ -83,10 +84,13 @@ pub struct Connected {
     pub protocol_version: String,
     pub server_name: String,
     pub server_version: String,
-    /// `tools/list`, as MCP JSON.
-    pub tools: Vec<Value>,
+    /// `tools/list`: the tools it could be read as (one that cannot is left out, with a
+    /// warning).
+    pub tools: Vec<tsgen::Tool>,
     /// What the tools' schemas refer into (an OpenAPI document's components).
-    pub shared: Option<Arc<Value>>,
+    pub shared: Option<Arc<tsgen::Shared>>,
+    /// The document file an OpenAPI source's tools were made from, as it was read.
+    pub document: Option<Stamp>,
 }
 
 pub(crate) type Service = RunningService<RoleClient, Handler>;
@@ -221,9 +225,16 @@ impl Upstream {
             server_version: implementation.map(|s| s.version).unwrap_or_default(),
             tools: tools
                 .into_iter()
-                .filter_map(|tool| serde_json::to_value(tool).ok())
+                .filter_map(|tool| {
+                    let read = serde_json::to_value(&tool).and_then(serde_json::from_value);
+                    read.inspect_err(|error| {
+                        tracing::warn!(server = %self.name, tool = %tool.name, "a tool definition was skipped: {error}");
+                    })
+                    .ok()
+                })
                 .collect(),
             shared: None,
+            document: None,
         })
     }
 

@@ -24,8 +24,10 @@ pub(crate) struct Loaded {
     name: String,
     source: OpenApiSource,
     api: openapi::Api,
-    shared: Arc<Value>,
-    document: openapi::Document,
+    shared: Arc<tsgen::Shared>,
+    /// The document's `openapi`, title and `info.version`.
+    about: [String; 3],
+    stamp: Option<Stamp>,
     schemes: Vec<openapi::Scheme>,
     base: reqwest::Url,
     client: reqwest::Client,
@@ -36,14 +38,14 @@ pub(crate) struct Loaded {
 /// Reads the document of the source `name` and makes its tools.
 pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, UpstreamError> {
     let fail = |why: String| UpstreamError::Document(why);
-    let (text, from) = match &source.document {
+    let (text, from, stamp) = match &source.document {
         DocumentAt::File(path) => {
-            let text = tokio::fs::read_to_string(path)
+            let (text, stamp) = Stamp::read(path)
                 .await
                 .map_err(|e| fail(format!("cannot read {}: {e}", path.display())))?;
-            (text, None)
+            (text, None, Some(stamp))
         }
-        DocumentAt::Url(url) => (fetch(url).await.map_err(fail)?, Some(url.as_str())),
+        DocumentAt::Url(url) => (fetch(url).await.map_err(fail)?, Some(url.as_str()), None),
     };
     let document = tokio::task::spawn_blocking(move || openapi::Document::parse(&text))
         .await
@@ -73,13 +75,15 @@ pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, U
         }
     }
     let filter = source.filter.clone();
-    let (api, document) = tokio::task::spawn_blocking(move || {
-        let api = openapi::Api::new(&document, &filter);
-        (api, document)
-    })
-    .await
-    .map_err(|e| fail(e.to_string()))?;
-    let shared = Arc::new(api.shared.clone());
+    let about = [
+        document.version.clone(),
+        document.title.clone(),
+        document.api_version.clone(),
+    ];
+    let mut api = tokio::task::spawn_blocking(move || openapi::Api::new(&document, &filter))
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let shared = Arc::new(tsgen::Shared::new(std::mem::take(&mut api.shared)));
     let origin = base.origin();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -100,7 +104,8 @@ pub(super) async fn load(name: &str, source: &OpenApiSource) -> Result<Loaded, U
         source: source.clone(),
         api,
         shared,
-        document,
+        about,
+        stamp,
         schemes,
         base,
         client,
@@ -214,16 +219,12 @@ impl Loaded {
     /// What it offers, as an upstream's tool list.
     pub(crate) fn connected(&self) -> Connected {
         Connected {
-            protocol_version: format!("OpenAPI {}", self.document.version),
-            server_name: self.document.title.clone(),
-            server_version: self.document.api_version.clone(),
-            tools: self
-                .api
-                .tools
-                .iter()
-                .filter_map(|t| serde_json::to_value(t).ok())
-                .collect(),
+            protocol_version: format!("OpenAPI {}", self.about[0]),
+            server_name: self.about[1].clone(),
+            server_version: self.about[2].clone(),
+            tools: self.api.tools.clone(),
             shared: Some(self.shared.clone()),
+            document: self.stamp.clone(),
         }
     }
 
@@ -571,4 +572,74 @@ fn error_chain(error: reqwest::Error) -> String {
         source = cause.source();
     }
     super::http::plain(&text)
+}
+
+/// A document file as it was read: its size, when it was last changed, and its content's
+/// SHA-256. A cached catalog made from it is current while the file still [`holds`] it.
+///
+/// [`holds`]: Stamp::holds
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stamp {
+    len: u64,
+    /// Nanoseconds since the Unix epoch; none when the file had changed so recently that
+    /// another change within the file system's clock tick could keep it (then only the
+    /// content tells).
+    modified: Option<u64>,
+    sha256: String,
+}
+
+/// A change this recent may share its modification time with the next one.
+const SETTLING: Duration = Duration::from_secs(2);
+
+impl Stamp {
+    /// Reads the document at `path` and stamps it. The file's size and time are taken before
+    /// its content, so that a change while it is read makes the stamp not match it.
+    pub(super) async fn read(path: &std::path::Path) -> std::io::Result<(String, Stamp)> {
+        let metadata = tokio::fs::metadata(path).await?;
+        if metadata.len() > MAX_DOCUMENT_BYTES {
+            return Err(std::io::Error::other(format!(
+                "it is larger than {MAX_DOCUMENT_BYTES} bytes"
+            )));
+        }
+        let text = tokio::fs::read_to_string(path).await?;
+        let modified = metadata
+            .modified()
+            .ok()
+            .filter(|m| m.elapsed().is_ok_and(|age| age > SETTLING))
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as u64);
+        let stamp = Stamp {
+            len: metadata.len(),
+            modified,
+            sha256: sha256(text.as_bytes()),
+        };
+        Ok((text, stamp))
+    }
+
+    /// Whether the file at `path` still has the content stamped: the same size and time say
+    /// so at once; otherwise its content is hashed again.
+    pub fn holds(&self, path: &std::path::Path) -> bool {
+        let Ok(metadata) = std::fs::metadata(path) else {
+            return false;
+        };
+        if metadata.len() != self.len {
+            return false;
+        }
+        let modified = metadata
+            .modified()
+            .ok()
+            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as u64);
+        if self.modified.is_some() && modified == self.modified {
+            return true;
+        }
+        std::fs::read(path).is_ok_and(|bytes| sha256(&bytes) == self.sha256)
+    }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
