@@ -55,12 +55,21 @@ fn cold(bencher: divan::Bencher) {
     });
 }
 
+/// A config whose catalog cache (a new folder, `name`'s) holds GitHub's API.
+fn filled_cache(rt: &tokio::runtime::Runtime, name: &str) -> (PathBuf, Config) {
+    let dir = std::env::temp_dir().join(format!(
+        "codemode-bench-openapi-{name}-{}",
+        std::process::id()
+    ));
+    let config = config(Some(&dir));
+    drop(rt.block_on(Gateway::connect_all(&config)));
+    (dir, config)
+}
+
 #[divan::bench(sample_count = 30)]
 fn cached(bencher: divan::Bencher) {
     let rt = runtime();
-    let dir = std::env::temp_dir().join(format!("codemode-bench-openapi-{}", std::process::id()));
-    let config = config(Some(&dir));
-    drop(rt.block_on(Gateway::connect_all(&config)));
+    let (dir, config) = filled_cache(&rt, "cached");
     bencher.bench_local(|| {
         let gateway = rt.block_on(Gateway::connect(&config));
         assert!(gateway.catalog().statuses[0].cached);
@@ -72,9 +81,7 @@ fn cached(bencher: divan::Bencher) {
 #[divan::bench(sample_count = 30)]
 fn cached_then_search(bencher: divan::Bencher) {
     let rt = runtime();
-    let dir = std::env::temp_dir().join(format!("codemode-bench-openapi-s-{}", std::process::id()));
-    let config = config(Some(&dir));
-    drop(rt.block_on(Gateway::connect_all(&config)));
+    let (dir, config) = filled_cache(&rt, "then-search");
     let params = search::Params::default();
     bencher.bench_local(|| {
         let gateway = rt.block_on(Gateway::connect(&config));

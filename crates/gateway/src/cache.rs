@@ -16,7 +16,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::config::{CacheConfig, DocumentAt, Server, Transport};
 use crate::upstream::{Connected, Stamp};
@@ -53,9 +52,9 @@ impl Entry {
             server_name: self.server_name,
             server_version: self.server_version,
             tools: self.tools,
-            shared: self
-                .shared
-                .map(|text| std::sync::Arc::new(tsgen::Shared::from_json(text.get().to_string()))),
+            shared: self.shared.map(|text| {
+                std::sync::Arc::new(tsgen::Shared::from_json(Box::<str>::from(text).into()))
+            }),
             document: self.document,
         }
     }
@@ -183,8 +182,7 @@ pub fn identity(server: &Server) -> String {
             "filter": format!("{:?}", source.filter),
         }),
     };
-    let digest = Sha256::digest(how.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::sha256_hex(how.to_string().as_bytes())
 }
 
 fn now() -> u64 {

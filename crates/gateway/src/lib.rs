@@ -40,3 +40,10 @@ pub use catalog::{Catalog, DirectTool, UpstreamStatus};
 pub use config::{Config, ConfigError, Limits};
 pub use forward::{Ask, Forward};
 pub use gateway::{Gateway, Isolation, Progress};
+
+/// The hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}

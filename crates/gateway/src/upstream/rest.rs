@@ -603,16 +603,13 @@ impl Stamp {
             )));
         }
         let text = tokio::fs::read_to_string(path).await?;
-        let modified = metadata
+        let settled = metadata
             .modified()
-            .ok()
-            .filter(|m| m.elapsed().is_ok_and(|age| age > SETTLING))
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as u64);
+            .is_ok_and(|m| m.elapsed().is_ok_and(|age| age > SETTLING));
         let stamp = Stamp {
             len: metadata.len(),
-            modified,
-            sha256: sha256(text.as_bytes()),
+            modified: modified_nanos(&metadata).filter(|_| settled),
+            sha256: crate::sha256_hex(text.as_bytes()),
         };
         Ok((text, stamp))
     }
@@ -626,20 +623,16 @@ impl Stamp {
         if metadata.len() != self.len {
             return false;
         }
-        let modified = metadata
-            .modified()
-            .ok()
-            .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as u64);
-        if self.modified.is_some() && modified == self.modified {
+        if self.modified.is_some() && modified_nanos(&metadata) == self.modified {
             return true;
         }
-        std::fs::read(path).is_ok_and(|bytes| sha256(&bytes) == self.sha256)
+        std::fs::read(path).is_ok_and(|bytes| crate::sha256_hex(&bytes) == self.sha256)
     }
 }
 
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+/// When the file was last changed, in nanoseconds since the Unix epoch.
+fn modified_nanos(metadata: &std::fs::Metadata) -> Option<u64> {
+    let modified = metadata.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(since.as_nanos() as u64)
 }
