@@ -133,9 +133,8 @@ impl Store {
             Place::File(path) | Place::Either(path) => path.clone(),
             Place::Keyring => default_path()?,
         };
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(key(url).as_bytes());
-        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let mut name = crate::sha256_hex(key(url).as_bytes());
+        name.truncate(16);
         let mut locks = file.into_os_string();
         locks.push(".locks");
         Some(PathBuf::from(locks).join(format!("{name}.lock")))
