@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
 
+use crate::launcher::{Launcher, runs_codemode};
+
 /// How a client writes its servers, for the entry that replaces them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Style {
@@ -43,7 +45,8 @@ pub(crate) struct Init {
     pub(crate) output: PathBuf,
     pub(crate) write: bool,
     pub(crate) force: bool,
-    pub(crate) codemode: PathBuf,
+    /// How the clients are to start codemode.
+    pub(crate) codemode: Launcher,
     pub(crate) env: std::collections::HashMap<String, String>,
 }
 
@@ -164,14 +167,16 @@ fn servers_at<'a>(file: &'a Value, at: &[String]) -> Option<&'a Map<String, Valu
 
 /// Whether an entry is codemode's own (from an earlier `init`), or holds the name it takes.
 fn is_codemode(name: &str, entry: &Value) -> bool {
-    name == "codemode" || starts_codemode(entry["command"].as_str().unwrap_or(""))
+    name == "codemode" || starts_codemode(entry)
 }
 
-/// Whether `command` is codemode's program.
-fn starts_codemode(command: &str) -> bool {
-    Path::new(command)
-        .file_name()
-        .is_some_and(|n| n == "codemode")
+/// Whether a JSON entry's `command` and `args` start codemode.
+fn starts_codemode(entry: &Value) -> bool {
+    let args: Vec<&str> = entry["args"]
+        .as_array()
+        .map(|args| args.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    runs_codemode(entry["command"].as_str().unwrap_or(""), &args)
 }
 
 /// `entry` with what depended on its file's place made absolute: relative `cwd`, `envFile`
@@ -220,25 +225,28 @@ fn slug(client: &str) -> String {
 }
 
 /// The entry that starts codemode with `config`, in `style`.
-fn replacement(style: Style, codemode: &Path, config: &Path) -> String {
-    let command = codemode.to_string_lossy();
-    let config = config.to_string_lossy();
+fn replacement(style: Style, codemode: &Launcher, config: &Path) -> String {
+    let command = &codemode.command;
+    let args = codemode.serving(config);
     let entry = |typed: bool| {
         let mut entry = Map::new();
         if typed {
             entry.insert("type".into(), json!("stdio"));
         }
         entry.insert("command".into(), json!(command));
-        entry.insert("args".into(), json!(["serve", "--config", config]));
+        entry.insert("args".into(), json!(args));
         serde_json::to_string(&entry).unwrap_or_default()
     };
     match style {
         Style::McpServers => format!("  in \"mcpServers\": \"codemode\": {}", entry(false)),
         Style::VsCode => format!("  in \"servers\": \"codemode\": {}", entry(true)),
         Style::Codex => format!(
-            "[mcp_servers.codemode]\ncommand = {}\nargs = [\"serve\", \"--config\", {}]",
-            toml_string(&command),
-            toml_string(&config)
+            "[mcp_servers.codemode]\ncommand = {}\nargs = [{}]",
+            toml_string(command),
+            args.iter()
+                .map(|a| toml_string(a))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -489,17 +497,13 @@ fn backup_name(path: &Path) -> PathBuf {
 
 /// Replaces the moved servers of each of `found` (all in one file) by codemode's entry,
 /// keeping a backup; the backup's path.
-fn apply(found: &[&Found], codemode: &Path, config: &Path) -> anyhow::Result<PathBuf> {
+fn apply(found: &[&Found], codemode: &Launcher, config: &Path) -> anyhow::Result<PathBuf> {
     let path = &found[0].source.path;
     let backup = backup_name(path);
     std::fs::copy(path, &backup).with_context(|| format!("cannot back up {}", path.display()))?;
     let text = std::fs::read_to_string(path)?;
-    let args = [
-        "serve".to_string(),
-        "--config".to_string(),
-        config.to_string_lossy().into_owned(),
-    ];
-    let command = codemode.to_string_lossy().into_owned();
+    let args = codemode.serving(config);
+    let command = codemode.command.clone();
     let written = if found[0].source.style == Style::Codex {
         let mut document: toml_edit::DocumentMut = text
             .parse()
@@ -519,11 +523,17 @@ fn apply(found: &[&Found], codemode: &Path, config: &Path) -> anyhow::Result<Pat
             list.push(arg.as_str());
         }
         entry["args"] = toml_edit::value(list);
-        let theirs = table
-            .get("codemode")
-            .and_then(|t| t.get("command"))
-            .and_then(|c| c.as_str())
-            .is_some_and(|c| !starts_codemode(c));
+        let theirs = table.get("codemode").is_some_and(|t| {
+            let args: Vec<&str> = t
+                .get("args")
+                .and_then(|a| a.as_array())
+                .map(|a| a.iter().filter_map(|a| a.as_str()).collect())
+                .unwrap_or_default();
+            !runs_codemode(
+                t.get("command").and_then(|c| c.as_str()).unwrap_or(""),
+                &args,
+            )
+        });
         table.insert(
             if theirs {
                 "codemode-gateway"
@@ -555,9 +565,7 @@ fn apply(found: &[&Found], codemode: &Path, config: &Path) -> anyhow::Result<Pat
             entry.insert("command".into(), json!(command));
             entry.insert("args".into(), json!(args));
             // A server of the user's own that is called `codemode` stays.
-            let theirs = servers
-                .get("codemode")
-                .is_some_and(|e| !starts_codemode(e["command"].as_str().unwrap_or("")));
+            let theirs = servers.get("codemode").is_some_and(|e| !starts_codemode(e));
             let name = if theirs {
                 "codemode-gateway"
             } else {

@@ -5,20 +5,21 @@ mod check;
 mod http_auth;
 mod init;
 mod jwt;
+mod launcher;
 mod render;
 mod server;
+mod setup;
 mod signin;
 mod stdio;
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use gateway::{Catalog, Config, Gateway};
+use gateway::{Config, Gateway};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpServerConfig;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -30,7 +31,7 @@ use server::CodemodeServer;
 /// A Code Mode gateway for MCP: the tools of many MCP servers as one TypeScript API, offered
 /// to an agent as two tools, `search` and `execute`.
 #[derive(Parser)]
-#[command(name = "codemode", version, about, long_about = None, after_help = config_help())]
+#[command(name = "codemode", version = env!("CODEMODE_VERSION"), about, long_about = None, after_help = config_help())]
 struct Cli {
     /// The config file: the `mcpServers` format MCP clients use, plus `limits`.
     /// [default: ./codemode.json, else ~/.config/codemode/codemode.json, when it exists]
@@ -120,6 +121,16 @@ enum Command {
         /// The snippet (the body of an async function), or - for standard input.
         file: PathBuf,
         /// Print the structured outcome as JSON: {ok, result, logs, calls, error?, stats}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the built-in example, with no config and nothing else installed: a snippet that
+    /// joins a shop's orders and customers, against an example MCP server of this binary's.
+    ///
+    /// The snippet is `examples/shop/top-orders.ts` of codemode's source; the server is the
+    /// shop of `codemode run examples/shop/top-orders.ts --config examples/shop/codemode.json`.
+    Example {
+        /// Print the structured outcome as JSON (as `run --json` does).
         #[arg(long)]
         json: bool,
     },
@@ -285,7 +296,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve { http, allow_hosts } => {
-            let gateway = connect(cli.config.as_deref()).await?;
+            let gateway = setup::connect(cli.config.as_deref()).await?;
             if gateway.isolation().await == Ok(gateway::Isolation::InProcess) {
                 tracing::warn!(
                     "\"isolation\": \"none\" trusts the code: executions run in this process, next to every credential, where the engine's memory outside its heap is not capped and an engine bug would take the server with it; use \"isolation\": \"process\" for code you do not trust"
@@ -295,20 +306,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { file, json } => {
-            let code = read_snippet(&file)?;
-            let gateway = start(cli.config.as_deref(), false, signin::interactive()).await?;
-            let outcome = gateway.execute(&code, CancellationToken::new()).await;
-            gateway.shutdown().await;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&outcome)?);
-            } else {
-                print!("{}", render::outcome(&outcome));
-            }
-            Ok(if outcome.ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            let code = setup::read_snippet(&file)?;
+            let config = setup::load_config(cli.config.as_deref())?;
+            run_snippet(config, &code, json).await
+        }
+        Command::Example { json } => {
+            run_snippet(setup::example_config()?, setup::EXAMPLE, json).await
         }
         Command::Search {
             query,
@@ -317,7 +320,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             json,
             tools,
         } => {
-            let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
+            let gateway = setup::catalog_source(cli.config.as_deref(), &tools).await?;
             let catalog = gateway.catalog();
             let results = catalog.search(
                 &query,
@@ -352,7 +355,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Types { tools } => {
-            let gateway = catalog_source(cli.config.as_deref(), &tools).await?;
+            let gateway = setup::catalog_source(cli.config.as_deref(), &tools).await?;
             print!("{}", gateway.catalog().declarations());
             gateway.shutdown().await;
             Ok(ExitCode::SUCCESS)
@@ -373,9 +376,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 None => std::env::current_dir().context("cannot read the current folder")?,
             };
             let project = std::fs::canonicalize(&project).unwrap_or(project);
-            let output = output.unwrap_or_else(|| user_config(&home));
-            let codemode =
-                std::env::current_exe().context("cannot find codemode's own executable")?;
+            let output = output.unwrap_or_else(|| setup::user_config(&home));
+            let codemode = launcher::Launcher::of(&setup::own_program()?);
             init::run(&init::Init {
                 home,
                 project,
@@ -388,13 +390,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Login { name, no_browser } => {
-            signin::login(load_config(cli.config.as_deref())?, &name, !no_browser).await
+            signin::login(
+                setup::load_config(cli.config.as_deref())?,
+                &name,
+                !no_browser,
+            )
+            .await
         }
         Command::Logout { name } => {
-            signin::logout(load_config(cli.config.as_deref())?, &name).await
+            signin::logout(setup::load_config(cli.config.as_deref())?, &name).await
         }
         Command::Check { json } => {
-            let gateway = connect_all(cli.config.as_deref()).await?;
+            let gateway = setup::connect_all(cli.config.as_deref()).await?;
             let code = check::check(&gateway, json).await?;
             gateway.shutdown().await;
             Ok(code)
@@ -452,101 +459,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The user's codemode config: `$XDG_CONFIG_HOME/codemode/codemode.json`, else under
-/// `~/.config`.
-fn user_config(home: &Path) -> PathBuf {
-    std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home.join(".config"))
-        .join("codemode/codemode.json")
-}
-
-/// The config named on the command line, else `./codemode.json` when it exists, else the
-/// user's (see [`user_config`]) when it exists, else none.
-/// Executions are isolated in workers that are this binary's `worker` subcommand.
-fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
-    let mut config = match path {
-        Some(path) => Config::load(path)?,
-        None if Path::new("codemode.json").exists() => Config::load(Path::new("codemode.json"))?,
-        None => match std::env::var_os("HOME").map(|home| user_config(Path::new(&home))) {
-            Some(path) if path.exists() => Config::load(&path)?,
-            _ => Config::default(),
-        },
-    };
-    let program = std::env::current_exe().context("cannot find codemode's own executable")?;
-    config.isolation.worker = Some((program, vec!["worker".into()]));
-    Ok(config)
-}
-
-/// The gateway for the config; upstreams whose tools are cached start on their first call.
-async fn connect(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
-    start(config, false, None).await
-}
-
-/// The gateway for the config with every upstream started now (`check`).
-async fn connect_all(config: Option<&Path>) -> anyhow::Result<Arc<Gateway>> {
-    start(config, true, None).await
-}
-
-/// The gateway for the config, asking `opener` to show a sign-in an upstream needs (none: the
-/// upstream says it needs one).
-async fn start(
-    config: Option<&Path>,
-    all: bool,
-    opener: Option<gateway::signin::Opener>,
-) -> anyhow::Result<Arc<Gateway>> {
-    let mut config = load_config(config)?;
-    config.sign_in.opener = opener;
-    if !all {
-        // `check` prints them itself.
-        for warning in &config.warnings {
-            tracing::warn!("config: {warning}");
-        }
-    }
-    let enabled = config.servers.values().filter(|s| !s.disabled).count();
-    if enabled > 0 {
-        tracing::info!("{enabled} MCP server(s) configured");
-    }
-    let gateway = if all {
-        Gateway::connect_all(&config).await
+/// Runs `code` against the gateway for `config` and prints its outcome (`json`: as JSON); a
+/// failed run is a failure status.
+async fn run_snippet(config: Config, code: &str, json: bool) -> anyhow::Result<ExitCode> {
+    let gateway = setup::start(config, false, signin::interactive()).await?;
+    let outcome = gateway.execute(code, CancellationToken::new()).await;
+    gateway.shutdown().await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {
-        Gateway::connect(&config).await
-    };
-    for status in &gateway.catalog().statuses {
-        if let Some(error) = &status.error {
-            eprintln!(
-                "warning: the MCP server `{}` is unavailable: {error}",
-                status.name
-            );
-        }
+        print!("{}", render::outcome(&outcome));
     }
-    Ok(gateway)
-}
-
-/// Tool-list files when given, else the configured servers.
-async fn catalog_source(config: Option<&Path>, files: &[PathBuf]) -> anyhow::Result<Arc<Gateway>> {
-    if files.is_empty() {
-        return connect(config).await;
-    }
-    let namespaces = files
-        .iter()
-        .map(|file| search::tool_lists::load_file(file))
-        .collect::<Result<Vec<_>, _>>()?;
-    let limits = load_config(config).map(|c| c.limits).unwrap_or_default();
-    Ok(Gateway::offline(limits, Catalog::from_tools(namespaces)))
-}
-
-fn read_snippet(file: &Path) -> anyhow::Result<String> {
-    if file == Path::new("-") {
-        let mut code = String::new();
-        std::io::stdin()
-            .read_to_string(&mut code)
-            .context("cannot read the snippet from standard input")?;
-        return Ok(code);
-    }
-    std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the snippet {}", file.display()))
+    Ok(if outcome.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn serve(

@@ -57,8 +57,18 @@ fn home(name: &str) -> (PathBuf, PathBuf) {
 }
 
 fn init(home: &Path, project: &Path, extra: &[&str]) -> (String, PathBuf) {
+    init_by(
+        Path::new(env!("CARGO_BIN_EXE_codemode")),
+        home,
+        project,
+        extra,
+    )
+}
+
+/// `init` run by the binary at `program`.
+fn init_by(program: &Path, home: &Path, project: &Path, extra: &[&str]) -> (String, PathBuf) {
     let output = home.join("out/codemode.json");
-    let run = Command::new(env!("CARGO_BIN_EXE_codemode"))
+    let run = Command::new(program)
         .args(["init", "--home"])
         .arg(home)
         .arg("--project")
@@ -274,4 +284,57 @@ fn a_later_run_adds_to_the_config_and_keeps_what_earlier_runs_moved() {
         "{said}"
     );
     let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn a_binary_that_npx_or_uvx_runs_from_its_cache_is_written_as_that_command() {
+    let caches = [
+        (
+            "npx",
+            ".npm/_npx/4f2a9c/node_modules/@codemode/linux-x64-gnu/bin",
+            &["-y", "codemode"][..],
+        ),
+        (
+            "uvx",
+            ".cache/uv/archive-v0/kvUku2u1rUTy/bin",
+            &["codemode"][..],
+        ),
+    ];
+    for (command, cache, args) in caches {
+        let (home, project) = home(command);
+        // Where the tool unpacked the package (a copy: the kernel names a program by the
+        // file it runs, not by a link to it).
+        let program = home.join(cache).join("codemode");
+        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+        if std::fs::hard_link(env!("CARGO_BIN_EXE_codemode"), &program).is_err() {
+            std::fs::copy(env!("CARGO_BIN_EXE_codemode"), &program).unwrap();
+        }
+        let (said, output) = init_by(&program, &home, &project, &["--write"]);
+        let output = output.canonicalize().unwrap();
+        let mut serving: Vec<Value> = args.iter().map(|a| json!(a)).collect();
+        serving.extend([json!("serve"), json!("--config"), json!(output)]);
+        let entry = json!({"command": command, "args": serving});
+        let claude = || -> Value {
+            serde_json::from_str(&std::fs::read_to_string(home.join(".claude.json")).unwrap())
+                .unwrap()
+        };
+        assert_eq!(claude()["mcpServers"], json!({"codemode": entry}), "{said}");
+        let codex: toml::Table = std::fs::read_to_string(home.join(".codex/config.toml"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let codex = &codex["mcp_servers"]["codemode"];
+        assert_eq!(codex["command"].as_str(), Some(command));
+        assert_eq!(codex["args"].as_array().unwrap().len(), serving.len());
+
+        // Run again, the entries it wrote are codemode's own: nothing moves, none is taken
+        // for a server of the user's that happens to be called `codemode`.
+        let (said, _) = init_by(&program, &home, &project, &["--write", "--force"]);
+        assert_eq!(claude()["mcpServers"], json!({"codemode": entry}), "{said}");
+        for file in [".claude.json", ".cursor/mcp.json", ".codex/config.toml"] {
+            let text = std::fs::read_to_string(home.join(file)).unwrap();
+            assert!(!text.contains("codemode-gateway"), "{file}: {text}");
+        }
+        let _ = std::fs::remove_dir_all(&home);
+    }
 }
