@@ -1,7 +1,8 @@
 //! What the gateway adds (`cargo bench -p codemode`):
 //! - one `execute` that makes one call to a stdio upstream, next to the same call made directly
 //!   by an MCP client (the upstream is the built-in example shop, `codemode example-shop`);
-//! - `search` over every catalog in `data/` loaded at once.
+//! - `search` over every catalog in `data/` loaded at once;
+//! - the check before a run of a 30-line snippet.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -155,4 +156,48 @@ fn search_index_build(bencher: divan::Bencher) {
 fn search_20k_tools_typo(bencher: divan::Bencher) {
     let catalog = synthetic_catalog();
     bencher.bench_local(|| catalog.search("create_pul_request", None, 8, &Params::default()));
+}
+
+/// A typical snippet of 30 lines: eight calls over two servers, with literals, variables,
+/// a spread, a loop and a join.
+const THIRTY_LINES: &str = r#"// Open issues of the busiest repositories, with their latest commits, and the pods.
+const me = await tools.githubMcpServer.get_me();
+const found = await tools.githubMcpServer.search_repositories({ query: `user:${me.login}`, perPage: 10, order: "desc" });
+const repos = found.items.filter((r: { archived: boolean }) => !r.archived).slice(0, 3);
+const base = { state: "OPEN", perPage: 20 };
+const issues = await Promise.all(
+  repos.map((repo: { owner: { login: string }; name: string }) =>
+    tools.githubMcpServer.list_issues({ owner: repo.owner.login, repo: repo.name, ...base }),
+  ),
+);
+const commits = [];
+for (const repo of repos) {
+  const list = await tools.githubMcpServer.list_commits({
+    owner: repo.owner.login,
+    repo: repo.name,
+    perPage: 5,
+  });
+  commits.push({ repo: repo.name, latest: list[0]?.sha });
+}
+const first = issues[0]?.issues?.[0];
+if (first) {
+  await tools.githubMcpServer.issue_read({ method: "get", owner: repos[0].owner.login, repo: repos[0].name, issue_number: first.number });
+}
+const pods = await tools.kubernetes.kubectl_get({ resourceType: "pods", allNamespaces: true, output: "json" });
+const events = await tools.kubernetes.kubectl_get({ resourceType: "events", namespace: "default" });
+console.log(`${repos.length} repositories, ${pods.items?.length ?? 0} pods`);
+return {
+  repos: repos.map((r: { name: string }, i: number) => ({ name: r.name, open: issues[i]?.issues?.length ?? 0, commits: commits[i] })),
+  events: events.items?.length ?? 0,
+};
+"#;
+
+/// The check before a run of [`THIRTY_LINES`] against every catalog in `data/catalogs`
+/// (target: under 1 ms).
+#[divan::bench(sample_count = 500)]
+fn precheck_30_lines(bencher: divan::Bencher) {
+    let catalog = Catalog::from_tools(catalogs());
+    assert_eq!(THIRTY_LINES.lines().count(), 30);
+    assert_eq!(catalog.precheck(THIRTY_LINES, 64 << 20), Vec::new());
+    bencher.bench_local(|| catalog.precheck(THIRTY_LINES, 64 << 20));
 }

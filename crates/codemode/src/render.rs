@@ -18,7 +18,10 @@ pub(crate) fn outcome(outcome: &Outcome) -> String {
         },
         Some(error) => {
             out.push_str(&format!("{}: {}", error.name, error.message));
-            if let (Some(line), Some(column)) = (error.line, error.column) {
+            // A check's message says where each of its problems is.
+            if let (Some(line), Some(column)) = (error.line, error.column)
+                && error.name != "CheckError"
+            {
                 out.push_str(&format!(" (line {line}, column {column})"));
             }
             out.push('\n');

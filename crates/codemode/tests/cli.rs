@@ -88,9 +88,12 @@ fn run_without_a_config_runs_plain_typescript() {
     std::fs::write(&bad, "return await tools.github.search({});").unwrap();
     let output = codemode(&["run", bad.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "a failed snippet exits 1");
+    let said = String::from_utf8_lossy(&output.stdout);
     assert!(
-        String::from_utf8_lossy(&output.stdout)
-            .starts_with("ToolError: there is no namespace `github`; there are none")
+        said.starts_with("CheckError: the snippet did not run")
+            && said
+                .contains("\nline 1, column 20: there is no namespace `github`; there are none\n"),
+        "{said}"
     );
 }
 

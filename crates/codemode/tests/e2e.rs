@@ -1195,6 +1195,48 @@ fn secrets_reach_the_upstream_and_nothing_else() {
     );
 }
 
+/// The check before the run, against a real server: a snippet whose first call is right and
+/// whose second is misspelt makes no call at all.
+#[test]
+fn a_misspelt_call_stops_the_snippet_before_its_first_call() {
+    let dir = scratch("precheck");
+    let audit = dir.join("audit.jsonl");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "audit": {"path": audit},
+        }),
+    );
+    let (outcome, all) = run_json(
+        &config,
+        "const { orders } = await tools.shop.list_orders({ since: \"2026-03-01\" });\n\
+         return tools.shop.get_customer({ ids: orders.map((o) => o.customerId) });",
+    );
+    assert_eq!(outcome["error"]["name"], "CheckError", "{all}");
+    assert_eq!(
+        (&outcome["error"]["line"], &outcome["error"]["column"]),
+        (&json!(2), &json!(19))
+    );
+    assert!(
+        outcome["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("line 2, column 19: there is no tool `get_customer` in namespace `shop`; did you mean shop.get_customers?"),
+        "{all}"
+    );
+    assert_eq!(outcome["calls"], json!([]));
+    let records: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["event"], "execute");
+    assert_eq!(records[0]["error"], "CheckError");
+    assert_eq!(records[0]["calls"], 0);
+}
+
 #[test]
 fn the_built_in_example_runs_as_the_readme_says() {
     let dir = scratch("example");
@@ -1894,9 +1936,15 @@ fn upstreams_can_be_exposed_directly_as_well_as_in_code() {
         "{}",
         seen["calls"][2]
     );
-    assert_eq!(
-        seen["calls"][3]["structured"]["result"],
-        json!(["UTC", "unknown_tool"]),
+    // A server exposed only directly has no namespace in code: the check before the run says
+    // so, and nothing runs.
+    let error = &seen["calls"][3]["structured"]["error"];
+    assert_eq!(error["name"], "CheckError", "{}", seen["calls"][3]["text"]);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("line 2, column 37: there is no namespace `faulty`; they are: time"),
         "{}",
         seen["calls"][3]["text"]
     );

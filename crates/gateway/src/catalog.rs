@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
+use sandbox::{Code, ToolError};
+
 use crate::validate::ArgumentCheck;
 
 /// The tools a gateway offers right now: one immutable snapshot, replaced whole when an
@@ -175,5 +177,65 @@ impl UpstreamStatus {
             cached: false,
             needs_sign_in: false,
         }
+    }
+}
+
+/// What the catalog says of names that are not in it.
+impl Catalog {
+    /// The status of the server that is down behind `namespace`, if one is.
+    pub(crate) fn down(&self, namespace: &str) -> Option<&UpstreamStatus> {
+        self.statuses.iter().find(|status| {
+            !status.ok
+                && (status.name == namespace || tsgen::names::identifier(&status.name) == namespace)
+        })
+    }
+
+    /// The error for a tool that is not in the catalog, with the nearest names.
+    pub(crate) fn unknown(&self, namespace: &str, tool: &str) -> ToolError {
+        let api = &self.api;
+        let Some(ns) = api.namespace(namespace) else {
+            // A configured server that is down has no namespace in the API: say so, and why.
+            if let Some(status) = self.down(namespace) {
+                return ToolError::new(
+                    Code::UpstreamUnavailable,
+                    format!(
+                        "the MCP server `{}` is configured but unavailable: {}",
+                        status.name,
+                        status.error.as_deref().unwrap_or("it did not start")
+                    ),
+                );
+            }
+            let names: Vec<&str> = api.namespaces().iter().map(|n| n.ident.as_str()).collect();
+            let known = if names.is_empty() {
+                "there are none".to_string()
+            } else {
+                format!("they are: {}", names.join(", "))
+            };
+            return ToolError::new(
+                Code::UnknownTool,
+                format!("there is no namespace `{namespace}`; {known}"),
+            );
+        };
+        // A third of the name's characters, at least one edit: further is not a typo.
+        let near = tool.chars().count().max(3) / 3 + 1;
+        let mut nearest: Vec<(usize, &str)> = ns
+            .tools
+            .iter()
+            .map(|t| {
+                let edits = search::distance(&t.ident.to_lowercase(), &tool.to_lowercase(), near);
+                (edits, t.ident.as_str())
+            })
+            .collect();
+        nearest.sort();
+        let hint = match nearest.first() {
+            Some((d, name)) if *d <= near => {
+                format!("; did you mean {namespace}.{name}?")
+            }
+            _ => "; search finds tools by what they do".to_string(),
+        };
+        ToolError::new(
+            Code::UnknownTool,
+            format!("there is no tool `{tool}` in namespace `{namespace}`{hint}"),
+        )
     }
 }

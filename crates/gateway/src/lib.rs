@@ -30,6 +30,7 @@ pub mod config;
 mod forward;
 mod gateway;
 pub mod policy;
+mod precheck;
 pub mod signin;
 pub mod unwrap;
 pub mod upstream;
@@ -40,6 +41,7 @@ pub use catalog::{Catalog, DirectTool, UpstreamStatus};
 pub use config::{Config, ConfigError, Limits};
 pub use forward::{Ask, Forward};
 pub use gateway::{Gateway, Isolation, Progress};
+pub use precheck::Problem;
 
 /// The hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

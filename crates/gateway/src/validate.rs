@@ -20,6 +20,14 @@ impl ArgumentCheck {
         ArgumentCheck::default()
     }
 
+    /// Whether `schema` compiles, so that arguments are checked against it at all (compiling
+    /// it now, once, if it has not been).
+    pub fn compiles(&self, schema: &Value) -> bool {
+        self.validator
+            .get_or_init(|| jsonschema::validator_for(schema).ok())
+            .is_some()
+    }
+
     /// `Err` with one line per problem, each naming the property (`owner: 5 is not of type
     /// "string"`), when `args` does not fit the schema.
     /// `schema` is the tool's input schema, the same at every call.

@@ -75,6 +75,7 @@ mod limits;
 mod nesting;
 mod outcome;
 mod pause;
+mod references;
 mod run;
 mod stack;
 mod transpile;
@@ -85,6 +86,7 @@ pub use host::{Code, Host, NoTools, ToolError};
 pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 pub use pause::{Pause, Pauses};
+pub use references::{Argument, Literal, Name, Property, Reference, references};
 pub use tokio_util::sync::CancellationToken;
 pub use transpile::prepare;
 

@@ -60,9 +60,9 @@ pub(crate) struct CompileError {
 /// Code the scan finds at most this deep is transpiled on the caller's thread, whose stack
 /// holds that much (the sandbox needs more for QuickJS anyway): the hop to our thread costs
 /// more than transpiling a small snippet.
-const INLINE_SCAN_DEPTH: usize = 100;
+pub(crate) const INLINE_SCAN_DEPTH: usize = 100;
 /// The tree depth an inline transpile may walk; deeper goes to our thread.
-const INLINE_AST_DEPTH: usize = 200;
+pub(crate) const INLINE_AST_DEPTH: usize = 200;
 
 /// Transpiles `code` where its nesting fits: inline when it is shallow, else on our thread.
 fn transpile_anywhere(

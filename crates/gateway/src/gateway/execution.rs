@@ -10,6 +10,7 @@ use tracing::Instrument;
 use super::Gateway;
 use super::host::{GatewayHost, Progress};
 use crate::admission::Client;
+use crate::catalog::Catalog;
 
 /// Where a gateway runs executions.
 pub(super) enum Executor {
@@ -67,6 +68,45 @@ impl Gateway {
         }
     }
 
+    /// The catalog to run `code` against, and what its check before the run finds. A problem
+    /// in a namespace whose server is not running (its tools are the cached list) may be a
+    /// name its new version has: that server starts, as the call would start it, and the
+    /// snippet is checked again.
+    async fn precheck(
+        &self,
+        code: &str,
+        pauses: &sandbox::Pauses,
+        client: &Client,
+    ) -> (Arc<Catalog>, Vec<crate::precheck::Problem>) {
+        let limits = &self.limits.sandbox;
+        let catalog = self.catalog();
+        if code.len() > limits.max_code_bytes {
+            // The run refuses it.
+            return (catalog, Vec::new());
+        }
+        let memory = usize::try_from(limits.memory_mb << 20).unwrap_or(usize::MAX);
+        let problems = catalog.precheck(code, memory);
+        let mut started = false;
+        let namespaces: std::collections::BTreeSet<&str> =
+            problems.iter().map(|p| p.namespace.as_str()).collect();
+        for namespace in namespaces {
+            if let Some(server) = super::host::server_of(&catalog, namespace)
+                && self
+                    .ensure_started(&server, pauses, client.forward.as_ref())
+                    .await
+                    .is_some()
+            {
+                started = true;
+            }
+        }
+        if !started {
+            return (catalog, problems);
+        }
+        let catalog = self.catalog();
+        let problems = catalog.precheck(code, memory);
+        (catalog, problems)
+    }
+
     /// Runs a snippet against the current catalog.
     pub async fn execute(self: &Arc<Self>, code: &str, cancel: CancellationToken) -> Outcome {
         self.execute_with_progress(code, cancel, None).await
@@ -99,9 +139,10 @@ impl Gateway {
             + 1;
         let pauses = sandbox::Pauses::new();
         let principal = client.principal.clone();
+        let (catalog, problems) = self.precheck(code, &pauses, &client).await;
         let host = Arc::new(GatewayHost {
             gateway: self.clone(),
-            catalog: self.catalog(),
+            catalog,
             progress,
             client,
             pauses: pauses.clone(),
@@ -111,6 +152,7 @@ impl Gateway {
         let span = tracing::info_span!("execute", code_bytes = code.len());
         let limits = &self.limits.sandbox;
         let outcome = match &self.executor {
+            _ if !problems.is_empty() => stopped(&problems),
             Executor::InProcess => {
                 Sandbox::new(limits.clone())
                     .execute_with_pauses(code, host, cancel, pauses)
@@ -156,5 +198,34 @@ impl Gateway {
             );
         });
         outcome
+    }
+}
+
+/// The outcome of a snippet that the check before the run stopped: a `CheckError` at its first
+/// problem, whose message lists them all.
+fn stopped(problems: &[crate::precheck::Problem]) -> Outcome {
+    let mut message = format!(
+        "the snippet did not run: {} with the tools it calls, found before any call",
+        match problems.len() {
+            1 => "a problem".to_string(),
+            n => format!("{n} problems"),
+        }
+    );
+    for problem in problems {
+        message.push_str(&format!(
+            "\nline {}, column {}: {}",
+            problem.line, problem.column, problem.message
+        ));
+    }
+    let mut error = sandbox::ErrorInfo::new("CheckError", message);
+    error.line = Some(problems[0].line);
+    error.column = Some(problems[0].column);
+    Outcome {
+        ok: false,
+        result: None,
+        logs: Vec::new(),
+        calls: Vec::new(),
+        error: Some(error),
+        stats: sandbox::Stats::default(),
     }
 }

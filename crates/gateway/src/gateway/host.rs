@@ -61,7 +61,7 @@ impl Host for GatewayHost {
         }
         let answer = match catalog.api.tool(namespace, tool) {
             None => {
-                let error = unknown(&catalog, namespace, tool);
+                let error = catalog.unknown(namespace, tool);
                 let gate = self.gateway.gate();
                 gate.unknown(
                     self.execution,
@@ -102,68 +102,11 @@ impl Host for GatewayHost {
 }
 
 /// The configured server behind `namespace`: one whose tools are listed, or one that is down.
-fn server_of(catalog: &Catalog, namespace: &str) -> Option<String> {
+pub(super) fn server_of(catalog: &Catalog, namespace: &str) -> Option<String> {
     if let Some(ns) = catalog.api.namespace(namespace) {
         return Some(ns.name.clone());
     }
-    down(catalog, namespace).map(|status| status.name.clone())
-}
-
-/// The status of the server that is down behind `namespace`, if one is.
-fn down<'a>(catalog: &'a Catalog, namespace: &str) -> Option<&'a crate::catalog::UpstreamStatus> {
-    catalog.statuses.iter().find(|status| {
-        !status.ok
-            && (status.name == namespace || tsgen::names::identifier(&status.name) == namespace)
-    })
-}
-
-/// The error for a tool that is not in the catalog, with the nearest names.
-fn unknown(catalog: &Catalog, namespace: &str, tool: &str) -> ToolError {
-    let api = &catalog.api;
-    let Some(ns) = api.namespace(namespace) else {
-        // A configured server that is down has no namespace in the API: say so, and why.
-        if let Some(status) = down(catalog, namespace) {
-            return ToolError::new(
-                Code::UpstreamUnavailable,
-                format!(
-                    "the MCP server `{}` is configured but unavailable: {}",
-                    status.name,
-                    status.error.as_deref().unwrap_or("it did not start")
-                ),
-            );
-        }
-        let names: Vec<&str> = api.namespaces().iter().map(|n| n.ident.as_str()).collect();
-        let known = if names.is_empty() {
-            "there are none".to_string()
-        } else {
-            format!("they are: {}", names.join(", "))
-        };
-        return ToolError::new(
-            Code::UnknownTool,
-            format!("there is no namespace `{namespace}`; {known}"),
-        );
-    };
-    // A third of the name's characters, at least one edit: further is not a typo.
-    let near = tool.chars().count().max(3) / 3 + 1;
-    let mut nearest: Vec<(usize, &str)> = ns
-        .tools
-        .iter()
-        .map(|t| {
-            let edits = search::distance(&t.ident.to_lowercase(), &tool.to_lowercase(), near);
-            (edits, t.ident.as_str())
-        })
-        .collect();
-    nearest.sort();
-    let hint = match nearest.first() {
-        Some((d, name)) if *d <= near => {
-            format!("; did you mean {namespace}.{name}?")
-        }
-        _ => "; search finds tools by what they do".to_string(),
-    };
-    ToolError::new(
-        Code::UnknownTool,
-        format!("there is no tool `{tool}` in namespace `{namespace}`{hint}"),
-    )
+    catalog.down(namespace).map(|status| status.name.clone())
 }
 
 #[cfg(test)]

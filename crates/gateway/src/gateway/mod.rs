@@ -2,7 +2,7 @@
 //! answers a snippet's tool calls by calling them.
 //!
 //! One job a module: `refresh` (connecting upstreams and replacing the catalog), `execution`
-//! (where snippets run, and running one), `host` (one execution's calls, into the admission
+//! (where snippets run, and running one, after the catalog's check of it), `host` (one execution's calls, into the admission
 //! path); this file builds the gateway and holds what they share.
 
 mod execution;
