@@ -18,8 +18,7 @@ use oxc::ast::ast::{
     ObjectExpression, ObjectPropertyKind,
 };
 use oxc::ast_visit::{Visit, walk};
-use oxc::parser::{ParseOptions, Parser};
-use oxc::span::{GetSpan, SourceType, Span};
+use oxc::span::{GetSpan, Span};
 
 /// A name as the snippet writes it, and where (1-based line and column, in characters).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,13 +99,7 @@ fn find(code: &str, memory: usize) -> Option<Vec<Reference>> {
         return None;
     }
     let allocator = Allocator::default();
-    let options = ParseOptions {
-        allow_return_outside_function: true,
-        ..ParseOptions::default()
-    };
-    let parsed = Parser::new(&allocator, code, SourceType::ts().with_module(true))
-        .with_options(options)
-        .parse();
+    let parsed = crate::transpile::parse(&allocator, code);
     if parsed.diagnostics.has_errors() || parsed.panicked || allocator.used_bytes() > memory {
         return None;
     }

@@ -27,7 +27,7 @@ use oxc::allocator::Allocator;
 use oxc::ast::ast::Statement;
 use oxc::codegen::{Codegen, CodegenOptions};
 use oxc::diagnostics::OxcDiagnostic;
-use oxc::parser::{ParseOptions, Parser};
+use oxc::parser::{ParseOptions, Parser, ParserReturn};
 use oxc::semantic::SemanticBuilder;
 use oxc::span::{GetSpan, SourceType, Span};
 use oxc::transformer::{TransformOptions, Transformer};
@@ -202,6 +202,18 @@ impl PositionMap {
     }
 }
 
+/// The snippet's syntax tree: TypeScript, a module (so that top-level `await` parses) that
+/// may `return`.
+pub(crate) fn parse<'a>(allocator: &'a Allocator, code: &'a str) -> ParserReturn<'a> {
+    let options = ParseOptions {
+        allow_return_outside_function: true,
+        ..ParseOptions::default()
+    };
+    Parser::new(allocator, code, SourceType::ts().with_module(true))
+        .with_options(options)
+        .parse()
+}
+
 /// Transpiles code that [`crate::nesting::scan`] let through, walking a tree at most
 /// `max_depth` deep.
 fn transpile(
@@ -211,13 +223,7 @@ fn transpile(
     max_depth: usize,
 ) -> Result<(String, Option<SourceMap>), CompileError> {
     let allocator = Allocator::default();
-    let options = ParseOptions {
-        allow_return_outside_function: true,
-        ..ParseOptions::default()
-    };
-    let parsed = Parser::new(&allocator, code, SourceType::ts().with_module(true))
-        .with_options(options)
-        .parse();
+    let parsed = parse(&allocator, code);
     if let Some(error) = parsed.diagnostics.errors().next() {
         return Err(diagnostic_error(code, error));
     }
