@@ -1944,7 +1944,7 @@ fn upstreams_can_be_exposed_directly_as_well_as_in_code() {
         error["message"]
             .as_str()
             .unwrap()
-            .ends_with("line 2, column 37: there is no namespace `faulty`; they are: time"),
+            .ends_with("line 2, column 37: there is no namespace `faulty`: its server's tools are offered as tools of their own, not inside `execute` (its `\"expose\": \"direct\"`; `\"both\"` offers them both ways)"),
         "{}",
         seen["calls"][3]["text"]
     );

@@ -205,6 +205,19 @@ impl Catalog {
                     ),
                 );
             }
+            // A server exposed only directly has its tools among codemode's own: say where.
+            if self
+                .direct
+                .iter()
+                .any(|d| d.server == namespace || tsgen::names::identifier(&d.server) == namespace)
+            {
+                return ToolError::new(
+                    Code::UnknownTool,
+                    format!(
+                        "there is no namespace `{namespace}`: its server's tools are offered as tools of their own, not inside `execute` (its `\"expose\": \"direct\"`; `\"both\"` offers them both ways)"
+                    ),
+                );
+            }
             let names: Vec<&str> = api.namespaces().iter().map(|n| n.ident.as_str()).collect();
             let known = if names.is_empty() {
                 "there are none".to_string()
