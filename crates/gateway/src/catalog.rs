@@ -229,26 +229,26 @@ impl Catalog {
                 format!("there is no namespace `{namespace}`; {known}"),
             );
         };
-        // A third of the name's characters, at least one edit: further is not a typo.
-        let near = tool.chars().count().max(3) / 3 + 1;
-        let mut nearest: Vec<(usize, &str)> = ns
-            .tools
-            .iter()
-            .map(|t| {
-                let edits = search::distance(&t.ident.to_lowercase(), &tool.to_lowercase(), near);
-                (edits, t.ident.as_str())
-            })
-            .collect();
-        nearest.sort();
-        let hint = match nearest.first() {
-            Some((d, name)) if *d <= near => {
-                format!("; did you mean {namespace}.{name}?")
-            }
-            _ => "; search finds tools by what they do".to_string(),
+        let hint = match nearest(tool, ns.tools.iter().map(|t| t.ident.as_str())) {
+            Some(name) => format!("; did you mean {namespace}.{name}?"),
+            None => "; search finds tools by what they do".to_string(),
         };
         ToolError::new(
             Code::UnknownTool,
             format!("there is no tool `{tool}` in namespace `{namespace}`{hint}"),
         )
     }
+}
+
+/// The one of `names` nearest `name`, when it is near enough to be a typo of it: within a
+/// third of its characters, at least one edit, compared without case (further is not a typo).
+pub(crate) fn nearest<'a>(name: &str, names: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let near = name.chars().count().max(3) / 3 + 1;
+    let name = name.to_lowercase();
+    names
+        .into_iter()
+        .map(|n| (search::distance(&n.to_lowercase(), &name, near), n))
+        .min()
+        .filter(|(edits, _)| *edits <= near)
+        .map(|(_, n)| n)
 }

@@ -13,7 +13,7 @@
 use sandbox::{Argument, Literal, Reference};
 use serde_json::{Map, Value};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, nearest};
 
 /// One thing wrong with a snippet, where it is written (1-based line and column).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,21 +248,12 @@ impl<'a> Parameters<'a> {
                     .filter(|r| !self.properties.contains_key(*r)),
             )
             .collect();
-        let chars = key.chars().count();
-        let near = chars.max(3) / 3 + 1;
-        let nearest = names
-            .iter()
-            // No one misspells a name this long by hand.
-            .filter(|_| chars <= 64)
-            .map(|k| {
-                (
-                    search::distance(&k.to_lowercase(), &key.to_lowercase(), near),
-                    *k,
-                )
-            })
-            .min();
-        match nearest {
-            Some((d, k)) if d <= near => format!("; did you mean `{k}`?"),
+        // No one misspells a name this long by hand.
+        let near = (key.chars().count() <= 64)
+            .then(|| nearest(key, names.iter().map(|k| k.as_str())))
+            .flatten();
+        match near {
+            Some(k) => format!("; did you mean `{k}`?"),
             _ if names.is_empty() => "; it takes none".to_string(),
             _ => {
                 let mut shown: Vec<String> =
