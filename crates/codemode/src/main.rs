@@ -525,7 +525,7 @@ async fn serve(
         .with_allowed_origins(origins)
         .with_cancellation_token(stop.child_token());
     let service: StreamableHttpService<CodemodeServer, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(server.clone()), Default::default(), config);
+        StreamableHttpService::new(move || Ok(server.for_session()), Default::default(), config);
     let mut router = axum::Router::new().nest_service("/mcp", service);
     if let Some(guard) = guard {
         let metadata = guard

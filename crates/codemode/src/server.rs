@@ -27,13 +27,26 @@ and returns only what you need.";
 pub(crate) struct CodemodeServer {
     gateway: Arc<Gateway>,
     waiting: Arc<Waiting>,
+    /// This session's `store`, which its executions share.
+    store: Option<Arc<gateway::Store>>,
 }
 
 impl CodemodeServer {
     pub(crate) fn new(gateway: Arc<Gateway>) -> Self {
         CodemodeServer {
+            store: gateway.new_store(),
             gateway,
             waiting: Arc::default(),
+        }
+    }
+
+    /// The server of a new session: the same gateway and waiting executions, a store of its
+    /// own.
+    pub(crate) fn for_session(&self) -> Self {
+        CodemodeServer {
+            gateway: self.gateway.clone(),
+            waiting: self.waiting.clone(),
+            store: self.gateway.new_store(),
         }
     }
 
@@ -41,7 +54,7 @@ impl CodemodeServer {
     /// API is small, its declarations), then the upstream tools exposed directly, unchanged.
     pub(crate) fn tools(&self) -> Vec<Tool> {
         let catalog = self.gateway.catalog();
-        let mut tools = vec![search_tool(), execute_tool(&catalog, self.gateway.limits())];
+        let mut tools = vec![search_tool(), execute_tool(&catalog, &self.gateway)];
         for direct in &catalog.direct {
             let mut definition = match serde_json::to_value(&direct.tool) {
                 Ok(definition) => definition,
@@ -224,6 +237,7 @@ impl CodemodeServer {
             forward,
             principal: principal(context),
             scopes: scopes(context),
+            store: self.store.clone(),
         };
         let gateway = self.gateway.clone();
         // The execution outlives this request when it waits for approvals; whichever request
@@ -428,7 +442,8 @@ fn search_tool() -> Tool {
     })))
 }
 
-fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
+fn execute_tool(catalog: &Catalog, gateway: &Gateway) -> Tool {
+    let limits = gateway.limits();
     let sandbox = &limits.sandbox;
     let mut description = format!(
         "Run TypeScript that calls tools as `await tools.<namespace>.<tool>(args)`. The code is the \
@@ -441,6 +456,18 @@ fn execute_tool(catalog: &Catalog, limits: &gateway::Limits) -> Tool {
         sandbox.memory_mb,
         sandbox.max_tool_calls
     );
+    let store = gateway.store_config();
+    if store.enabled {
+        description.push_str(&format!(
+            " `store` keeps JSON values for this session's later executions, without them passing \
+             through you: `await store.set(key, value)`, `await store.get(key)` (undefined when \
+             absent), `await store.keys()`, `await store.delete(key)`; at most {} entries and \
+             {} KB, dropped after {} unused.",
+            store.max_entries,
+            store.max_bytes / 1024,
+            gateway::store::minutes(store.idle_minutes)
+        ));
+    }
     let namespaces = catalog.api.namespaces();
     if namespaces.is_empty() {
         description.push_str("\n\nNo MCP servers are connected: only plain TypeScript runs.");

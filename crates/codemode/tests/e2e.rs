@@ -1237,6 +1237,110 @@ fn a_misspelt_call_stops_the_snippet_before_its_first_call() {
     assert_eq!(records[0]["calls"], 0);
 }
 
+/// The snippets' `store` over `serve --http`: two executions of one (2025-era) session share
+/// a value computed from a real upstream's answer, without it passing through the client;
+/// another session does not see it; the entry quota and the idle expiry each end with a clear
+/// error; over stdio, one client's process is one session.
+#[test]
+fn a_sessions_executions_share_their_store_and_no_one_elses() {
+    let dir = scratch("store");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "store": {"maxEntries": 2, "idleMinutes": 0.05},
+        }),
+    );
+    let (_codemode, url) = serve_http(&config);
+    let execute = |code: &str| json!({"name": "execute", "arguments": {"code": code}});
+    let thrown = "catch (e) { return [e.code, e.message] }";
+    let seen = drive(
+        json!({"url": url, "legacy": true}),
+        json!([
+            execute(
+                "const { orders } = await tools.shop.list_orders({});\n\
+                 await store.set('big', orders.filter((o) => o.total > 100).map((o) => o.id));\n\
+                 return (await store.keys()).length;"
+            ),
+            execute("const big = await store.get('big'); return big.length > 0 && big.every((id) => typeof id === 'number');"),
+            execute(&format!(
+                "await store.set('a', 1); try {{ await store.set('b', 2) }} {thrown}"
+            )),
+            {"sleep": 3.5},
+            execute(&format!("try {{ await store.get('big') }} {thrown}")),
+            execute("return await store.keys();"),
+        ]),
+    );
+    let results: Vec<&Value> = seen["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|call| &call["structured"]["result"])
+        .collect();
+    assert_eq!(results[0], &json!(1), "{seen}");
+    assert_eq!(results[1], &json!(true), "{seen}");
+    assert_eq!(
+        results[2],
+        &json!([
+            "store_full",
+            "the store is full: it holds 2 entries, its limit (store.maxEntries); delete some first (store.keys() lists them)"
+        ]),
+        "{seen}"
+    );
+    // (The sleep is no call.)
+    assert_eq!(
+        results[3],
+        &json!([
+            "store_expired",
+            "`big` is no longer in the store: nothing used it for 0.05 minutes (store.idleMinutes), so it dropped its entries; compute it again"
+        ]),
+        "{seen}"
+    );
+    assert_eq!(results[4], &json!([]), "{seen}");
+
+    // Another session, at the same time, starts with nothing.
+    let other = drive(
+        json!({"url": url, "legacy": true}),
+        json!([execute(
+            "await store.set('mine', 1); return [typeof (await store.get('big')), await store.keys()];"
+        )]),
+    );
+    assert_eq!(
+        other["calls"][0]["structured"]["result"],
+        json!(["undefined", ["mine"]]),
+        "{other}"
+    );
+    // Over stdio, a 2026-07-28 client's executions share one store too.
+    let stdio = drive(
+        stdio_target(&config),
+        json!([
+            execute("await store.set('n', { deep: [1, 2] }); return null;"),
+            execute("return await store.get('n');"),
+        ]),
+    );
+    assert_eq!(
+        stdio["calls"][1]["structured"]["result"],
+        json!({"deep": [1, 2]}),
+        "{stdio}"
+    );
+    // The execute tool tells the agent of it, with its bounds.
+    let description = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|tool| tool["name"] == "execute")
+        .unwrap()["description"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        description.contains("`await store.get(key)` (undefined when absent)")
+            && description
+                .contains("at most 2 entries and 1024 KB, dropped after 0.05 minutes unused"),
+        "{description}"
+    );
+}
+
 #[test]
 fn the_built_in_example_runs_as_the_readme_says() {
     let dir = scratch("example");

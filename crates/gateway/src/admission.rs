@@ -44,6 +44,9 @@ pub struct Client {
     pub principal: Option<String>,
     /// The scopes its access token grants (`auth.jwt.policies` may hold a scope to a policy).
     pub scopes: Vec<String>,
+    /// The snippet's `store`: its session's (none: the snippet's `store` refuses every
+    /// operation, saying there is none).
+    pub store: Option<std::sync::Arc<crate::Store>>,
 }
 
 /// What every call goes through: the gateway's policy, audit log, approval budget and

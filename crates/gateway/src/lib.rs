@@ -32,6 +32,7 @@ mod gateway;
 pub mod policy;
 mod precheck;
 pub mod signin;
+pub mod store;
 pub mod unwrap;
 pub mod upstream;
 pub mod validate;
@@ -42,6 +43,7 @@ pub use config::{Config, ConfigError, Limits};
 pub use forward::{Ask, Forward};
 pub use gateway::{Gateway, Isolation, Progress};
 pub use precheck::Problem;
+pub use store::Store;
 
 /// The hex SHA-256 of `bytes`.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {

@@ -1,7 +1,7 @@
 //! What the parent and a worker say to each other: one JSON object per line, the parent on the
 //! worker's stdin, the worker on its stdout (its stderr is the parent's log).
 
-use sandbox::{Limits, Outcome, ToolError};
+use sandbox::{Limits, Outcome, StoreOp, ToolError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -23,12 +23,34 @@ pub enum ToWorker {
     Paused { paused: bool },
 }
 
-/// A tool call's answer.
+/// A tool call's or a store operation's answer.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Answer {
     Value(Value),
+    /// `undefined` in the snippet: a store's `get` of a key that is not there.
+    Undefined {},
     Error(ToolError),
+}
+
+impl Answer {
+    /// The answer as the sandbox's host gives it.
+    pub fn into_result(self) -> Result<Option<Value>, ToolError> {
+        match self {
+            Answer::Value(value) => Ok(Some(value)),
+            Answer::Undefined {} => Ok(None),
+            Answer::Error(error) => Err(error),
+        }
+    }
+
+    /// The host's answer, as it goes to the worker.
+    pub fn of(answer: Result<Option<Value>, ToolError>) -> Answer {
+        match answer {
+            Ok(Some(value)) => Answer::Value(value),
+            Ok(None) => Answer::Undefined {},
+            Err(error) => Answer::Error(error),
+        }
+    }
 }
 
 /// From a worker to the parent.
@@ -45,6 +67,8 @@ pub enum FromWorker {
         tool: String,
         args: Value,
     },
+    /// The snippet asks its store for `op` (`store.get(key)`, ...).
+    Store { id: u64, op: StoreOp },
     /// The run ended.
     Done { outcome: Box<Outcome> },
 }
@@ -78,6 +102,41 @@ impl Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_keep_undefined_apart_from_null() {
+        for answer in [
+            Ok(Some(Value::Null)),
+            Ok(None),
+            Ok(Some(serde_json::json!({"a": 1}))),
+        ] {
+            let message = ToWorker::Answer {
+                id: 7,
+                answer: Answer::of(answer.clone()),
+            };
+            let line = serde_json::to_string(&message).unwrap();
+            let Ok(ToWorker::Answer {
+                id: 7,
+                answer: back,
+            }) = serde_json::from_str(&line)
+            else {
+                panic!("{line}");
+            };
+            assert_eq!(back.into_result(), answer, "{line}");
+        }
+        let op = FromWorker::Store {
+            id: 1,
+            op: StoreOp::Set {
+                key: "k".into(),
+                value: serde_json::json!([1]),
+            },
+        };
+        let line = serde_json::to_string(&op).unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"store","id":1,"op":{"op":"set","key":"k","value":[1]}}"#
+        );
+    }
 
     #[test]
     fn lines_come_back_whole_however_they_arrive() {

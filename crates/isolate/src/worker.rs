@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use sandbox::{CancellationToken, Host, Sandbox, ToolError};
+use sandbox::{CancellationToken, Host, Sandbox, StoreOp, ToolError};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -319,6 +319,30 @@ struct ParentHost {
 #[async_trait]
 impl Host for ParentHost {
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        let answer = self
+            .ask(|id| FromWorker::Call {
+                id,
+                namespace: namespace.to_string(),
+                tool: tool.to_string(),
+                args,
+            })
+            .await;
+        // A tool's answer is always a value.
+        answer
+            .into_result()
+            .map(|value| value.unwrap_or(Value::Null))
+    }
+
+    async fn store(&self, op: StoreOp) -> Result<Option<Value>, ToolError> {
+        self.ask(|id| FromWorker::Store { id, op })
+            .await
+            .into_result()
+    }
+}
+
+impl ParentHost {
+    /// Sends the message made for a new id to the parent and waits for its answer.
+    async fn ask(&self, message: impl FnOnce(u64) -> FromWorker) -> Answer {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (answer, mut answered) = oneshot::channel();
         let alone = {
@@ -326,12 +350,7 @@ impl Host for ParentHost {
             state.pending.insert(id, answer);
             state.pending.len() == 1
         };
-        send(&FromWorker::Call {
-            id,
-            namespace: namespace.to_string(),
-            tool: tool.to_string(),
-            args,
-        });
+        send(&message(id));
         if alone {
             let until = std::time::Instant::now() + SPIN;
             while std::time::Instant::now() < until {
@@ -339,27 +358,18 @@ impl Host for ParentHost {
                     break;
                 }
                 match answered.try_recv() {
-                    Ok(answer) => return answer.into(),
+                    Ok(answer) => return answer,
                     Err(oneshot::error::TryRecvError::Closed) => break,
                     Err(oneshot::error::TryRecvError::Empty) => std::hint::spin_loop(),
                 }
             }
         }
         match answered.await {
-            Ok(answer) => answer.into(),
-            Err(_) => Err(ToolError::new(
+            Ok(answer) => answer,
+            Err(_) => Answer::Error(ToolError::new(
                 Code::Cancelled,
                 "the execution was stopped before the call was answered",
             )),
-        }
-    }
-}
-
-impl From<Answer> for Result<Value, ToolError> {
-    fn from(answer: Answer) -> Self {
-        match answer {
-            Answer::Value(value) => Ok(value),
-            Answer::Error(error) => Err(error),
         }
     }
 }

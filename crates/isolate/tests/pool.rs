@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use isolate::{Pool, PoolConfig};
-use sandbox::{CancellationToken, Host, Limits, Outcome, ToolError};
+use sandbox::{CancellationToken, Host, Limits, Outcome, StoreOp, ToolError};
 use serde_json::{Value, json};
 
 /// An upstream's secret, made at run time: a constant would be in the worker's executable,
@@ -38,6 +38,16 @@ impl Host for TestHost {
                 Ok(json!({ "data": "x".repeat(args["bytes"].as_u64().unwrap_or(0) as usize) }))
             }
             _ => Err(ToolError::new("unknown_tool", tool.to_string())),
+        }
+    }
+
+    async fn store(&self, op: StoreOp) -> Result<Option<Value>, ToolError> {
+        match op {
+            StoreOp::Get { key } if key == "null" => Ok(Some(Value::Null)),
+            StoreOp::Get { .. } => Ok(None),
+            StoreOp::Set { value, .. } => Ok(Some(value)),
+            StoreOp::Keys => Err(ToolError::new("store_full", "full")),
+            StoreOp::Delete { .. } => Ok(Some(json!(true))),
         }
     }
 }
@@ -82,6 +92,33 @@ async fn runs_code_and_answers_tool_calls() {
     );
     assert_eq!(outcome.logs, ["seen 1"]);
     assert_eq!(outcome.calls.len(), 3);
+    // The store's operations cross as messages too: undefined stays apart from null.
+    let outcome = run(
+        &pool,
+        "const got = [typeof (await store.get('k')), await store.get('null')];\n\
+         let full = ''; try { await store.keys() } catch (e) { full = e.code }\n\
+         return { got, set: await store.set('k', [1]), deleted: await store.delete('k'), full };",
+        &limits,
+    )
+    .await;
+    assert_eq!(
+        outcome.result,
+        Some(
+            json!({"got": ["undefined", null], "set": [1], "deleted": true, "full": "store_full"})
+        ),
+        "{outcome:?}"
+    );
+    let names: Vec<&str> = outcome.calls.iter().map(|c| c.tool.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "store.get",
+            "store.get",
+            "store.keys",
+            "store.set",
+            "store.delete"
+        ]
+    );
     let outcome = run(
         &pool,
         "const x: number = 1;\nthrow new Error('no')",

@@ -1,11 +1,11 @@
-// Installs what a snippet can see besides the JavaScript language: `tools`, `console` and
-// `ToolError`. Evaluated once per runtime, before the snippet, and given the host functions
-// as arguments so that they are never reachable as globals.
+// Installs what a snippet can see besides the JavaScript language: `tools`, `store`,
+// `console` and `ToolError`. Evaluated once per runtime, before the snippet, and given the host
+// functions as arguments so that they are never reachable as globals.
 //
 // Everything here that runs later, after the snippet may have replaced built-ins or poisoned
 // prototypes, uses only values captured now (`define`, `apply`, ...) and syntax that does not
 // look anything up on a prototype: null-prototype objects and `{ __proto__: null }` descriptors.
-(function (hostCall, hostLog) {
+(function (hostCall, hostLog, hostStore) {
   "use strict";
   const define = Object.defineProperty;
   const freeze = Object.freeze;
@@ -70,6 +70,16 @@
     return found;
   }));
 
+  // State the host keeps between executions; each operation is a promise, `site` as for tools.
+  // The operation is a number the host reads: 0 set, 1 get, 2 keys, 3 delete.
+  const store = freeze({
+    __proto__: null,
+    set: (key, value) => hostStore(0, key, value, new NativeError()),
+    get: (key) => hostStore(1, key, undefined, new NativeError()),
+    keys: () => hostStore(2, undefined, undefined, new NativeError()),
+    delete: (key) => hostStore(3, key, undefined, new NativeError()),
+  });
+
   const console = {
     log: hostLog.bind(undefined, 0),
     info: hostLog.bind(undefined, 1),
@@ -104,6 +114,7 @@
   };
 
   define(globalThis, "tools", constant(tools));
+  define(globalThis, "store", constant(store));
   define(globalThis, "ToolError", constant(ToolError));
   define(globalThis, "console", field(console, false));
   return { __proto__: null, makeToolError, entriesOf, clip };

@@ -15,6 +15,7 @@ use serde_json::Value as Json;
 use crate::convert::{ConvertError, Converter, TooDeep};
 use crate::crossing::{Clip, MAX_NAME_CHARS, escaped_len};
 use crate::guard::{Guard, Stop};
+use crate::host::{MAX_STORE_KEY_CHARS, StoreOp};
 use crate::limits::{Limit, Limits};
 
 const SOURCE: &str = include_str!("bridge.js");
@@ -73,10 +74,30 @@ impl Helpers {
 }
 
 pub(crate) struct NewCall {
-    pub(crate) namespace: String,
-    pub(crate) tool: String,
-    pub(crate) args: Json,
+    pub(crate) request: Request,
     pub(crate) settle: Settle,
+}
+
+/// What a snippet asked the host for: a tool call, or an operation on its store.
+pub(crate) enum Request {
+    Tool {
+        namespace: String,
+        tool: String,
+        args: Json,
+    },
+    Store(StoreOp),
+}
+
+impl Request {
+    /// The name the trace gives it: `namespace.tool`, `store.get`, ...
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Request::Tool {
+                namespace, tool, ..
+            } => format!("{namespace}.{tool}"),
+            Request::Store(op) => op.name().to_string(),
+        }
+    }
 }
 
 /// How to answer a call in JavaScript.
@@ -93,7 +114,8 @@ pub(crate) struct Installed<'js> {
     pub(crate) make_tool_error: Function<'js>,
 }
 
-/// Installs `tools`, `console` and `ToolError` in a fresh context. Must run before the snippet.
+/// Installs `tools`, `store`, `console` and `ToolError` in a fresh context. Must run before
+/// the snippet.
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
     shared: &Arc<Mutex<Shared>>,
@@ -103,7 +125,8 @@ pub(crate) fn install<'js>(
     let setup: Function = load(ctx)?;
     let host_call = host_call(ctx, shared.clone(), guard.clone(), limits.clone())?;
     let host_log = host_log(ctx, shared.clone(), guard.clone(), limits.clone())?;
-    let helpers: Object = setup.call((host_call, host_log))?;
+    let host_store = host_store(ctx, shared.clone(), guard.clone(), limits.clone())?;
+    let helpers: Object = setup.call((host_call, host_log, host_store))?;
     let entries_of: Function = helpers.get("entriesOf")?;
     let clip: Function = helpers.get("clip")?;
     let mut shared = lock(shared);
@@ -227,11 +250,7 @@ fn host_call<'js>(
             };
             let namespace = name(namespace)?;
             let tool = name(tool)?;
-            if lock(&shared).calls_made >= limits.max_tool_calls {
-                guard.trip(Stop::Limit(Limit::ToolCalls));
-                let error = limits.broken(Limit::ToolCalls);
-                return Err(Exception::throw_range(&ctx, &error.message));
-            }
+            room_for_call(&ctx, &shared, &guard, &limits)?;
             let args = if args.is_undefined() {
                 Json::Object(serde_json::Map::new())
             } else {
@@ -241,46 +260,146 @@ fn host_call<'js>(
                          arguments"
                     )
                 };
-                let Some(text) = ctx.json_stringify(args)? else {
-                    return Err(Exception::throw_type(&ctx, &not_json()));
-                };
-                // A string longer than the limit in UTF-16 units is longer in bytes too.
-                let too_large = || {
-                    guard.trip(Stop::Limit(Limit::CallSize));
-                    let error = limits.broken(Limit::CallSize);
-                    Exception::throw_range(&ctx, &error.message)
-                };
-                let text = match clip.text(&ctx, text.into_value(), limits.max_call_bytes) {
-                    Some(clipped)
-                        if !clipped.cut && clipped.text.len() <= limits.max_call_bytes =>
-                    {
-                        clipped.text
-                    }
-                    Some(_) => return Err(too_large()),
-                    None => {
-                        return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
-                    }
-                };
-                serde_json::from_str(&text).map_err(|error| {
-                    Exception::throw_type(&ctx, &format!("{}: {error}", not_json()))
-                })?
+                json_of(&ctx, &clip, args, &guard, &limits, not_json)?
             };
-            let (promise, resolve, reject) = ctx.promise()?;
-            let mut shared = lock(&shared);
-            shared.calls_made += 1;
-            shared.new_calls.push(NewCall {
-                namespace,
-                tool,
-                args,
-                settle: Settle {
-                    resolve: Handle(Persistent::save(&ctx, resolve)),
-                    reject: Handle(Persistent::save(&ctx, reject)),
-                    site: Handle(Persistent::save(&ctx, site)),
+            push_call(
+                &ctx,
+                &shared,
+                Request::Tool {
+                    namespace,
+                    tool,
+                    args,
                 },
-            });
-            Ok(promise)
+                site,
+            )
         },
     )
+}
+
+/// `hostStore(op, key, value, site)`: records an operation on the store (0 set, 1 get, 2 keys,
+/// 3 delete) and returns its promise. It counts as a call against `maxToolCalls`, and a value
+/// against `maxCallBytes`.
+fn host_store<'js>(
+    ctx: &Ctx<'js>,
+    shared: Arc<Mutex<Shared>>,
+    guard: Arc<Guard>,
+    limits: Limits,
+) -> rquickjs::Result<Function<'js>> {
+    Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>,
+              op: i32,
+              key: Value<'js>,
+              value: Value<'js>,
+              site: Value<'js>|
+              -> rquickjs::Result<Promise<'js>> {
+            if guard.stopped().is_some() {
+                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
+            }
+            let helpers = lock(&shared).helpers();
+            let Some((_, clip)) = helpers.restore(&ctx) else {
+                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
+            };
+            let key_of = |key: Value<'js>| -> rquickjs::Result<String> {
+                match clip.text(&ctx, key, MAX_STORE_KEY_CHARS) {
+                    Some(clipped) if !clipped.cut => Ok(clipped.text),
+                    _ => Err(Exception::throw_type(
+                        &ctx,
+                        &format!(
+                            "a store key is a string of at most {MAX_STORE_KEY_CHARS} characters"
+                        ),
+                    )),
+                }
+            };
+            room_for_call(&ctx, &shared, &guard, &limits)?;
+            let op = match op {
+                0 => {
+                    let key = key_of(key)?;
+                    if value.is_undefined() {
+                        return Err(Exception::throw_type(
+                            &ctx,
+                            "store.set(key, value) needs a JSON value (undefined is none); \
+                             store.delete(key) removes a key",
+                        ));
+                    }
+                    let not_json = || "a stored value must be JSON".to_string();
+                    let value = json_of(&ctx, &clip, value, &guard, &limits, not_json)?;
+                    StoreOp::Set { key, value }
+                }
+                1 => StoreOp::Get { key: key_of(key)? },
+                3 => StoreOp::Delete { key: key_of(key)? },
+                _ => StoreOp::Keys,
+            };
+            push_call(&ctx, &shared, Request::Store(op), site)
+        },
+    )
+}
+
+/// Refuses a call past `maxToolCalls`, which ends the run.
+fn room_for_call(
+    ctx: &Ctx<'_>,
+    shared: &Mutex<Shared>,
+    guard: &Guard,
+    limits: &Limits,
+) -> rquickjs::Result<()> {
+    if lock(shared).calls_made >= limits.max_tool_calls {
+        guard.trip(Stop::Limit(Limit::ToolCalls));
+        let error = limits.broken(Limit::ToolCalls);
+        return Err(Exception::throw_range(ctx, &error.message));
+    }
+    Ok(())
+}
+
+/// A snippet's value as JSON, at most `maxCallBytes` of it (a larger one ends the run).
+fn json_of<'js>(
+    ctx: &Ctx<'js>,
+    clip: &Clip<'js>,
+    value: Value<'js>,
+    guard: &Guard,
+    limits: &Limits,
+    not_json: impl Fn() -> String,
+) -> rquickjs::Result<Json> {
+    let Some(text) = ctx.json_stringify(value)? else {
+        return Err(Exception::throw_type(ctx, &not_json()));
+    };
+    // A string longer than the limit in UTF-16 units is longer in bytes too.
+    let too_large = || {
+        guard.trip(Stop::Limit(Limit::CallSize));
+        let error = limits.broken(Limit::CallSize);
+        Exception::throw_range(ctx, &error.message)
+    };
+    let text = match clip.text(ctx, text.into_value(), limits.max_call_bytes) {
+        Some(clipped) if !clipped.cut && clipped.text.len() <= limits.max_call_bytes => {
+            clipped.text
+        }
+        Some(_) => return Err(too_large()),
+        None => {
+            return Err(Exception::throw_internal(ctx, "the execution is stopping"));
+        }
+    };
+    serde_json::from_str(&text)
+        .map_err(|error| Exception::throw_type(ctx, &format!("{}: {error}", not_json())))
+}
+
+/// Records a request for the loop to hand to the host, and returns its promise.
+fn push_call<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Mutex<Shared>,
+    request: Request,
+    site: Value<'js>,
+) -> rquickjs::Result<Promise<'js>> {
+    let (promise, resolve, reject) = ctx.promise()?;
+    let mut shared = lock(shared);
+    shared.calls_made += 1;
+    shared.new_calls.push(NewCall {
+        request,
+        settle: Settle {
+            resolve: Handle(Persistent::save(ctx, resolve)),
+            reject: Handle(Persistent::save(ctx, reject)),
+            site: Handle(Persistent::save(ctx, site)),
+        },
+    });
+    Ok(promise)
 }
 
 /// `hostLog(level, ...values)`: captures one console line, within the log limits.

@@ -17,7 +17,48 @@ use serde_json::Value;
 pub trait Host: Send + Sync {
     /// Runs one tool call.
     async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError>;
+
+    /// Runs one operation on the snippet's `store` (`await store.get(key)`, ...): state the
+    /// host keeps between executions. `Ok(None)` is `undefined` in the snippet (`get` of a key
+    /// that is not there). A host with no store refuses every operation, as this default does.
+    async fn store(&self, op: StoreOp) -> Result<Option<Value>, ToolError> {
+        let _ = op;
+        Err(ToolError::new(
+            Code::NoStore,
+            "this sandbox keeps no store between executions",
+        ))
+    }
 }
+
+/// An operation on the snippet's `store`, as the host receives it: a key of at most
+/// [`MAX_STORE_KEY_CHARS`] characters, a value that is JSON within `maxCallBytes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum StoreOp {
+    /// `store.set(key, value)`: resolves to `undefined`.
+    Set { key: String, value: Value },
+    /// `store.get(key)`: the value, or `undefined` when the key is not there.
+    Get { key: String },
+    /// `store.keys()`: the keys, as an array of strings.
+    Keys,
+    /// `store.delete(key)`: `true` when the key was there.
+    Delete { key: String },
+}
+
+impl StoreOp {
+    /// What the snippet called, as its trace names it: `store.get`, ...
+    pub fn name(&self) -> &'static str {
+        match self {
+            StoreOp::Set { .. } => "store.set",
+            StoreOp::Get { .. } => "store.get",
+            StoreOp::Keys => "store.keys",
+            StoreOp::Delete { .. } => "store.delete",
+        }
+    }
+}
+
+/// The longest key a snippet can give `store`, in characters.
+pub const MAX_STORE_KEY_CHARS: usize = 256;
 
 /// A tool call that failed; thrown in the sandbox as a `ToolError` with `tool`, `message` and
 /// `code` properties.
@@ -69,11 +110,17 @@ pub enum Code {
     HostPanic,
     /// The namespace has no server behind it (a tool list read from a file).
     NoUpstream,
+    /// The host keeps no store (`store.get`, ...).
+    NoStore,
+    /// The store is full: a `set` would pass its size or entry quota.
+    StoreFull,
+    /// The key was in the store, which dropped its entries after it was left idle.
+    StoreExpired,
     /// Any other code, as an embedder's host spells it.
     Other(String),
 }
 
-const CODES: [(Code, &str); 12] = [
+const CODES: [(Code, &str); 15] = [
     (Code::UnknownTool, "unknown_tool"),
     (Code::InvalidArguments, "invalid_arguments"),
     (Code::Denied, "denied"),
@@ -86,6 +133,9 @@ const CODES: [(Code, &str); 12] = [
     (Code::ToolError, "tool_error"),
     (Code::HostPanic, "host_panic"),
     (Code::NoUpstream, "no_upstream"),
+    (Code::NoStore, "no_store"),
+    (Code::StoreFull, "store_full"),
+    (Code::StoreExpired, "store_expired"),
 ];
 
 impl Code {

@@ -82,7 +82,7 @@ mod transpile;
 
 use std::sync::Arc;
 
-pub use host::{Code, Host, NoTools, ToolError};
+pub use host::{Code, Host, MAX_STORE_KEY_CHARS, NoTools, StoreOp, ToolError};
 pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 pub use pause::{Pause, Pauses};

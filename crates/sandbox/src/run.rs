@@ -22,7 +22,7 @@ use rquickjs::{Runtime, Value};
 use serde_json::Value as Json;
 use tokio_util::sync::CancellationToken;
 
-use crate::bridge::{self, Handle, Settle, Shared, lock, push_log, render};
+use crate::bridge::{self, Handle, Request, Settle, Shared, lock, push_log, render};
 use crate::convert::{ConvertError, Converter, TooDeep};
 use crate::crossing::{Clip, MAX_MESSAGE_CHARS, MAX_NAME_CHARS, MAX_STACK_CHARS};
 use crate::guard::{CountingAllocator, Guard, Stop};
@@ -36,7 +36,8 @@ use crate::transpile::{self, SNIPPET_FILE};
 /// parses our output again can.
 const RESULT_DEPTH: usize = 128;
 
-type CallFuture = BoxFuture<'static, (usize, Result<Json, ToolError>)>;
+/// A call's answer: `Ok(None)` is `undefined` (a store's `get` of a key that is not there).
+type CallFuture = BoxFuture<'static, (usize, Result<Option<Json>, ToolError>)>;
 
 struct Trace {
     tool: String,
@@ -270,13 +271,23 @@ impl Run {
             let id = self.settles.len();
             self.settles.push(Some(call.settle));
             self.traces.push(Trace {
-                tool: format!("{}.{}", call.namespace, call.tool),
+                tool: call.request.name(),
                 started: Instant::now(),
                 record: None,
             });
             let host = host.clone();
             in_flight.push(Box::pin(async move {
-                let answer = AssertUnwindSafe(host.call(&call.namespace, &call.tool, call.args))
+                let asked = async {
+                    match call.request {
+                        Request::Tool {
+                            namespace,
+                            tool,
+                            args,
+                        } => host.call(&namespace, &tool, args).await.map(Some),
+                        Request::Store(op) => host.store(op).await,
+                    }
+                };
+                let answer = AssertUnwindSafe(asked)
                     .catch_unwind()
                     .await
                     .unwrap_or_else(|_| {
@@ -291,19 +302,22 @@ impl Run {
     }
 
     /// Settles the JavaScript promise of call `id` with the host's answer.
-    fn deliver(&mut self, id: usize, answer: Result<Json, ToolError>) {
+    fn deliver(&mut self, id: usize, answer: Result<Option<Json>, ToolError>) {
         let Some(settle) = self.settles.get_mut(id).and_then(Option::take) else {
             return;
         };
-        let answer =
-            answer.map(|json| serde_json::to_string(&json).unwrap_or_else(|_| "null".into()));
+        let answer = answer.map(|json| {
+            json.map(|json| serde_json::to_string(&json).unwrap_or_else(|_| "null".into()))
+        });
         let trace = &mut self.traces[id];
         trace.record = Some(CallRecord {
             tool: trace.tool.clone(),
             ms: trace.started.elapsed().as_secs_f64() * 1e3,
             ok: answer.is_ok(),
             error: answer.as_ref().err().map(|e| e.message.clone()),
-            bytes: answer.as_ref().map_or(0, String::len),
+            bytes: answer
+                .as_ref()
+                .map_or(0, |text| text.as_ref().map_or(0, String::len)),
         });
         let tool = trace.tool.clone();
         let make_tool_error = self.make_tool_error.as_ref().map(|h| h.0.clone());
@@ -313,7 +327,8 @@ impl Run {
                 let reject = settle.reject.0.restore(&ctx)?;
                 let site = settle.site.0.restore(&ctx)?;
                 let (settle_with, value) = match answer {
-                    Ok(text) => match ctx.json_parse(text) {
+                    Ok(None) => (resolve, Value::new_undefined(ctx.clone())),
+                    Ok(Some(text)) => match ctx.json_parse(text) {
                         Ok(value) => (resolve, value),
                         Err(_) => (reject, ctx.catch()),
                     },
@@ -348,10 +363,10 @@ impl Run {
         // Calls made in the last turn before the run stopped never reached the host.
         let never_sent = std::mem::take(&mut lock(&self.shared).new_calls);
         self.traces.extend(never_sent.into_iter().map(|call| Trace {
-            tool: format!("{}.{}", call.namespace, call.tool),
+            tool: call.request.name(),
             started: now,
             record: Some(CallRecord {
-                tool: format!("{}.{}", call.namespace, call.tool),
+                tool: call.request.name(),
                 ms: 0.0,
                 ok: false,
                 error: Some("not sent: the execution stopped first".into()),

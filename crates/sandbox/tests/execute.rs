@@ -181,6 +181,102 @@ async fn concurrent_calls_are_in_flight_together() {
 }
 
 #[tokio::test]
+async fn the_store_keeps_json_between_runs_of_one_host() {
+    let host = TestHost::new();
+    let outcome = run(
+        "await store.set('orders', [{ id: 1 }, { id: 2 }]);\n\
+         await store.set('none', null);\n\
+         return [await store.get('orders'), await store.get('none'), await store.get('missing'), typeof (await store.get('missing'))];",
+        limits(),
+        &host,
+    )
+    .await;
+    assert_eq!(
+        outcome.result,
+        Some(json!([[{"id": 1}, {"id": 2}], null, null, "undefined"])),
+        "{outcome:?}"
+    );
+    let names: Vec<&str> = outcome.calls.iter().map(|c| c.tool.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "store.set",
+            "store.set",
+            "store.get",
+            "store.get",
+            "store.get",
+            "store.get"
+        ]
+    );
+    // A later run, on the same host, finds it; a tool call and a store operation mix.
+    let outcome = run(
+        "const orders = await store.get('orders');\n\
+         const echoed = await tools.t.echo({ n: orders.length });\n\
+         const deleted = [await store.delete('none'), await store.delete('none')];\n\
+         return { keys: await store.keys(), echoed, deleted };",
+        limits(),
+        &host,
+    )
+    .await;
+    assert_eq!(
+        outcome.result,
+        Some(json!({"keys": ["orders"], "echoed": {"n": 2}, "deleted": [true, false]})),
+        "{outcome:?}"
+    );
+    // What is not JSON, or not a key, is refused in the snippet, before the host.
+    let cases = [
+        (
+            "await store.set('k')",
+            "TypeError: store.set(key, value) needs a JSON value",
+        ),
+        (
+            "await store.set('k', () => 1)",
+            "TypeError: a stored value must be JSON",
+        ),
+        (
+            "await store.get(7)",
+            "TypeError: a store key is a string of at most 256 characters",
+        ),
+        (
+            "await store.get('k'.repeat(257))",
+            "TypeError: a store key is a string",
+        ),
+    ];
+    for (code, expected) in cases {
+        let outcome = run(code, limits(), &host).await;
+        let error = outcome.error.expect(code);
+        let text = format!("{}: {}", error.name, error.message);
+        assert!(text.starts_with(expected), "{code}: {text}");
+    }
+    // Each operation counts against maxToolCalls, and a value against maxCallBytes.
+    let small = Limits {
+        max_tool_calls: 3,
+        max_call_bytes: 100,
+        ..limits()
+    };
+    let outcome = run("for (;;) await store.get('k')", small.clone(), &host).await;
+    assert_eq!(outcome.error.unwrap().limit, Some(Limit::ToolCalls));
+    let outcome = run("await store.set('k', 'x'.repeat(200))", small, &host).await;
+    assert_eq!(outcome.error.unwrap().limit, Some(Limit::CallSize));
+    assert!(host.store.lock().unwrap().get("k").is_none());
+    // A host that keeps no store says so.
+    let outcome = Sandbox::new(limits())
+        .execute(
+            "try { await store.get('k') } catch (e) { return [e.name, e.code, e.message] }",
+            Arc::new(NoTools),
+        )
+        .await;
+    assert_eq!(
+        outcome.result,
+        Some(json!([
+            "ToolError",
+            "no_store",
+            "this sandbox keeps no store between executions"
+        ]))
+    );
+}
+
+#[tokio::test]
 async fn a_snippet_without_tools_runs_with_no_tools() {
     let outcome = Sandbox::default()
         .execute("return [1, 2].map((x) => x * 2);", Arc::new(NoTools))

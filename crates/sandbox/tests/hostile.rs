@@ -528,7 +528,7 @@ pub(crate) fn escapes() -> Vec<Case> {
         case(
             "the global object holds the language and the bridge, nothing else",
             "return Object.getOwnPropertyNames(globalThis).filter((n) => !STANDARD.includes(n)).sort();",
-            Returns(json!(["ToolError", "console", "tools"])),
+            Returns(json!(["ToolError", "console", "store", "tools"])),
         ),
         case(
             "dynamic import loads nothing",
@@ -599,6 +599,22 @@ pub(crate) fn tampering() -> Vec<Case> {
              let refused = 0; for (const t of tries) { try { t(); } catch (e) { refused++; } } \
              return [refused, await tools.t.echo({ a: 1 })];",
             Returns(json!([5, { "a": 1 }])),
+        ),
+        case(
+            "store is read-only and keeps working",
+            "const tries = [() => { store = null; }, () => { store.get = () => 1; }, () => { delete store.set; }, \
+             () => Object.defineProperty(store, 'keys', { value: 1 }), () => Object.setPrototypeOf(store, { evil: 1 }), \
+             () => { globalThis.store = 1; }]; \
+             let refused = 0; for (const t of tries) { try { t(); } catch (e) { refused++; } } \
+             await store.set('tampered', [refused]); return await store.get('tampered');",
+            Returns(json!([6])),
+        ),
+        case(
+            "JSON and Promise replaced do not change what the store keeps",
+            "JSON.stringify = () => '{\"evil\":true}'; JSON.parse = () => ({ evil: true }); \
+             Promise.prototype.then = function () { throw new Error('poisoned'); }; \
+             await store.set('json', { a: [1, null] }); return await store.get('json');",
+            Returns(json!({ "a": [1, null] })),
         ),
         case(
             "await tools.t is not a tool call",

@@ -38,6 +38,7 @@ pub use oauth::{Enterprise, OAuth, Opener, Settings, Show};
 pub(crate) use read::on_this_machine;
 use read::{Invalid, Read, Section};
 use sections::keys;
+pub use sections::{CacheConfig, StoreConfig};
 pub use servers::ALIASES;
 use vars::Vars;
 
@@ -65,6 +66,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "audit",
             "auth",
             "openapi",
+            "store",
         ],
     ),
     (
@@ -153,6 +155,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ),
     ("isolation", &["mode", "warm", "maxRunning", "maxWaiting"]),
     ("cache", &["dir", "maxAgeHours"]),
+    ("store", &["maxBytes", "maxEntries", "idleMinutes"]),
     ("audit", &["path", "arguments"]),
     ("auth", &["tokens", "jwt"]),
     (
@@ -194,6 +197,8 @@ pub struct Config {
     pub servers: BTreeMap<String, Server>,
     pub limits: Limits,
     pub cache: CacheConfig,
+    /// The snippets' `store` between one session's executions.
+    pub store: StoreConfig,
     pub isolation: Isolation,
     pub policy: crate::policy::Policy,
     /// The audit log's path, and whether it records calls' arguments; none: no audit log.
@@ -307,27 +312,6 @@ impl Default for Isolation {
             max_running: 64,
             max_waiting: 1024,
             worker: None,
-        }
-    }
-}
-
-/// Where upstream tool lists are cached, and for how long they are trusted.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CacheConfig {
-    pub enabled: bool,
-    /// The folder (a relative one is relative to the config file); `None`: the default, see
-    /// `default_dir` in the cache module.
-    pub dir: Option<PathBuf>,
-    /// A cached tool list older than this is stale: its upstream is started to list again.
-    pub max_age_hours: f64,
-}
-
-impl Default for CacheConfig {
-    fn default() -> Self {
-        CacheConfig {
-            enabled: true,
-            dir: None,
-            max_age_hours: 24.0,
         }
     }
 }
@@ -575,6 +559,7 @@ impl Config {
         }
         let limits = sections::limits(top.take("limits"), &mut warnings)?;
         let cache = sections::cache(top.take("cache"), &vars, path, &mut warnings)?;
+        let store = sections::store(top.take("store"), &mut warnings)?;
         let isolation = sections::isolation(top.take("isolation"), &mut warnings)?;
         let audit = sections::audit(top.take("audit"), &vars, path, &mut warnings)?;
         let auth = sections::auth(top.take("auth"), &vars, &mut warnings)?;
@@ -620,6 +605,7 @@ impl Config {
             servers,
             limits,
             cache,
+            store,
             isolation,
             policy,
             audit,

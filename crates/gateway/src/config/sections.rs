@@ -1,4 +1,5 @@
-//! The config's sections besides the servers: `limits`, `isolation`, `cache` and `audit`.
+//! The config's sections besides the servers: `limits`, `isolation`, `cache`, `store` and
+//! `audit`.
 
 use std::path::{Path, PathBuf};
 
@@ -6,7 +7,7 @@ use serde_json::Value;
 
 use super::read::{Invalid, Read, Section};
 use super::vars::Vars;
-use super::{Auth, CacheConfig, Isolation, Jwt, KEYS, Limits, MIN_OUTPUT_CHARS};
+use super::{Auth, Isolation, Jwt, KEYS, Limits, MIN_OUTPUT_CHARS};
 
 /// The keys `KEYS` lists for `section`.
 pub(super) fn keys(section: &str) -> &'static [&'static str] {
@@ -112,6 +113,50 @@ pub(super) fn isolation(value: Option<Value>, warnings: &mut Vec<String>) -> Rea
     Ok(isolation)
 }
 
+/// The config's `store`: whether executions get one, and its bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    pub enabled: bool,
+    /// The most bytes a session's entries take: their keys and their values as JSON.
+    pub max_bytes: usize,
+    /// The most entries a session keeps.
+    pub max_entries: usize,
+    /// A store left unused this long drops its entries.
+    pub idle_minutes: f64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            enabled: true,
+            max_bytes: 1 << 20,
+            max_entries: 256,
+            idle_minutes: 60.0,
+        }
+    }
+}
+
+/// Where upstream tool lists are cached, and for how long they are trusted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CacheConfig {
+    pub enabled: bool,
+    /// The folder (a relative one is relative to the config file); `None`: the default, see
+    /// `default_dir` in the cache module.
+    pub dir: Option<PathBuf>,
+    /// A cached tool list older than this is stale: its upstream is started to list again.
+    pub max_age_hours: f64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: true,
+            dir: None,
+            max_age_hours: 24.0,
+        }
+    }
+}
+
 /// `cache`: `true`, `false`, or an object with `dir` (relative to the config file) and
 /// `maxAgeHours`.
 pub(super) fn cache(
@@ -147,6 +192,39 @@ pub(super) fn cache(
     }
     s.finish(keys("cache"), &[], warnings)?;
     Ok(cache)
+}
+
+/// `store`: `true`, `false`, or an object with `maxBytes`, `maxEntries` and `idleMinutes`.
+pub(super) fn store(value: Option<Value>, warnings: &mut Vec<String>) -> Read<StoreConfig> {
+    let mut store = StoreConfig::default();
+    let mut s = match value {
+        None => return Ok(store),
+        Some(Value::Bool(enabled)) => {
+            store.enabled = enabled;
+            return Ok(store);
+        }
+        Some(value) => Section::new(
+            "store",
+            value,
+            "true, false, or an object with `maxBytes`, `maxEntries` and `idleMinutes`",
+        )?,
+    };
+    if let Some(n) = s.whole("maxBytes", 1)? {
+        store.max_bytes = n;
+    }
+    if let Some(n) = s.whole("maxEntries", 1)? {
+        store.max_entries = n;
+    }
+    // At most a year: a store is for one session's work.
+    if let Some(minutes) = s.number(
+        "idleMinutes",
+        "a number of minutes, more than 0 and at most 525600",
+        |m| m > 0.0 && m <= 525_600.0,
+    )? {
+        store.idle_minutes = minutes;
+    }
+    s.finish(keys("store"), &[], warnings)?;
+    Ok(store)
 }
 
 /// `audit`: `{ "path": ..., "arguments": false }`; the path relative to the config file.

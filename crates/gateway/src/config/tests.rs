@@ -81,6 +81,47 @@ fn the_cache_is_on_by_default_and_can_be_placed_or_turned_off() {
 }
 
 #[test]
+fn the_store_is_on_by_default_and_can_be_bounded_or_turned_off() {
+    assert_eq!(
+        parse("{}").unwrap().store,
+        crate::config::StoreConfig::default()
+    );
+    assert!(!parse(r#"{"store": false}"#).unwrap().store.enabled);
+    let store = parse(r#"{"store": {"maxBytes": 100, "maxEntries": 3, "idleMinutes": 0.5}}"#)
+        .unwrap()
+        .store;
+    assert_eq!(
+        (
+            store.enabled,
+            store.max_bytes,
+            store.max_entries,
+            store.idle_minutes
+        ),
+        (true, 100, 3, 0.5)
+    );
+    for (text, message) in [
+        (
+            r#"{"store": "yes"}"#,
+            "codemode.json: store: must be true, false, or an object with `maxBytes`, `maxEntries` and `idleMinutes`",
+        ),
+        (
+            r#"{"store": {"maxEntries": 0}}"#,
+            "codemode.json: store.maxEntries: must be a whole number, 1 or more",
+        ),
+        (
+            r#"{"store": {"idleMinutes": 0}}"#,
+            "codemode.json: store.idleMinutes: must be a number of minutes, more than 0 and at most 525600",
+        ),
+        (
+            r#"{"store": {"maxByte": 3}}"#,
+            "codemode.json: store.maxByte: unknown key (did you mean `maxBytes`?); expected one of `maxBytes`, `maxEntries`, `idleMinutes`",
+        ),
+    ] {
+        assert_eq!(parse(text).unwrap_err(), message);
+    }
+}
+
+#[test]
 fn isolation_is_a_process_by_default_on_linux_and_can_be_tuned_or_turned_off() {
     let config = parse("{}").unwrap();
     assert_eq!(config.isolation.process, cfg!(target_os = "linux"));
@@ -255,6 +296,7 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         ("isolation", r#"{"isolation": {"zzz": 1}}"#),
         ("cache", r#"{"cache": {"zzz": 1}}"#),
         ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
+        ("store", r#"{"store": {"zzz": 1}}"#),
         ("auth", r#"{"auth": {"zzz": 1}}"#),
         ("auth.jwt", r#"{"auth": {"jwt": {"zzz": 1}}}"#),
         (

@@ -99,6 +99,17 @@ impl Host for GatewayHost {
         }
         answer
     }
+
+    async fn store(&self, op: sandbox::StoreOp) -> Result<Option<Value>, ToolError> {
+        match &self.client.store {
+            Some(store) => store.apply(self.client.principal.as_deref(), op),
+            None => Err(ToolError::new(
+                Code::NoStore,
+                "there is no store here: this gateway's config turns it off (\"store\": false), \
+                 or its client keeps no session between executions",
+            )),
+        }
+    }
 }
 
 /// The configured server behind `namespace`: one whose tools are listed, or one that is down.

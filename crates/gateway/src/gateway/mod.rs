@@ -51,6 +51,8 @@ pub struct Gateway {
     warnings: Vec<String>,
     /// Who may use codemode's own HTTP endpoint (see [`Config::auth`]).
     auth: Option<crate::config::Auth>,
+    /// The bounds of each session's store (see [`Config::store`]).
+    store: crate::config::StoreConfig,
 }
 
 impl Gateway {
@@ -164,6 +166,7 @@ impl Gateway {
                 .collect(),
             warnings: config.warnings.clone(),
             auth: config.auth.clone(),
+            store: config.store.clone(),
             unsupported,
         });
         if !cold.is_empty() {
@@ -191,8 +194,22 @@ impl Gateway {
             disabled: Vec::new(),
             warnings: Vec::new(),
             auth: None,
+            store: Default::default(),
             unsupported: Vec::new(),
         })
+    }
+
+    /// A new session's store, for its executions' [`Client`](crate::Client); none when the
+    /// config turns stores off.
+    pub fn new_store(&self) -> Option<Arc<crate::Store>> {
+        self.store
+            .enabled
+            .then(|| Arc::new(crate::Store::new(self.store.clone())))
+    }
+
+    /// The bounds of each session's store, and whether there is one.
+    pub fn store_config(&self) -> &crate::config::StoreConfig {
+        &self.store
     }
 
     /// The servers the config keeps but does not start.

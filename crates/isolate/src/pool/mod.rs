@@ -429,16 +429,21 @@ impl Pool {
                 }
             };
             match serde_json::from_str::<FromWorker>(&line) {
-                Ok(FromWorker::Call {
-                    id,
-                    namespace,
-                    tool,
-                    args,
-                }) => {
+                Ok(message @ (FromWorker::Call { .. } | FromWorker::Store { .. })) => {
+                    let (id, request) = match message {
+                        FromWorker::Call {
+                            id,
+                            namespace,
+                            tool,
+                            args,
+                        } => (id, Request::Tool(namespace, tool, args)),
+                        FromWorker::Store { id, op } => (id, Request::Store(op)),
+                        _ => continue,
+                    };
                     let slot = calls.len();
                     calls.push((
                         CallRecord {
-                            tool: format!("{namespace}.{tool}"),
+                            tool: request.name(),
                             ms: 0.0,
                             ok: false,
                             error: None,
@@ -449,11 +454,17 @@ impl Pool {
                     let host = host.clone();
                     in_flight.push(
                         async move {
+                            let asked = async {
+                                match request {
+                                    Request::Tool(namespace, tool, args) => {
+                                        host.call(&namespace, &tool, args).await.map(Some)
+                                    }
+                                    Request::Store(op) => host.store(op).await,
+                                }
+                            };
                             // A host that panics fails this call, as in process.
-                            let call = AssertUnwindSafe(host.call(&namespace, &tool, args));
-                            let answer = match call.catch_unwind().await {
-                                Ok(Ok(value)) => Answer::Value(value),
-                                Ok(Err(error)) => Answer::Error(error),
+                            let answer = match AssertUnwindSafe(asked).catch_unwind().await {
+                                Ok(answer) => Answer::of(answer),
                                 Err(_) => Answer::Error(ToolError::new(
                                     Code::HostPanic,
                                     "the host failed while answering this call",
@@ -573,7 +584,24 @@ fn record(calls: &mut [(CallRecord, Instant)], slot: usize, answer: &Answer) {
                 record.ok = true;
                 record.bytes = serde_json::to_string(value).map_or(0, |s| s.len());
             }
+            Answer::Undefined {} => record.ok = true,
             Answer::Error(error) => record.error = Some(error.message.clone()),
+        }
+    }
+}
+
+/// What a worker asked its parent for.
+enum Request {
+    Tool(String, String, serde_json::Value),
+    Store(sandbox::StoreOp),
+}
+
+impl Request {
+    /// Its name in the trace, as in process.
+    fn name(&self) -> String {
+        match self {
+            Request::Tool(namespace, tool, _) => format!("{namespace}.{tool}"),
+            Request::Store(op) => op.name().to_string(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sandbox::{Host, Limits, Outcome, Sandbox, ToolError};
+use sandbox::{Host, Limits, Outcome, Sandbox, StoreOp, ToolError};
 use serde_json::{Value, json};
 
 /// Held by the host, as an upstream credential would be, and put in the process environment.
@@ -25,6 +25,8 @@ pub(crate) struct TestHost {
     in_flight: AtomicUsize,
     /// A credential the host holds and no tool returns.
     pub secret: String,
+    /// What the snippets' `store` holds.
+    pub store: std::sync::Mutex<std::collections::BTreeMap<String, Value>>,
 }
 
 impl TestHost {
@@ -101,6 +103,19 @@ impl Host for TestHost {
         };
         guard.answered = true;
         answer
+    }
+
+    async fn store(&self, op: StoreOp) -> Result<Option<Value>, ToolError> {
+        let mut store = self.store.lock().unwrap();
+        Ok(match op {
+            StoreOp::Set { key, value } => {
+                store.insert(key, value);
+                None
+            }
+            StoreOp::Get { key } => store.get(&key).cloned(),
+            StoreOp::Keys => Some(json!(store.keys().collect::<Vec<_>>())),
+            StoreOp::Delete { key } => Some(json!(store.remove(&key).is_some())),
+        })
     }
 }
 
