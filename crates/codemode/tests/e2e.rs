@@ -1237,6 +1237,122 @@ fn a_misspelt_call_stops_the_snippet_before_its_first_call() {
     assert_eq!(records[0]["calls"], 0);
 }
 
+/// A tool with no `outputSchema` (a real Python SDK server's, answering nested JSON as text):
+/// after one call its declaration and search hit show the shape of what it returned, marked as
+/// observed; a new session has it from the cache before the server starts; and the cache file
+/// holds no value of the result (no string, number, or id used as a key).
+#[test]
+fn a_result_shape_once_seen_is_declared_and_kept_without_its_values() {
+    let dir = scratch("shapes");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}}}),
+    );
+    let search = json!({"name": "search", "arguments": {"query": "faulty: inventory", "limit": 1}});
+    let declaration = |seen: &Value, call: usize| -> String {
+        seen["calls"][call]["structured"]["matches"][0]["declaration"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{seen}"))
+            .to_string()
+    };
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            search.clone(),
+            {"name": "execute", "arguments": {"code": "const r = await tools.faulty.inventory({ secret: \"zq81-kept-nowhere\" }); return r.warehouse.bins[0].count;"}},
+            search.clone(),
+        ]),
+    );
+    assert_eq!(
+        seen["calls"][1]["structured"]["result"],
+        json!(17),
+        "{seen}"
+    );
+    let before = declaration(&seen, 0);
+    assert!(before.contains("Promise<unknown>"), "{before}");
+    let after = declaration(&seen, 2);
+    let shape = "tools.faulty.inventory(args: { secret: string }): Promise<{ byId: { [key: string]: { owner: string; qty: number } }; total: number; warehouse: { bins: { count: number; sku: string; tags: string[] }[]; name: string } }>";
+    assert!(
+        after.contains("(observed; no output schema)") && after.contains("bins: {"),
+        "{after}"
+    );
+    assert!(after.contains(shape), "{after}");
+    // A new session, with the server's tool list and shapes in the cache.
+    let later = drive(stdio_target(&config), json!([search]));
+    assert_eq!(declaration(&later, 0), after);
+    // What the cache keeps: types and keys, nothing of the values.
+    let mut files = 0;
+    for file in std::fs::read_dir(dir.join("cache")).unwrap() {
+        let path = file.unwrap().path();
+        if !path.to_string_lossy().ends_with(".shapes.json") {
+            continue;
+        }
+        files += 1;
+        let text = std::fs::read_to_string(&path).unwrap();
+        for value in [
+            "zq81",
+            "kept-nowhere",
+            "north",
+            "SKU",
+            "cold",
+            "48213977",
+            "17",
+            "42.5",
+            "3,",
+        ] {
+            assert!(
+                !text.contains(value),
+                "{value} is in {}: {text}",
+                path.display()
+            );
+        }
+        assert!(
+            text.contains("\"warehouse\"") && text.contains("\"additionalProperties\""),
+            "{text}"
+        );
+    }
+    assert_eq!(files, 1);
+
+    // Turned off, for the server or for all, nothing is observed or kept.
+    for (name, config) in [
+        (
+            "server",
+            json!({"mcpServers": {"faulty": {"command": python(), "args": [faulty_server()], "observeResults": false}}}),
+        ),
+        (
+            "all",
+            json!({"mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}}, "observeResults": false}),
+        ),
+    ] {
+        let dir = scratch(&format!("shapes-off-{name}"));
+        let config = write_config(&dir, &config);
+        let seen = drive(
+            stdio_target(&config),
+            json!([
+                {"name": "execute", "arguments": {"code": "return (await tools.faulty.inventory({ secret: \"s\" })).total;"}},
+                {"name": "search", "arguments": {"query": "faulty: inventory", "limit": 1}},
+            ]),
+        );
+        assert_eq!(
+            seen["calls"][0]["structured"]["result"],
+            json!(42.5),
+            "{seen}"
+        );
+        assert!(declaration(&seen, 1).contains("Promise<unknown>"), "{seen}");
+        let kept = std::fs::read_dir(dir.join("cache"))
+            .unwrap()
+            .filter(|f| {
+                f.as_ref()
+                    .unwrap()
+                    .path()
+                    .to_string_lossy()
+                    .ends_with(".shapes.json")
+            })
+            .count();
+        assert_eq!(kept, 0, "{name}");
+    }
+}
+
 /// The snippets' `store` over `serve --http`: two executions of one (2025-era) session share
 /// a value computed from a real upstream's answer, without it passing through the client;
 /// another session does not see it; the entry quota and the idle expiry each end with a clear

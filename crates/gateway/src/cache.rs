@@ -7,7 +7,9 @@
 //! entry older than `maxAgeHours` is stale. When a started upstream lists tools or a different
 //! version, the entry is written again. An OpenAPI source's entry is also stale once its document
 //! file no longer holds what the tools were made from (same size and modification time, else
-//! the same SHA-256). Entries are written whole to a temporary file and
+//! the same SHA-256). Beside each entry, the shapes observed of its tools' results
+//! (`<identity>.shapes.json`, [`Shapes`]) for as long as the server's version stays the same.
+//! Entries are written whole to a temporary file and
 //! renamed, so a reader never sees half of one; a cache that cannot be read or written is
 //! logged and otherwise ignored.
 
@@ -158,6 +160,46 @@ impl Cache {
     fn path(&self, identity: &str) -> PathBuf {
         self.dir.join(format!("{identity}.json"))
     }
+
+    /// The shapes observed of `server`'s results, whatever their age (they are of a version).
+    pub fn load_shapes(&self, name: &str, server: &Server) -> Option<Shapes> {
+        let path = self.shapes_path(&identity(server));
+        let text = std::fs::read_to_string(&path).ok()?;
+        match serde_json::from_str(&text) {
+            Ok(shapes) => Some(shapes),
+            Err(e) => {
+                tracing::warn!(server = %name, "ignoring the unreadable observed shapes {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Keeps the shapes observed of `server`'s results.
+    pub fn store_shapes(&self, name: &str, server: &Server, shapes: &Shapes) {
+        let path = self.shapes_path(&identity(server));
+        let written = (|| -> std::io::Result<()> {
+            std::fs::create_dir_all(&self.dir)?;
+            let temporary = path.with_extension(format!("{}.tmp", std::process::id()));
+            std::fs::write(&temporary, serde_json::to_vec(shapes)?)?;
+            std::fs::rename(&temporary, &path)
+        })();
+        if let Err(e) = written {
+            tracing::warn!(server = %name, "cannot keep observed shapes in {}: {e}", self.dir.display());
+        }
+    }
+
+    fn shapes_path(&self, identity: &str) -> PathBuf {
+        self.dir.join(format!("{identity}.shapes.json"))
+    }
+}
+
+/// The shapes observed of one upstream's results (for its tools with no `outputSchema`): a
+/// JSON Schema of types and keys per tool, of one version of the server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shapes {
+    pub server_version: String,
+    pub tools: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The hex SHA-256 of how `server` is reached.
@@ -209,6 +251,7 @@ mod tests {
             limits: Default::default(),
             expose: Default::default(),
             tools: Default::default(),
+            observe: true,
         }
     }
 

@@ -42,7 +42,13 @@ pub struct DirectTool {
 impl Catalog {
     /// A catalog of tool lists, with no upstream behind them (`--tools FILE.json`).
     pub fn from_tools(namespaces: Vec<(String, Vec<tsgen::Tool>)>) -> Catalog {
-        Catalog::build(namespaces, BTreeMap::new(), Vec::new(), &BTreeMap::new())
+        Catalog::build(
+            namespaces,
+            BTreeMap::new(),
+            Vec::new(),
+            &BTreeMap::new(),
+            &BTreeMap::new(),
+        )
     }
 
     pub(crate) fn build(
@@ -50,6 +56,7 @@ impl Catalog {
         shared: BTreeMap<String, std::sync::Arc<tsgen::Shared>>,
         mut statuses: Vec<UpstreamStatus>,
         expose: &BTreeMap<String, crate::config::Expose>,
+        observed: &Observed,
     ) -> Catalog {
         statuses.sort_by(|a, b| a.name.cmp(&b.name));
         let exposed = |name: &str| expose.get(name).copied().unwrap_or_default();
@@ -78,6 +85,14 @@ impl Catalog {
         let namespaces: Vec<(String, Vec<tsgen::Tool>)> = namespaces
             .into_iter()
             .filter(|(server, _)| exposed(server).in_code())
+            .map(|(server, mut tools)| {
+                if let Some(shapes) = observed.get(&server) {
+                    for tool in tools.iter_mut().filter(|t| t.output_schema.is_none()) {
+                        tool.observed = shapes.get(&tool.name).cloned();
+                    }
+                }
+                (server, tools)
+            })
             .collect();
         let mut api = tsgen::Api::new(namespaces);
         for (name, document) in &shared {
@@ -102,6 +117,9 @@ impl Catalog {
         }
     }
 }
+
+/// The shapes observed of results, by server and tool (MCP names): see `shapes.rs`.
+pub(crate) type Observed = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 
 impl Catalog {
     /// The best `limit` tools for `query`, in one namespace if `namespace` names one (see

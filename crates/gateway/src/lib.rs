@@ -31,6 +31,7 @@ mod forward;
 mod gateway;
 pub mod policy;
 mod precheck;
+mod shapes;
 pub mod signin;
 pub mod store;
 pub mod unwrap;

@@ -42,6 +42,7 @@ fn shop(starts: &Arc<AtomicUsize>) -> Server {
         limits: Default::default(),
         expose: Default::default(),
         tools: Default::default(),
+        observe: true,
     }
 }
 
@@ -391,6 +392,7 @@ async fn a_server_that_says_its_tools_changed_is_listed_again() {
             limits: Default::default(),
             expose: Default::default(),
             tools: Default::default(),
+            observe: true,
         },
     );
     let gateway = Gateway::connect(&config).await;

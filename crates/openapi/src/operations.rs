@@ -420,6 +420,7 @@ fn convert(
         input_schema: input,
         output_schema: output,
         annotations: Some(annotations),
+        observed: None,
     };
     let op = Operation {
         tool: site.name,

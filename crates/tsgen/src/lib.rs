@@ -65,7 +65,27 @@ pub struct Tool {
     /// Kept as JSON: servers put anything here, and a wrong type must not lose the tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<Value>,
+    /// The shape of the results it returned, as a JSON Schema, for a tool with no
+    /// `outputSchema`: declared as its return type, marked as observed. Never part of the MCP
+    /// definition (not read, not written).
+    #[serde(skip)]
+    pub observed: Option<Value>,
 }
+
+impl Tool {
+    /// The schema of what it returns: the declared `outputSchema`, else the observed one.
+    pub fn returns(&self) -> Option<&Value> {
+        self.output_schema.as_ref().or(self.observed.as_ref())
+    }
+
+    /// Whether its return type is observed, not declared.
+    pub fn returns_observed(&self) -> bool {
+        self.output_schema.is_none() && self.observed.is_some()
+    }
+}
+
+/// The JSDoc line of a return type that was observed, not declared.
+pub const OBSERVED: &str = "@returns the shape its results had so far (observed; no output schema)";
 
 fn any_object() -> Value {
     serde_json::json!({ "type": "object" })
@@ -177,7 +197,8 @@ impl Default for Compact {
 }
 
 const HEADER: &str = "// The tools a snippet can call, as `await tools.<namespace>.<tool>(args)`.\n\
-// A tool with no output schema returns `unknown`: unstructured content.\n";
+// A tool with no output schema returns `unknown` (unstructured content), or the shape its\n\
+// results had so far, marked as observed.\n";
 
 impl Api {
     /// Assigns identifiers to every namespace and tool (see [`names`]).
@@ -361,7 +382,7 @@ fn compact_at(
         let mut input = Render::new(&tool.input_schema, input_mode, 0, Side::Input);
         input.shared = shared;
         let args = input.type_of(&tool.input_schema, 0);
-        let (returns, output_abbreviated) = match &tool.output_schema {
+        let (returns, output_abbreviated) = match tool.returns() {
             Some(schema) => {
                 let mut output = Render::new(schema, output_mode, 0, Side::Output);
                 output.shared = shared;
@@ -414,7 +435,9 @@ fn compact_at(
                 }
             }
         }
-        if tool.output_schema.is_none() {
+        if tool.returns_observed() {
+            lines.push(OBSERVED.into());
+        } else if tool.output_schema.is_none() {
             lines.push("@returns unstructured content (no output schema)".into());
         }
         if input.abbreviated || output_abbreviated {
@@ -467,7 +490,7 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
         input.shared = shared;
         input.defs = Some(&mut defs);
         let args = input.type_of(&tool.input_schema, 2);
-        let returns = match &tool.output_schema {
+        let returns = match tool.returns() {
             Some(schema) => {
                 let mut output = Render::new(schema, Mode::Full, index, Side::Output);
                 output.shared = shared;
@@ -494,6 +517,9 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
             lines.push(description.to_string());
         }
         lines.extend(tool_tags(api_tool));
+        if tool.returns_observed() {
+            lines.push(OBSERVED.into());
+        }
         doc::write(&mut members, &lines, 2);
         members.push_str(&format!(
             "    {}(args{}: {args}): Promise<{returns}>;\n",
@@ -510,7 +536,7 @@ fn render_namespace(ns: &Namespace) -> (String, String) {
         let tool = &ns.tools[tool].tool;
         match side {
             Side::Input => &tool.input_schema,
-            Side::Output => tool.output_schema.as_ref().unwrap_or(&Value::Bool(true)),
+            Side::Output => tool.returns().unwrap_or(&Value::Bool(true)),
             Side::Shared => ns.shared.as_deref().map_or(&Value::Bool(true), Shared::get),
         }
     });

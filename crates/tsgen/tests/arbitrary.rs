@@ -126,6 +126,7 @@ fn tool() -> impl Strategy<Value = Tool> {
                 input_schema,
                 output_schema,
                 annotations,
+                observed: None,
             },
         )
 }

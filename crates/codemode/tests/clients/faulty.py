@@ -4,6 +4,7 @@ while idle, a call that never answers; and a tool list that changes while connec
 `peak`). It counts its starts in the file named by FAULTY_STARTS, if set."""
 
 import asyncio
+import json
 import os
 from typing import Annotated
 
@@ -21,6 +22,17 @@ server = MCPServer("faulty")
 def ok(value: str) -> str:
     """Answers at once."""
     return f"ok: {value}"
+
+
+@server.tool(structured_output=False)
+def inventory(secret: str) -> str:
+    """Nested JSON as text and no output schema, as most servers answer; `secret` is in its
+    values and in a key that is an id."""
+    return json.dumps({
+        "warehouse": {"name": f"north-{secret}", "bins": [{"sku": f"SKU-{secret}", "count": 17, "tags": ["cold"]}]},
+        "byId": {"48213977": {"qty": 3, "owner": secret}},
+        "total": 42.5,
+    })
 
 
 @server.tool()

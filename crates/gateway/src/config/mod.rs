@@ -39,7 +39,7 @@ pub(crate) use read::on_this_machine;
 use read::{Invalid, Read, Section};
 use sections::keys;
 pub use sections::{CacheConfig, StoreConfig};
-pub use servers::ALIASES;
+pub use servers::{ALIASES, ToolFilter};
 use vars::Vars;
 
 /// The keys the servers are listed under, and whose they are: ours (and Claude's, Cursor's,
@@ -67,6 +67,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "auth",
             "openapi",
             "store",
+            "observeResults",
         ],
     ),
     (
@@ -84,6 +85,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "expose",
             "includeTools",
             "excludeTools",
+            "observeResults",
         ],
     ),
     ("openapi.<name>.include", &["tags", "paths", "methods"]),
@@ -109,6 +111,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "expose",
             "includeTools",
             "excludeTools",
+            "observeResults",
         ],
     ),
     (
@@ -191,7 +194,7 @@ pub enum ConfigError {
 }
 
 /// A loaded configuration.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Config {
     /// Upstream servers by name, in name order (the name is the namespace in the sandbox).
     pub servers: BTreeMap<String, Server>,
@@ -199,6 +202,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The snippets' `store` between one session's executions.
     pub store: StoreConfig,
+    /// Whether results' shapes are recorded at all (`observeResults`, default true).
+    pub observe_results: bool,
     pub isolation: Isolation,
     pub policy: crate::policy::Policy,
     /// The audit log's path, and whether it records calls' arguments; none: no audit log.
@@ -211,6 +216,25 @@ pub struct Config {
     /// What was read but means nothing here (other clients' keys), a sentence each naming the
     /// key: for the log and `check`.
     pub warnings: Vec<String>,
+}
+
+impl Default for Config {
+    /// What an empty config file says.
+    fn default() -> Self {
+        Config {
+            servers: BTreeMap::new(),
+            limits: Limits::default(),
+            cache: CacheConfig::default(),
+            store: StoreConfig::default(),
+            observe_results: true,
+            isolation: Isolation::default(),
+            policy: Default::default(),
+            audit: None,
+            auth: None,
+            sign_in: Settings::default(),
+            warnings: Vec::new(),
+        }
+    }
 }
 
 /// Who may use codemode's own HTTP endpoint: bearer tokens, each with the name of whom it is
@@ -362,25 +386,9 @@ pub struct Server {
     pub expose: Expose,
     /// Which of its tools are served.
     pub tools: ToolFilter,
-}
-
-/// Which of a server's tools are served (`includeTools` and `excludeTools`, by the names the
-/// server lists them under); an excluded tool is out even when it is included.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ToolFilter {
-    /// Only these; none: all.
-    pub include: Option<Vec<String>>,
-    pub exclude: Vec<String>,
-}
-
-impl ToolFilter {
-    pub fn admits(&self, tool: &str) -> bool {
-        !self.exclude.iter().any(|t| t == tool)
-            && self
-                .include
-                .as_ref()
-                .is_none_or(|names| names.iter().any(|t| t == tool))
-    }
+    /// Whether the shapes of its tools' results are recorded for the tools that declare no
+    /// `outputSchema` (`observeResults`; the config's top-level key turns it off for all).
+    pub observe: bool,
 }
 
 /// How an upstream's tools reach the agent (`mcpServers.<name>.expose`).
@@ -560,6 +568,7 @@ impl Config {
         let limits = sections::limits(top.take("limits"), &mut warnings)?;
         let cache = sections::cache(top.take("cache"), &vars, path, &mut warnings)?;
         let store = sections::store(top.take("store"), &mut warnings)?;
+        let observe_results = top.bool("observeResults")?.unwrap_or(true);
         let isolation = sections::isolation(top.take("isolation"), &mut warnings)?;
         let audit = sections::audit(top.take("audit"), &vars, path, &mut warnings)?;
         let auth = sections::auth(top.take("auth"), &vars, &mut warnings)?;
@@ -606,6 +615,7 @@ impl Config {
             limits,
             cache,
             store,
+            observe_results,
             isolation,
             policy,
             audit,

@@ -171,7 +171,7 @@ fn source(
         .whole("maxResponseBytes", 1)?
         .unwrap_or(MAX_RESPONSE_BYTES);
     let disabled = s.bool("disabled")?.unwrap_or(false);
-    let (tools, limits, expose) = served(&mut s, warnings)?;
+    let (tools, limits, expose, observe) = served(&mut s, warnings)?;
     s.finish(keys("openapi.<name>"), &[], warnings)?;
     Ok(Server {
         transport: Transport::OpenApi(Box::new(OpenApiSource {
@@ -186,6 +186,7 @@ fn source(
         unsupported: None,
         limits,
         expose,
+        observe,
         tools,
     })
 }

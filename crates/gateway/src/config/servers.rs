@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::read::{Invalid, Read, Section};
 use super::sections::{beside, keys};
 use super::vars::{Vars, bare_variable, env_file};
-use super::{Expose, OAuth, Server, ToolFilter, Transport, UpstreamLimits};
+use super::{Expose, OAuth, Server, Transport, UpstreamLimits};
 
 /// Keys of other clients' entries that codemode reads as one of its own, and what they mean.
 pub const ALIASES: &[(&str, &str)] = &[
@@ -277,7 +277,7 @@ fn server(
     // Codex writes the scopes to ask for beside the entry's other keys.
     let codex_scopes = s.strings("scopes")?;
 
-    let (tools, limits, expose) = served(&mut s, warnings)?;
+    let (tools, limits, expose, observe) = served(&mut s, warnings)?;
 
     let env_file_name = s.string("envFile")?;
     let env_raw = s.string_map("env")?.or(zed_env);
@@ -461,16 +461,36 @@ fn server(
         unsupported,
         limits,
         expose,
+        observe,
         tools,
     })
 }
 
+/// Which of a server's tools are served (`includeTools` and `excludeTools`, by the names the
+/// server lists them under); an excluded tool is out even when it is included.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ToolFilter {
+    /// Only these; none: all.
+    pub include: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+}
+
+impl ToolFilter {
+    pub fn admits(&self, tool: &str) -> bool {
+        !self.exclude.iter().any(|t| t == tool)
+            && self
+                .include
+                .as_ref()
+                .is_none_or(|names| names.iter().any(|t| t == tool))
+    }
+}
+
 /// What every source's entry says of how it is served: which tools (`includeTools`,
-/// `excludeTools`, and Codex's names), its `limits`, and `expose`.
+/// `excludeTools`, and Codex's names), its `limits`, `expose`, and `observeResults`.
 pub(super) fn served(
     s: &mut Section,
     warnings: &mut Vec<String>,
-) -> Read<(ToolFilter, UpstreamLimits, Expose)> {
+) -> Read<(ToolFilter, UpstreamLimits, Expose, bool)> {
     let mut tools = ToolFilter::default();
     for field in ["includeTools", "enabled_tools"] {
         if let Some(names) = s.strings(field)? {
@@ -514,5 +534,6 @@ pub(super) fn served(
             }
         },
     };
-    Ok((tools, limits, expose))
+    let observe = s.bool("observeResults")?.unwrap_or(true);
+    Ok((tools, limits, expose, observe))
 }

@@ -73,6 +73,7 @@ impl Host for GatewayHost {
             }
             Some((ns, api_tool)) => {
                 let named = format!("{namespace}.{tool}");
+                let unshaped = api_tool.tool.output_schema.is_none();
                 let call = Call {
                     named: &named,
                     server: &ns.name,
@@ -90,7 +91,11 @@ impl Host for GatewayHost {
                     principal: self.client.principal.as_deref(),
                     scopes: &self.client.scopes,
                 };
-                self.gateway.gate().admit(call).await
+                let answer = self.gateway.gate().admit(call).await;
+                if unshaped && let Ok(value) = &answer {
+                    self.gateway.observe(&ns.name, &api_tool.tool.name, value);
+                }
+                answer
             }
         };
         if let Some(progress) = &self.progress {

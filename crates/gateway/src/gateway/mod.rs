@@ -7,6 +7,7 @@
 
 mod execution;
 mod host;
+mod observe;
 mod refresh;
 
 use std::collections::BTreeMap;
@@ -53,6 +54,12 @@ pub struct Gateway {
     auth: Option<crate::config::Auth>,
     /// The bounds of each session's store (see [`Config::store`]).
     store: crate::config::StoreConfig,
+    /// Whether results' shapes are observed at all (see [`Config::observe_results`]).
+    observe_results: bool,
+    /// The shapes observed of each server's results (`observe.rs`).
+    shapes: std::sync::Mutex<BTreeMap<String, crate::cache::Shapes>>,
+    /// A catalog rebuild for new shapes is on its way.
+    reshaping: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -116,11 +123,23 @@ impl Gateway {
         let mut shared = BTreeMap::new();
         let mut statuses = unsupported.clone();
         let mut cold = Vec::new();
+        let mut shapes = BTreeMap::new();
         for (name, server) in &servers {
             let entry = cache
                 .as_ref()
                 .filter(|_| lazy)
                 .and_then(|cache| cache.load(name, server));
+            if config.observe_results
+                && server.observe
+                && let Some(kept) = cache.as_ref().and_then(|c| c.load_shapes(name, server))
+                // Of the version the cached list is of; a started server's is checked when
+                // it lists its tools.
+                && entry
+                    .as_ref()
+                    .is_none_or(|e| e.server_version == kept.server_version)
+            {
+                shapes.insert(name.clone(), kept);
+            }
             match entry {
                 Some(entry) => {
                     let connected = entry.into_connected();
@@ -143,6 +162,12 @@ impl Gateway {
                 cache.dir().display()
             );
         }
+        let observed: crate::catalog::Observed = shapes
+            .iter()
+            .map(|(name, kept): (&String, &crate::cache::Shapes)| {
+                (name.clone(), kept.tools.clone())
+            })
+            .collect();
         let gateway = Arc::new(Gateway {
             executor: Executor::new(&config.isolation),
             audit: open_audit(config),
@@ -153,7 +178,7 @@ impl Gateway {
             servers,
             cache,
             catalog: RwLock::new(Arc::new(Catalog::build(
-                namespaces, shared, statuses, &expose,
+                namespaces, shared, statuses, &expose, &observed,
             ))),
             expose,
             merging: tokio::sync::Mutex::new(()),
@@ -167,6 +192,9 @@ impl Gateway {
             warnings: config.warnings.clone(),
             auth: config.auth.clone(),
             store: config.store.clone(),
+            observe_results: config.observe_results,
+            shapes: std::sync::Mutex::new(shapes),
+            reshaping: Default::default(),
             unsupported,
         });
         if !cold.is_empty() {
@@ -195,6 +223,9 @@ impl Gateway {
             warnings: Vec::new(),
             auth: None,
             store: Default::default(),
+            observe_results: false,
+            shapes: Default::default(),
+            reshaping: Default::default(),
             unsupported: Vec::new(),
         })
     }

@@ -57,6 +57,7 @@ impl Gateway {
                     if let Some(cache) = &self.cache {
                         cache.store(name, server, &connected);
                     }
+                    self.of_version(name, &connected.server_version);
                     if let Some(document) = &connected.shared {
                         shared.insert(name.clone(), document.clone());
                     }
@@ -98,7 +99,13 @@ impl Gateway {
                 shared.insert(name.clone(), document.clone());
             }
         }
-        let catalog = Arc::new(Catalog::build(namespaces, shared, statuses, &self.expose));
+        let catalog = Arc::new(Catalog::build(
+            namespaces,
+            shared,
+            statuses,
+            &self.expose,
+            &self.observed(),
+        ));
         *self.catalog.write().unwrap_or_else(|p| p.into_inner()) = catalog;
         tracing::info!(upstreams = ?names, changed = !same, "catalog refreshed");
         if !same {
