@@ -205,7 +205,10 @@ fn edit_cache(dir: &Path, edit: impl FnOnce(&mut Value)) {
     let entry = std::fs::read_dir(dir.join("cache"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "json")
+                && !p.to_string_lossy().ends_with(".shapes.json")
+        })
         .expect("a cache entry");
     let mut cached: Value =
         serde_json::from_str(&std::fs::read_to_string(&entry).unwrap()).unwrap();
