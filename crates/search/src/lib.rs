@@ -204,4 +204,37 @@ mod tests {
             );
         }
     }
+
+    /// A hit is shortened to its budget; the hit of a tool the query names is whole.
+    #[test]
+    fn a_hit_is_short_and_the_named_tool_whole() {
+        let long = "Lists the deployments of a cluster. ".to_string()
+            + &"Every word here is about deployments and their many states. ".repeat(20);
+        let properties: serde_json::Map<String, serde_json::Value> = (0..20)
+            .map(|i| {
+                (
+                    format!("filter{i}"),
+                    json!({"type": "string", "description": "Only deployments whose field matches this value"}),
+                )
+            })
+            .collect();
+        let tool: tsgen::Tool = serde_json::from_value(json!({
+            "name": "list_deployments", "description": long,
+            "inputSchema": {"type": "object", "properties": properties}
+        }))
+        .unwrap();
+        let catalog = Catalog::from_tools(vec![("k8s".into(), vec![tool])]);
+        let short = &search(&catalog, "list deployments", 1).hits[0].declaration;
+        assert!(tsgen::count_tokens(short) <= 160, "{short}");
+        // Whole sentences, 160 characters at most.
+        let description = short.lines().nth(1).unwrap_or_default();
+        assert!(description.ends_with("many states."), "{short}");
+        assert!(description.len() <= 163, "{short}");
+        assert!(!short.contains("unstructured"), "{short}");
+        for query in ["k8s: list_deployments", "list_deployments"] {
+            let whole = &search(&catalog, query, 1).hits[0].declaration;
+            assert!(whole.contains("many states. Every word"), "{whole}");
+            assert!(whole.contains("@param args.filter19 Only"), "{whole}");
+        }
+    }
 }

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 /// About how many tokens one hit's declaration may take: a tool with long docs or a large
-/// return type is shortened to fit (the full declarations keep everything).
-pub(crate) const HIT_TOKENS: usize = 190;
+/// return type is shortened to fit (the full declarations keep everything, and so does a hit
+/// whose tool the query names exactly).
+pub(crate) const HIT_TOKENS: usize = 140;
 
 use serde::Serialize;
 
@@ -216,11 +217,7 @@ pub(crate) fn run(
                     .count() as f64;
                 score += params.name_bonus * (1.0 + used / d.name.len() as f64);
             }
-            let tool = &api.namespaces()[d.namespace].tools[d.tool];
-            if !query_name.is_empty()
-                && (tool.tool.name.to_lowercase() == query_name
-                    || tool.ident.to_lowercase() == query_name)
-            {
+            if is_named(&api.namespaces()[d.namespace].tools[d.tool], &query_name) {
                 score += EXACT_NAME;
             }
             (score, d.namespace, d.tool)
@@ -281,6 +278,15 @@ pub(crate) fn run(
     }
     let options = tsgen::Compact {
         max_tokens: HIT_TOKENS,
+        full_type_hint: "search `{tool}` for all of them".into(),
+        ..tsgen::Compact::default()
+    };
+    // The tool a query names exactly is shown whole: its every parameter, doc and type.
+    let whole = tsgen::Compact {
+        max_depth: usize::MAX,
+        max_union: usize::MAX,
+        description_chars: usize::MAX,
+        parameter_chars: usize::MAX,
         ..tsgen::Compact::default()
     };
     let weak = scored.first().is_none_or(|&(_, n, t)| {
@@ -309,7 +315,15 @@ pub(crate) fn run(
                 call: format!("tools.{}.{}", ns.ident, tool.ident),
                 score: (score * 1000.0).round() / 1000.0,
                 declaration: api
-                    .compact(&ns.ident, &tool.ident, &options)
+                    .compact(
+                        &ns.ident,
+                        &tool.ident,
+                        if is_named(tool, &query_name) {
+                            &whole
+                        } else {
+                            &options
+                        },
+                    )
                     .unwrap_or_default(),
             }
         })
@@ -320,6 +334,12 @@ pub(crate) fn run(
         weak,
         namespaces,
     }
+}
+
+/// Whether `query_name` (lower-cased) is the tool's MCP name or identifier.
+fn is_named(tool: &tsgen::ApiTool, query_name: &str) -> bool {
+    !query_name.is_empty()
+        && (tool.tool.name.to_lowercase() == query_name || tool.ident.to_lowercase() == query_name)
 }
 
 /// The share of the query's words, weighted by rarity, that a tool holds (itself or by a

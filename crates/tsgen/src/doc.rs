@@ -86,6 +86,27 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
     cut
 }
 
+/// The whole sentences from the start of `text` that fit in `max` characters (at least the
+/// first one, [`shorten`]ed to `max` when it alone is longer).
+pub(crate) fn sentences(text: &str, max: usize) -> String {
+    let mut end = 0;
+    for (at, _) in text.match_indices(['.', '!', '?']) {
+        let next = at + 1;
+        if !text[next..].is_empty() && !text[next..].starts_with(char::is_whitespace) {
+            continue; // "e.g", "v1.2": not a sentence's end
+        }
+        if text[..next].chars().count() > max {
+            break;
+        }
+        end = next;
+    }
+    if end == 0 {
+        shorten(text, max)
+    } else {
+        text[..end].to_string()
+    }
+}
+
 /// Writes `lines` as a JSDoc block at `indent` levels (two spaces each).
 pub(crate) fn write(out: &mut String, lines: &[String], indent: usize) {
     let lines: Vec<String> = lines

@@ -174,12 +174,14 @@ pub struct Compact {
     pub description_chars: usize,
     /// How much of each parameter's description to keep.
     pub parameter_chars: usize,
-    /// Said when something was abbreviated: where the full type is.
+    /// Said when something was abbreviated: where the full type is. `{tool}` stands for the
+    /// tool as `namespace: name` (MCP names).
     pub full_type_hint: String,
     /// About how many tokens one tool may take (0: no bound). A longer one is shortened step
-    /// by step: the return type's nested objects summarised and its properties cut to the
-    /// required ones first, then the optional parameters' docs left out, then all of them,
-    /// then the arguments' nested objects summarised.
+    /// by step: the description to its first sentences (160 characters), the return type's
+    /// nested objects summarised and its properties cut to the required ones first, then the
+    /// optional parameters' docs left out, then all of them, then the arguments' nested objects
+    /// summarised.
     pub max_tokens: usize,
 }
 
@@ -296,6 +298,9 @@ impl Api {
     pub fn compact(&self, namespace: &str, tool: &str, options: &Compact) -> Option<String> {
         let (ns, api_tool) = self.tool(namespace, tool)?;
         let mut shortened = Shortening::None;
+        if options.max_tokens == 0 {
+            return Some(compact_at(ns, api_tool, options, shortened));
+        }
         loop {
             let text = compact_at(ns, api_tool, options, shortened);
             // About 3.5 characters a token in declarations: a bound to aim at, not a count.
@@ -312,7 +317,9 @@ impl Api {
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Shortening {
     None,
-    /// The return type: objects one level deep, at most 12 properties each.
+    /// The description: its first sentences, at most 160 characters.
+    Description,
+    /// And the return type: objects one level deep, at most 12 properties each.
     Returns,
     /// And each parameter's doc cut to its first 50 characters.
     ShortDocs,
@@ -330,7 +337,8 @@ impl Shortening {
     fn next(self) -> Option<Shortening> {
         use Shortening::*;
         Some(match self {
-            None => Returns,
+            None => Description,
+            Description => Returns,
             Returns => ShortDocs,
             ShortDocs => RequiredDocs,
             RequiredDocs => FewerReturns,
@@ -364,7 +372,7 @@ fn compact_at(
             _ => mode,
         };
         let output_mode = match shortened {
-            Shortening::None => mode,
+            Shortening::None | Shortening::Description => mode,
             Shortening::Returns | Shortening::ShortDocs | Shortening::RequiredDocs => {
                 Mode::Compact {
                     max_depth: options.max_depth.min(1),
@@ -399,13 +407,20 @@ fn compact_at(
         if let Some(description) = tool.description.as_deref().map(first_paragraph)
             && !description.is_empty()
         {
-            lines.push(doc::shorten(&description, options.description_chars));
+            lines.push(if shortened >= Shortening::Description {
+                doc::sentences(&description, options.description_chars.min(160))
+            } else {
+                doc::shorten(&description, options.description_chars)
+            });
         }
         if let Some(tags) = tool_tags(api_tool) {
             lines.push(tags);
         }
         let documented = |name: &str| match shortened {
-            Shortening::None | Shortening::Returns | Shortening::ShortDocs => true,
+            Shortening::None
+            | Shortening::Description
+            | Shortening::Returns
+            | Shortening::ShortDocs => true,
             Shortening::RequiredDocs | Shortening::FewerReturns => required.contains(&name),
             Shortening::NoDocs | Shortening::Arguments => false,
         };
@@ -437,13 +452,12 @@ fn compact_at(
         }
         if tool.returns_observed() {
             lines.push(OBSERVED.into());
-        } else if tool.output_schema.is_none() {
-            lines.push("@returns unstructured content (no output schema)".into());
         }
         if input.abbreviated || output_abbreviated {
+            let tool = format!("{}: {}", ns.name, tool.name);
             lines.push(format!(
-                "Nested types abbreviated; {}.",
-                options.full_type_hint
+                "Types abbreviated; {}.",
+                options.full_type_hint.replace("{tool}", &tool)
             ));
         }
         let mut out = String::new();
