@@ -10,6 +10,7 @@ mod render;
 mod server;
 mod setup;
 mod signin;
+mod skill;
 mod stdio;
 
 use std::net::SocketAddr;
@@ -204,6 +205,10 @@ enum Command {
         /// The server's name in the config.
         name: String,
     },
+    /// The saved skills of the config's `skills` folder: functions that snippets call as
+    /// `await skills.<name>(args)`.
+    #[command(subcommand)]
+    Skill(skill::SkillCommand),
     /// Measure codemode itself.
     #[command(subcommand)]
     Eval(Eval),
@@ -349,14 +354,27 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|n| (n.ident.clone(), n.tools.len()))
                     .collect();
-                print!("{}", render::search(&query, &results, &namespaces));
+                let skills = match gateway.skills() {
+                    Some(skills) if namespace.is_none() => {
+                        skills.shelf().search(&query, skill::SKILL_HITS)
+                    }
+                    _ => Vec::new(),
+                };
+                print!("{}", render::search(&query, &results, &namespaces, &skills));
             }
             gateway.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Skill(command) => skill::command(cli.config.as_deref(), command).await,
         Command::Types { tools } => {
             let gateway = setup::catalog_source(cli.config.as_deref(), &tools).await?;
             print!("{}", gateway.catalog().declarations());
+            if let Some(skills) = gateway.skills() {
+                let shelf = skills.shelf();
+                if !shelf.skills.is_empty() {
+                    print!("{}", shelf.declarations());
+                }
+            }
             gateway.shutdown().await;
             Ok(ExitCode::SUCCESS)
         }

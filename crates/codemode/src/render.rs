@@ -82,14 +82,30 @@ fn size(bytes: usize) -> String {
 
 /// Search results: declarations grouped by namespace, how many of how many, and when the match
 /// is weak, the namespaces to look in (`namespaces`: every namespace and its number of tools).
-pub(crate) fn search(query: &str, results: &Results, namespaces: &[(String, usize)]) -> String {
+pub(crate) fn search(
+    query: &str,
+    results: &Results,
+    namespaces: &[(String, usize)],
+    skills: &[gateway::skills::SkillHit],
+) -> String {
     let (hits, total) = (&results.hits, results.total);
     let mut out = String::new();
-    if hits.is_empty() {
+    if !skills.is_empty() {
+        out.push_str(&format!(
+            "{} saved skill{} match \"{query}\":\n\n// skills\n",
+            skills.len(),
+            if skills.len() == 1 { "" } else { "s" }
+        ));
+        for hit in skills {
+            out.push_str(&hit.declaration);
+            out.push_str("\n\n");
+        }
+    }
+    if hits.is_empty() && skills.is_empty() {
         out.push_str(&format!(
             "No tool matches \"{query}\" ({total} tools in all).\n"
         ));
-    } else {
+    } else if !hits.is_empty() {
         out.push_str(&format!(
             "{} of {total} tools match \"{query}\":\n",
             hits.len()

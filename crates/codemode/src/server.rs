@@ -55,6 +55,9 @@ impl CodemodeServer {
     pub(crate) fn tools(&self) -> Vec<Tool> {
         let catalog = self.gateway.catalog();
         let mut tools = vec![search_tool(), execute_tool(&catalog, &self.gateway)];
+        if self.gateway.skills().is_some_and(|s| s.agents_may_save()) {
+            tools.push(crate::skill::tool());
+        }
         for direct in &catalog.direct {
             let mut definition = match serde_json::to_value(&direct.tool) {
                 Ok(definition) => definition,
@@ -90,18 +93,55 @@ impl CodemodeServer {
             Some(_) => return Err("`namespace` must be a string".into()),
         };
         let catalog = self.gateway.catalog();
-        let results = catalog
-            .search(query, namespace, limit, &search::Params::default())
-            .map_err(|e| e.to_string())?;
-        let text = render::search(query, &results, &namespaces(&catalog));
+        let shelf = self.gateway.skills().map(gateway::Skills::shelf);
+        // `namespace: "skills"` or a query `skills: words` (unless a server is named so).
+        let prefixed = query
+            .split_once(':')
+            .is_some_and(|(prefix, _)| prefix.trim().eq_ignore_ascii_case("skills"));
+        let only_skills = shelf.is_some()
+            && catalog.api.namespace("skills").is_none()
+            && match namespace {
+                Some(name) => name.eq_ignore_ascii_case("skills"),
+                None => prefixed,
+            };
+        let skills = match &shelf {
+            Some(shelf) if only_skills => shelf.search(query, limit),
+            Some(shelf) if namespace.is_none() => {
+                shelf.search(query, crate::skill::SKILL_HITS.min(limit))
+            }
+            _ => Vec::new(),
+        };
+        let mut results = if only_skills {
+            search::Results {
+                hits: Vec::new(),
+                total: shelf.as_ref().map_or(0, |s| s.skills.len()),
+                weak: skills.is_empty(),
+                namespaces: Vec::new(),
+            }
+        } else {
+            catalog
+                .search(query, namespace, limit, &search::Params::default())
+                .map_err(|e| e.to_string())?
+        };
+        // A skill that matches well is the strong match.
+        results.weak &= skills.is_empty();
+        let text = render::search(query, &results, &namespaces(&catalog), &skills);
         let matches = |declarations: bool| {
-            let matches = results.hits.iter().map(|h| {
-                let mut hit = json!({"tool": h.tool, "call": h.call, "score": h.score});
+            let skill_matches = skills.iter().map(|h| {
+                let mut hit =
+                    json!({"tool": format!("skills/{}", h.name), "call": h.call, "score": h.score});
                 if declarations {
                     hit["declaration"] = json!(h.declaration);
                 }
                 hit
             });
+            let matches = skill_matches.chain(results.hits.iter().map(|h| {
+                let mut hit = json!({"tool": h.tool, "call": h.call, "score": h.score});
+                if declarations {
+                    hit["declaration"] = json!(h.declaration);
+                }
+                hit
+            }));
             json!({"total": results.total, "matches": matches.collect::<Vec<_>>(), "weak": results.weak})
         };
         Ok(fitted(
@@ -468,6 +508,7 @@ fn execute_tool(catalog: &Catalog, gateway: &Gateway) -> Tool {
             gateway::store::minutes(store.idle_minutes)
         ));
     }
+    description.push_str(&crate::skill::listed(gateway));
     let namespaces = catalog.api.namespaces();
     if namespaces.is_empty() {
         description.push_str("\n\nNo MCP servers are connected: only plain TypeScript runs.");
@@ -544,6 +585,9 @@ impl ServerHandler for CodemodeServer {
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let result = match request.name.as_ref() {
             "search" => self.search(&args).await.map(Into::into),
+            "save_skill" if self.gateway.skills().is_some_and(|s| s.agents_may_save()) => {
+                crate::skill::save(&self.gateway, &args).map(Into::into)
+            }
             "execute" => self.execute(&request, &args, &context).await,
             other => match self
                 .gateway

@@ -2745,3 +2745,187 @@ return {
     // Five calls; the last was refused by codemode's own check (the message is its own).
     assert_eq!(outcome["calls"].as_array().unwrap().len(), 5, "{outcome}");
 }
+
+/// Saved skills through an MCP client: `save_skill` saves a typed function made of a snippet
+/// that calls the example shop; a new session's `execute` description lists it, `search`
+/// finds it first, a snippet calls it (and it another skill); the policy's deny holds for a
+/// call made inside a skill; a skill that does not compile, or whose calls the check before a
+/// run would stop, is refused with its problems at the lines of its `code`; an existing name
+/// needs `replace`; `codemode skill list` lists what was saved.
+#[test]
+fn skills_are_saved_listed_found_called_and_held_to_the_policy() {
+    let dir = scratch("skills");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "skills": "skills",
+            "policy": {"shop/get_customers": "deny"},
+        }),
+    );
+    let save =
+        |name: &str, description: &str, parameters: Option<&str>, returns: &str, code: &str| {
+            let mut args =
+                json!({"name": name, "description": description, "returns": returns, "code": code});
+            if let Some(parameters) = parameters {
+                args["parameters"] = json!(parameters);
+            }
+            json!({"name": "save_skill", "arguments": args})
+        };
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            save(
+                "bigOrderIds",
+                "The ids of the orders above a total, biggest first.",
+                Some("{ above: number }"),
+                "number[]",
+                "const { orders } = await tools.shop.list_orders({});\nreturn orders\n  .filter((o: any) => o.total > args.above)\n  .sort((a: any, b: any) => b.total - a.total)\n  .map((o: any) => o.id);",
+            ),
+            save(
+                "countBig",
+                "How many orders are above a total.",
+                Some("{ above: number }"),
+                "number",
+                "return (await skills.bigOrderIds(args)).length;",
+            ),
+            save(
+                "whoOrdered",
+                "The names of the customers who placed orders.",
+                None,
+                "string[]",
+                "const { orders } = await tools.shop.list_orders({});\nconst { customers } = await tools.shop.get_customers({ ids: orders.slice(0, 3).map((o: any) => o.customerId) });\nreturn customers.map((c: any) => c.name);",
+            ),
+            // Broken: a misspelt tool and argument, then a syntax error.
+            save(
+                "broken",
+                "Does not run.",
+                None,
+                "number",
+                "const a = 1;\nconst { orders } = await tools.shop.list_order({});\nawait tools.shop.list_orders({ sinse: '2026-01-01' });\nreturn a;",
+            ),
+            save(
+                "broken",
+                "Does not parse.",
+                None,
+                "number",
+                "const a = ;\nreturn a;"
+            ),
+            save("bigOrderIds", "Again.", None, "number[]", "return [];"),
+        ]),
+    );
+    let calls = seen["calls"].as_array().unwrap();
+    for saved in &calls[..3] {
+        assert!(!saved["isError"].as_bool().unwrap(), "{seen}");
+        assert!(
+            saved["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Saved: `await skills."),
+            "{seen}"
+        );
+    }
+    assert!(calls[3]["isError"].as_bool().unwrap(), "{seen}");
+    let refused = calls[3]["text"].as_str().unwrap();
+    assert!(
+        refused.contains("`code` line 2, column 37: there is no tool `list_order` in namespace `shop`; did you mean shop.list_orders?"),
+        "{refused}"
+    );
+    assert!(refused.contains("`code` line 3, column 32:"), "{refused}");
+    assert!(refused.contains("sinse"), "{refused}");
+    let refused = calls[4]["text"].as_str().unwrap();
+    assert!(refused.contains("`code` line 1, column 11:"), "{refused}");
+    assert!(
+        calls[5]["text"]
+            .as_str()
+            .unwrap()
+            .contains("a skill `bigOrderIds` exists; replace it with `replace: true`"),
+        "{seen}"
+    );
+    assert!(!dir.join("skills/broken.ts").exists());
+
+    // A new session: listed, found, called.
+    let seen = drive(
+        stdio_target(&config),
+        json!([
+            {"name": "search", "arguments": {"query": "orders above a total", "limit": 3}},
+            {"name": "execute", "arguments": {"code": "const ids = await skills.bigOrderIds({ above: 450 });\nreturn [ids.length > 0, ids.length === await skills.countBig({ above: 450 })];"}},
+            {"name": "execute", "arguments": {"code": "try { await skills.whoOrdered(); } catch (e) { return [e.name, e.code, e.tool]; }"}},
+            {"name": "search", "arguments": {"query": "skills: how many orders"}},
+        ]),
+    );
+    let execute = seen["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "execute")
+        .unwrap();
+    let description = execute["description"].as_str().unwrap();
+    assert!(
+        description.contains("- bigOrderIds(args: { above: number }): Promise<number[]>: The ids of the orders above a total, biggest first."),
+        "{description}"
+    );
+    let found = &seen["calls"][0]["structured"]["matches"];
+    assert_eq!(found[0]["call"], "skills.bigOrderIds", "{seen}");
+    assert!(
+        found[0]["declaration"]
+            .as_str()
+            .unwrap()
+            .contains("skills.bigOrderIds(args: { above: number }): Promise<number[]>"),
+        "{seen}"
+    );
+    assert!(
+        seen["calls"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("// skills\n"),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["calls"][1]["structured"]["result"],
+        json!([true, true]),
+        "{seen}"
+    );
+    let denied = &seen["calls"][2]["structured"]["result"];
+    assert_eq!(denied[0], "ToolError", "{seen}");
+    assert_eq!(denied[1], "denied", "{seen}");
+    assert_eq!(denied[2], "shop.get_customers", "{seen}");
+    // `skills: words` searches the skills alone.
+    let only = &seen["calls"][3]["structured"];
+    assert_eq!(only["matches"].as_array().unwrap().len(), 3, "{seen}");
+    assert!(
+        !seen["calls"][3]["text"]
+            .as_str()
+            .unwrap()
+            .contains("No tool matches"),
+        "{seen}"
+    );
+    assert!(
+        only["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["call"].as_str().unwrap().starts_with("skills.")),
+        "{seen}"
+    );
+
+    // The CLI lists them.
+    let output = Command::new(codemode())
+        .args(["skill", "list", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["bigOrderIds", "countBig", "whoOrdered"]);
+}

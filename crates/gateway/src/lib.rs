@@ -33,6 +33,7 @@ pub mod policy;
 mod precheck;
 mod shapes;
 pub mod signin;
+pub mod skills;
 pub mod store;
 pub mod unwrap;
 pub mod upstream;
@@ -44,6 +45,7 @@ pub use config::{Config, ConfigError, Limits};
 pub use forward::{Ask, Forward};
 pub use gateway::{Gateway, Isolation, Progress};
 pub use precheck::Problem;
+pub use skills::Skills;
 pub use store::Store;
 
 /// The hex SHA-256 of `bytes`.

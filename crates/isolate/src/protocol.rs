@@ -9,8 +9,13 @@ use serde_json::Value;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ToWorker {
-    /// Run this snippet under these limits (a worker runs one, then exits).
-    Run { code: String, limits: Limits },
+    /// Run this snippet under these limits, with these skills (a worker runs one, then exits).
+    Run {
+        code: String,
+        limits: Limits,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skills: Vec<sandbox::Skill>,
+    },
     /// The answer to the worker's call `id`.
     Answer {
         id: u64,

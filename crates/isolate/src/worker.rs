@@ -167,7 +167,7 @@ struct InboxState {
     /// Bytes read that do not make a whole line yet, and how many of them hold no line end.
     partial: crate::protocol::Lines,
     /// The run, until `serve` takes it.
-    run: Option<(String, sandbox::Limits)>,
+    run: Option<(String, sandbox::Limits, Vec<sandbox::Skill>)>,
     run_waiter: Option<oneshot::Sender<()>>,
     /// Calls waiting for their answers.
     pending: HashMap<u64, oneshot::Sender<Answer>>,
@@ -221,8 +221,12 @@ impl Inbox {
                 Ok(ToWorker::Paused { paused }) => {
                     state.pause = paused.then(|| self.pauses.pause());
                 }
-                Ok(ToWorker::Run { code, limits }) => {
-                    state.run = Some((code, limits));
+                Ok(ToWorker::Run {
+                    code,
+                    limits,
+                    skills,
+                }) => {
+                    state.run = Some((code, limits, skills));
                     if let Some(waiter) = state.run_waiter.take() {
                         let _ = waiter.send(());
                     }
@@ -271,7 +275,7 @@ async fn serve(inbox: Arc<Inbox>) -> i32 {
             }
         }
     };
-    let (code, limits) = match run {
+    let (code, limits, skills) = match run {
         Ok(run) => run,
         Err(arrived) => {
             if arrived.await.is_err() {
@@ -297,6 +301,7 @@ async fn serve(inbox: Arc<Inbox>) -> i32 {
         inbox: inbox.clone(),
     });
     let outcome = Sandbox::new(limits)
+        .with_skills(skills)
         .execute_with_pauses(&code, host, inbox.cancel.clone(), inbox.pauses.clone())
         .await;
     send(&FromWorker::Done {

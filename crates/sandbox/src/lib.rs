@@ -77,6 +77,7 @@ mod outcome;
 mod pause;
 mod references;
 mod run;
+mod skill;
 mod stack;
 mod transpile;
 
@@ -87,6 +88,7 @@ pub use limits::{Limit, Limits, MAX_STACK_KB};
 pub use outcome::{CallRecord, ErrorInfo, Outcome, Stats};
 pub use pause::{Pause, Pauses};
 pub use references::{Argument, Literal, Name, Property, Reference, references};
+pub use skill::{MAX_SKILL_NAME_CHARS, Signature, Skill, SkillError};
 pub use tokio_util::sync::CancellationToken;
 pub use transpile::prepare;
 
@@ -94,12 +96,24 @@ pub use transpile::prepare;
 #[derive(Clone, Debug, Default)]
 pub struct Sandbox {
     limits: Limits,
+    skills: Vec<Skill>,
 }
 
 impl Sandbox {
     /// A sandbox that runs every snippet under `limits`.
     pub fn new(limits: Limits) -> Self {
-        Sandbox { limits }
+        Sandbox {
+            limits,
+            skills: Vec::new(),
+        }
+    }
+
+    /// This sandbox with `skills` defined in every run, as `skills.<name>(args)`, before the
+    /// snippet starts (a frozen object that the snippet cannot change). A skill runs in the
+    /// snippet's runtime, under its limits, calling the same host.
+    pub fn with_skills(mut self, skills: Vec<Skill>) -> Self {
+        self.skills = skills;
+        self
     }
 
     /// The limits every run gets.
@@ -112,7 +126,15 @@ impl Sandbox {
     /// Never panics on any input: every failure, the snippet's or a limit's, is an
     /// [`Outcome`] with `ok: false` and an [`ErrorInfo`].
     pub async fn execute(&self, code: &str, host: Arc<dyn Host>) -> Outcome {
-        run::execute(&self.limits, code, host, CancellationToken::new(), None).await
+        run::execute(
+            &self.limits,
+            code,
+            &self.skills,
+            host,
+            CancellationToken::new(),
+            None,
+        )
+        .await
     }
 
     /// Like [`execute`](Self::execute), and stops as soon as `cancel` is cancelled: running
@@ -124,7 +146,7 @@ impl Sandbox {
         host: Arc<dyn Host>,
         cancel: CancellationToken,
     ) -> Outcome {
-        run::execute(&self.limits, code, host, cancel, None).await
+        run::execute(&self.limits, code, &self.skills, host, cancel, None).await
     }
 
     /// Like [`execute_with_cancel`](Self::execute_with_cancel); while the host holds a pause of
@@ -136,6 +158,6 @@ impl Sandbox {
         cancel: CancellationToken,
         pauses: Pauses,
     ) -> Outcome {
-        run::execute(&self.limits, code, host, cancel, Some(pauses)).await
+        run::execute(&self.limits, code, &self.skills, host, cancel, Some(pauses)).await
     }
 }

@@ -29,6 +29,7 @@ use crate::guard::{CountingAllocator, Guard, Stop};
 use crate::host::{Host, ToolError};
 use crate::limits::{Limit, Limits};
 use crate::outcome::{CallRecord, ErrorInfo, Outcome, Stats};
+use crate::skill::Skill;
 use crate::stack;
 use crate::transpile::{self, SNIPPET_FILE};
 
@@ -49,6 +50,7 @@ struct Trace {
 pub(crate) async fn execute(
     limits: &Limits,
     code: &str,
+    skills: &[Skill],
     host: Arc<dyn Host>,
     cancel: CancellationToken,
     pauses: Option<crate::Pauses>,
@@ -78,7 +80,28 @@ pub(crate) async fn execute(
         }
     };
 
-    match Run::start(limits, guard.clone(), &script) {
+    let mut skill_scripts = Vec::with_capacity(skills.len());
+    for skill in skills {
+        match skill.script(limits.memory_bytes()) {
+            Ok(script) => skill_scripts.push((skill.name.clone(), script)),
+            Err(error) if error.out_of_memory => {
+                report.error = Some(limits.broken(Limit::Memory));
+                return report.finish(started, &guard, limits);
+            }
+            Err(error) => {
+                let mut info = ErrorInfo::new(
+                    "SyntaxError",
+                    format!("in the skill `{}`: {}", skill.name, error.message),
+                );
+                info.line = error.line;
+                info.column = error.column;
+                report.error = Some(info);
+                return report.finish(started, &guard, limits);
+            }
+        }
+    }
+
+    match Run::start(limits, guard.clone(), &script, &skill_scripts) {
         Ok(mut run) => {
             run.drive(&host).await;
             run.conclude(code, &mut report);
@@ -157,7 +180,12 @@ impl Drop for Run {
 }
 
 impl Run {
-    fn start(limits: &Limits, guard: Arc<Guard>, script: &str) -> rquickjs::Result<Run> {
+    fn start(
+        limits: &Limits,
+        guard: Arc<Guard>,
+        script: &str,
+        skills: &[(String, String)],
+    ) -> rquickjs::Result<Run> {
         let runtime = Runtime::new_with_alloc(CountingAllocator {
             guard: guard.clone(),
         })?;
@@ -176,14 +204,18 @@ impl Run {
             context,
             runtime,
         };
-        run.install(script)?;
+        run.install(script, skills)?;
         Ok(run)
     }
 
-    /// Installs the bridge, then starts the snippet (it runs until its first `await`).
-    fn install(&mut self, script: &str) -> rquickjs::Result<()> {
+    /// Installs the bridge and the skills, then starts the snippet (it runs until its first
+    /// `await`).
+    fn install(&mut self, script: &str, skills: &[(String, String)]) -> rquickjs::Result<()> {
         let (main, make_tool_error) = self.context.with(|ctx| {
             let installed = bridge::install(&ctx, &self.shared, &self.guard, &self.limits)?;
+            if !skills.is_empty() {
+                install_skills(&ctx, skills)?;
+            }
             let main = match ctx.eval_with_options::<Promise, _>(script, snippet_options()) {
                 Ok(main) => main,
                 Err(_) => {
@@ -523,6 +555,38 @@ fn field<'js>(
 ) -> Option<String> {
     let value = error.get::<_, Value>(key).ok()?;
     clip.marked(ctx, value, max)
+}
+
+/// Defines `skills`: a frozen object of each skill's function, evaluated from its script
+/// (which returns it at once: its only statement is the function).
+fn install_skills(ctx: &Ctx<'_>, skills: &[(String, String)]) -> rquickjs::Result<()> {
+    let entries = rquickjs::Array::new(ctx.clone())?;
+    for (index, (name, script)) in skills.iter().enumerate() {
+        let mut options = snippet_options();
+        options.filename = Some(format!("skills/{name}.ts"));
+        let made = ctx.eval_with_options::<Promise, _>(script.as_str(), options)?;
+        let function: Function = match made.state() {
+            PromiseState::Resolved => made
+                .result::<Function>()
+                .transpose()?
+                .ok_or(rquickjs::Error::Unknown)?,
+            _ => return Err(rquickjs::Error::Unknown),
+        };
+        let entry = rquickjs::Array::new(ctx.clone())?;
+        entry.set(0, name.as_str())?;
+        entry.set(1, function)?;
+        entries.set(index, entry)?;
+    }
+    let define: Function = ctx.eval(
+        r#"(function (entries) {
+  const skills = Object.create(null);
+  for (const [name, fn] of entries) skills[name] = Object.freeze(fn);
+  Object.defineProperty(globalThis, "skills", {
+    value: Object.freeze(skills), writable: false, enumerable: false, configurable: false,
+  });
+})"#,
+    )?;
+    define.call::<_, ()>((entries,))
 }
 
 fn snippet_options() -> EvalOptions {

@@ -298,9 +298,6 @@ impl Api {
     pub fn compact(&self, namespace: &str, tool: &str, options: &Compact) -> Option<String> {
         let (ns, api_tool) = self.tool(namespace, tool)?;
         let mut shortened = Shortening::None;
-        if options.max_tokens == 0 {
-            return Some(compact_at(ns, api_tool, options, shortened));
-        }
         loop {
             let text = compact_at(ns, api_tool, options, shortened);
             // About 3.5 characters a token in declarations: a bound to aim at, not a count.
@@ -417,12 +414,9 @@ fn compact_at(
             lines.push(tags);
         }
         let documented = |name: &str| match shortened {
-            Shortening::None
-            | Shortening::Description
-            | Shortening::Returns
-            | Shortening::ShortDocs => true,
+            s if s <= Shortening::ShortDocs => true,
             Shortening::RequiredDocs | Shortening::FewerReturns => required.contains(&name),
-            Shortening::NoDocs | Shortening::Arguments => false,
+            _ => false,
         };
         if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
             for (name, schema) in properties.iter().filter(|(n, _)| documented(n)) {

@@ -38,7 +38,7 @@ pub use oauth::{Enterprise, OAuth, Opener, Settings, Show};
 pub(crate) use read::on_this_machine;
 use read::{Invalid, Read, Section};
 use sections::keys;
-pub use sections::{CacheConfig, StoreConfig};
+pub use sections::{CacheConfig, SkillsConfig, StoreConfig};
 pub use servers::{ALIASES, ToolFilter};
 use vars::Vars;
 
@@ -67,6 +67,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "auth",
             "openapi",
             "store",
+            "skills",
             "observeResults",
         ],
     ),
@@ -159,6 +160,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("isolation", &["mode", "warm", "maxRunning", "maxWaiting"]),
     ("cache", &["dir", "maxAgeHours"]),
     ("store", &["maxBytes", "maxEntries", "idleMinutes"]),
+    ("skills", &["folder", "save"]),
     ("audit", &["path", "arguments"]),
     ("auth", &["tokens", "jwt"]),
     (
@@ -202,6 +204,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// The snippets' `store` between one session's executions.
     pub store: StoreConfig,
+    /// Where saved skills are kept, and whether agents may save them; none: no skills.
+    pub skills: Option<SkillsConfig>,
     /// Whether results' shapes are recorded at all (`observeResults`, default true).
     pub observe_results: bool,
     pub isolation: Isolation,
@@ -226,6 +230,7 @@ impl Default for Config {
             limits: Limits::default(),
             cache: CacheConfig::default(),
             store: StoreConfig::default(),
+            skills: None,
             observe_results: true,
             isolation: Isolation::default(),
             policy: Default::default(),
@@ -568,6 +573,7 @@ impl Config {
         let limits = sections::limits(top.take("limits"), &mut warnings)?;
         let cache = sections::cache(top.take("cache"), &vars, path, &mut warnings)?;
         let store = sections::store(top.take("store"), &mut warnings)?;
+        let skills = sections::skills(top.take("skills"), &vars, path, &mut warnings)?;
         let observe_results = top.bool("observeResults")?.unwrap_or(true);
         let isolation = sections::isolation(top.take("isolation"), &mut warnings)?;
         let audit = sections::audit(top.take("audit"), &vars, path, &mut warnings)?;
@@ -615,6 +621,7 @@ impl Config {
             limits,
             cache,
             store,
+            skills,
             observe_results,
             isolation,
             policy,

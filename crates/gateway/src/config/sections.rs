@@ -1,5 +1,5 @@
-//! The config's sections besides the servers: `limits`, `isolation`, `cache`, `store` and
-//! `audit`.
+//! The config's sections besides the servers: `limits`, `isolation`, `cache`, `store`,
+//! `skills` and `audit`.
 
 use std::path::{Path, PathBuf};
 
@@ -225,6 +225,52 @@ pub(super) fn store(value: Option<Value>, warnings: &mut Vec<String>) -> Read<St
     }
     s.finish(keys("store"), &[], warnings)?;
     Ok(store)
+}
+
+/// The config's `skills`: the folder of saved skills, and whether agents may save there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SkillsConfig {
+    pub folder: PathBuf,
+    /// Whether `execute`'s agent gets the `save_skill` tool (the CLI's `skill save` always
+    /// may).
+    pub save: bool,
+}
+
+/// `skills`: a folder (relative to the config file), or `{"folder": ..., "save": false}`.
+pub(super) fn skills(
+    value: Option<Value>,
+    vars: &Vars<'_>,
+    config: &Path,
+    warnings: &mut Vec<String>,
+) -> Read<Option<SkillsConfig>> {
+    let (folder, save) = match value {
+        None => return Ok(None),
+        Some(Value::String(folder)) => (Some(folder), true),
+        Some(value) => {
+            let mut s = Section::new(
+                "skills",
+                value,
+                "a folder, or an object with `folder` and `save`",
+            )?;
+            let folder = s.string("folder")?;
+            let save = s.bool("save")?.unwrap_or(true);
+            s.finish(keys("skills"), &[], warnings)?;
+            (folder, save)
+        }
+    };
+    let Some(folder) = folder.filter(|f| !f.trim().is_empty()) else {
+        return Err(Invalid::new(
+            "skills.folder",
+            "is missing: the folder the skills are kept in",
+        ));
+    };
+    let folder = vars
+        .expand(&folder)
+        .map_err(|m| Invalid::new("skills.folder", m))?;
+    Ok(Some(SkillsConfig {
+        folder: beside(config, PathBuf::from(folder)),
+        save,
+    }))
 }
 
 /// `audit`: `{ "path": ..., "arguments": false }`; the path relative to the config file.

@@ -1,4 +1,7 @@
 //! The config's tests: every section, every error naming its key, and the one list of keys.
+//!
+//! Why one file of this length: the list of keys is checked against a probe of every section,
+//! and the sections' own tests sit beside those probes.
 
 use super::*;
 
@@ -74,6 +77,40 @@ fn the_cache_is_on_by_default_and_can_be_placed_or_turned_off() {
         (
             r#"{"cache": {"dir": "${NOPE}"}}"#,
             "codemode.json: cache.dir: the environment variable NOPE is not set",
+        ),
+    ] {
+        assert_eq!(parse(text).unwrap_err(), message);
+    }
+}
+
+#[test]
+fn skills_are_a_folder_beside_the_config() {
+    assert_eq!(parse("{}").unwrap().skills, None);
+    let skills = parse(r#"{"skills": "skills"}"#).unwrap().skills.unwrap();
+    assert_eq!(
+        (skills.folder, skills.save),
+        (PathBuf::from("skills"), true)
+    );
+    let skills = parse(r#"{"skills": {"folder": "/srv/skills", "save": false}}"#)
+        .unwrap()
+        .skills
+        .unwrap();
+    assert_eq!(
+        (skills.folder, skills.save),
+        (PathBuf::from("/srv/skills"), false)
+    );
+    for (text, message) in [
+        (
+            r#"{"skills": true}"#,
+            "codemode.json: skills: must be a folder, or an object with `folder` and `save`",
+        ),
+        (
+            r#"{"skills": {"save": true}}"#,
+            "codemode.json: skills.folder: is missing: the folder the skills are kept in",
+        ),
+        (
+            r#"{"skills": ""}"#,
+            "codemode.json: skills.folder: is missing: the folder the skills are kept in",
         ),
     ] {
         assert_eq!(parse(text).unwrap_err(), message);
@@ -297,6 +334,7 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         ("cache", r#"{"cache": {"zzz": 1}}"#),
         ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
         ("store", r#"{"store": {"zzz": 1}}"#),
+        ("skills", r#"{"skills": {"folder": "s", "zzz": 1}}"#),
         ("auth", r#"{"auth": {"zzz": 1}}"#),
         ("auth.jwt", r#"{"auth": {"jwt": {"zzz": 1}}}"#),
         (

@@ -140,6 +140,16 @@ impl Gateway {
         let pauses = sandbox::Pauses::new();
         let principal = client.principal.clone();
         let (catalog, problems) = self.precheck(code, &pauses, &client).await;
+        let skills = match &self.skills {
+            Some(skills) => skills.shelf().used_by(code),
+            None => Vec::new(),
+        };
+        let memory = usize::try_from(self.limits.sandbox.memory_mb << 20).unwrap_or(usize::MAX);
+        let skill_problems: Vec<(String, Vec<crate::precheck::Problem>)> = skills
+            .iter()
+            .map(|skill| (skill.name.clone(), catalog.precheck(&skill.body(), memory)))
+            .filter(|(_, problems)| !problems.is_empty())
+            .collect();
         let host = Arc::new(GatewayHost {
             gateway: self.clone(),
             catalog,
@@ -153,14 +163,16 @@ impl Gateway {
         let limits = &self.limits.sandbox;
         let outcome = match &self.executor {
             _ if !problems.is_empty() => stopped(&problems),
+            _ if !skill_problems.is_empty() => skills_stopped(&skill_problems),
             Executor::InProcess => {
                 Sandbox::new(limits.clone())
+                    .with_skills(skills)
                     .execute_with_pauses(code, host, cancel, pauses)
                     .instrument(span.clone())
                     .await
             }
             Executor::Isolated(pool) => {
-                pool.execute_with_pauses(code, limits, host, cancel, pauses)
+                pool.execute_with_pauses(code, &skills, limits, host, cancel, pauses)
                     .instrument(span.clone())
                     .await
             }
@@ -203,6 +215,31 @@ impl Gateway {
 
 /// The outcome of a snippet that the check before the run stopped: a `CheckError` at its first
 /// problem, whose message lists them all.
+/// The outcome of a snippet whose skills call tools as the catalog no longer has them (a tool
+/// renamed since the skill was saved, a file edited by hand).
+fn skills_stopped(skills: &[(String, Vec<crate::precheck::Problem>)]) -> Outcome {
+    let mut message = String::from(
+        "the snippet did not run: a skill it calls does not fit the tools any more, found before any call",
+    );
+    for (name, problems) in skills {
+        for problem in problems {
+            message.push_str(&format!(
+                "
+skills/{name}.ts, line {}, column {}: {}",
+                problem.line, problem.column, problem.message
+            ));
+        }
+    }
+    Outcome {
+        ok: false,
+        result: None,
+        logs: Vec::new(),
+        calls: Vec::new(),
+        error: Some(sandbox::ErrorInfo::new("CheckError", message)),
+        stats: sandbox::Stats::default(),
+    }
+}
+
 fn stopped(problems: &[crate::precheck::Problem]) -> Outcome {
     let mut message = format!(
         "the snippet did not run: {} with the tools it calls, found before any call",

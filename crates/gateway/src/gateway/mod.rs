@@ -60,6 +60,8 @@ pub struct Gateway {
     shapes: std::sync::Mutex<BTreeMap<String, crate::cache::Shapes>>,
     /// A catalog rebuild for new shapes is on its way.
     reshaping: std::sync::atomic::AtomicBool,
+    /// The saved skills (see [`Config::skills`]); none: snippets have no `skills`.
+    skills: Option<crate::Skills>,
 }
 
 impl Gateway {
@@ -195,6 +197,7 @@ impl Gateway {
             observe_results: config.observe_results,
             shapes: std::sync::Mutex::new(shapes),
             reshaping: Default::default(),
+            skills: config.skills.clone().map(crate::Skills::new),
             unsupported,
         });
         if !cold.is_empty() {
@@ -226,6 +229,7 @@ impl Gateway {
             observe_results: false,
             shapes: Default::default(),
             reshaping: Default::default(),
+            skills: None,
             unsupported: Vec::new(),
         })
     }
@@ -236,6 +240,11 @@ impl Gateway {
         self.store
             .enabled
             .then(|| Arc::new(crate::Store::new(self.store.clone())))
+    }
+
+    /// The saved skills, when the config keeps any.
+    pub fn skills(&self) -> Option<&crate::Skills> {
+        self.skills.as_ref()
     }
 
     /// The bounds of each session's store, and whether there is one.
@@ -268,6 +277,28 @@ impl Gateway {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Saves the skill in `source` (see [`Skills::save`](crate::Skills::save)) against the
+    /// current catalog; subscribers learn of it as of a change of tools (`execute`'s
+    /// description lists the skills).
+    pub fn save_skill(
+        &self,
+        source: &str,
+        replace: bool,
+    ) -> Result<crate::skills::Saved, crate::skills::SaveError> {
+        let Some(skills) = &self.skills else {
+            return Err(crate::skills::SaveError::Invalid(vec![
+                crate::skills::Problem {
+                    line: None,
+                    column: None,
+                    message: "the config keeps no skills (`\"skills\": \"FOLDER\"`)".into(),
+                },
+            ]));
+        };
+        let saved = skills.save(&self.catalog(), source, replace)?;
+        self.changed.send_modify(|version| *version += 1);
+        Ok(saved)
     }
 
     /// Counts catalog changes; a receiver learns when the tools changed.

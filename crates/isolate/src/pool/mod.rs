@@ -263,15 +263,17 @@ impl Pool {
         host: Arc<dyn Host>,
         cancel: CancellationToken,
     ) -> Outcome {
-        self.execute_with_pauses(code, limits, host, cancel, Pauses::new())
+        self.execute_with_pauses(code, &[], limits, host, cancel, Pauses::new())
             .await
     }
 
-    /// Like [`execute`](Self::execute); while the host holds a pause of `pauses`, the deadline
-    /// stands still, in the worker and here.
+    /// Like [`execute`](Self::execute), with `skills` defined in the run (see
+    /// [`Sandbox::with_skills`](sandbox::Sandbox::with_skills)); while the host holds a pause
+    /// of `pauses`, the deadline stands still, in the worker and here.
     pub async fn execute_with_pauses(
         self: &Arc<Self>,
         code: &str,
+        skills: &[sandbox::Skill],
         limits: &Limits,
         host: Arc<dyn Host>,
         cancel: CancellationToken,
@@ -316,7 +318,7 @@ impl Pool {
             // On the heap: the run's state is large, and callers' stacks are not.
             Ok(worker) => {
                 let control = Control { cancel, pauses };
-                Box::pin(self.run(worker, code, limits, host, control, started)).await
+                Box::pin(self.run(worker, (code, skills), limits, host, control, started)).await
             }
             Err(error) => failure(
                 ErrorInfo::new("WorkerError", error.to_string()),
@@ -333,7 +335,7 @@ impl Pool {
     async fn run(
         &self,
         mut worker: Worker,
-        code: &str,
+        (code, skills): (&str, &[sandbox::Skill]),
         limits: &Limits,
         host: Arc<dyn Host>,
         control: Control,
@@ -345,6 +347,7 @@ impl Pool {
         let run = ToWorker::Run {
             code: code.to_string(),
             limits: limits.clone(),
+            skills: skills.to_vec(),
         };
         if let Err(error) = write(&mut worker.stdin, &run).await {
             return self
