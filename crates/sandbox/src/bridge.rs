@@ -208,6 +208,24 @@ fn compile(ctx: &Ctx<'_>) -> Option<Vec<u8>> {
 }
 
 /// `hostCall(namespace, tool, args, site)`: records a call and returns its promise.
+/// The run's `clip`, for a host function that is starting a call; a run that is stopping
+/// takes no more.
+fn clip_of<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Mutex<Shared>,
+    guard: &Guard,
+) -> rquickjs::Result<Clip<'js>> {
+    let stopping = || Exception::throw_internal(ctx, "the execution is stopping");
+    if guard.stopped().is_some() {
+        return Err(stopping());
+    }
+    let helpers = lock(shared).helpers();
+    helpers
+        .restore(ctx)
+        .map(|(_, clip)| clip)
+        .ok_or_else(stopping)
+}
+
 fn host_call<'js>(
     ctx: &Ctx<'js>,
     shared: Arc<Mutex<Shared>>,
@@ -222,13 +240,7 @@ fn host_call<'js>(
               args: Value<'js>,
               site: Value<'js>|
               -> rquickjs::Result<Promise<'js>> {
-            if guard.stopped().is_some() {
-                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
-            }
-            let helpers = lock(&shared).helpers();
-            let Some((_, clip)) = helpers.restore(&ctx) else {
-                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
-            };
+            let clip = clip_of(&ctx, &shared, &guard)?;
             // Names no longer than any tool's are all the host ever copies.
             let name = |value: Value<'js>| -> rquickjs::Result<String> {
                 match clip.text(&ctx, value, MAX_NAME_CHARS) {
@@ -293,13 +305,7 @@ fn host_store<'js>(
               value: Value<'js>,
               site: Value<'js>|
               -> rquickjs::Result<Promise<'js>> {
-            if guard.stopped().is_some() {
-                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
-            }
-            let helpers = lock(&shared).helpers();
-            let Some((_, clip)) = helpers.restore(&ctx) else {
-                return Err(Exception::throw_internal(&ctx, "the execution is stopping"));
-            };
+            let clip = clip_of(&ctx, &shared, &guard)?;
             let key_of = |key: Value<'js>| -> rquickjs::Result<String> {
                 match clip.text(&ctx, key, MAX_STORE_KEY_CHARS) {
                     Some(clipped) if !clipped.cut => Ok(clipped.text),

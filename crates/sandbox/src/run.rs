@@ -101,7 +101,8 @@ pub(crate) async fn execute(
         }
     }
 
-    match Run::start(limits, guard.clone(), &script, &skill_scripts) {
+    let bodies = skills.iter().map(|s| (s.name.clone(), s.body())).collect();
+    match Run::start(limits, guard.clone(), &script, &skill_scripts, bodies) {
         Ok(mut run) => {
             run.drive(&host).await;
             run.conclude(code, &mut report);
@@ -163,6 +164,8 @@ struct Run {
     shared: Arc<Mutex<Shared>>,
     guard: Arc<Guard>,
     limits: Limits,
+    /// The run's skills: each its name and its text as a snippet body, for their frames.
+    skills: Vec<(String, String)>,
     context: Context,
     runtime: Runtime,
 }
@@ -185,6 +188,7 @@ impl Run {
         guard: Arc<Guard>,
         script: &str,
         skills: &[(String, String)],
+        bodies: Vec<(String, String)>,
     ) -> rquickjs::Result<Run> {
         let runtime = Runtime::new_with_alloc(CountingAllocator {
             guard: guard.clone(),
@@ -201,6 +205,7 @@ impl Run {
             shared: Arc::default(),
             guard,
             limits: limits.clone(),
+            skills: bodies,
             context,
             runtime,
         };
@@ -536,7 +541,7 @@ impl Run {
             return self.limits.broken(Limit::Stack);
         }
         if let Some(raw) = info.stack.take() {
-            let mapped = stack::map(&raw, code, self.limits.memory_bytes());
+            let mapped = stack::map(&raw, code, &self.skills, self.limits.memory_bytes());
             info.line = mapped.line;
             info.column = mapped.column;
             info.stack = mapped.stack;

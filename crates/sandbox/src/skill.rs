@@ -71,15 +71,12 @@ impl Skill {
     /// The skill's code as a snippet body (see the module's docs): what the check before a run
     /// reads, at the file's own positions.
     pub fn body(&self) -> String {
-        match signature(&self.source) {
-            Ok(signature) => runnable(&self.source, &signature.name),
-            Err(_) => self.source.clone(),
-        }
+        runnable(&self.source, &self.name)
     }
 
     /// The script that evaluates to the skill's function.
     pub(crate) fn script(&self, memory: usize) -> Result<String, CompileError> {
-        transpile::to_script(&runnable(&self.source, &self.name), memory)
+        transpile::to_script(&self.body(), memory)
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! QuickJS-ng writes one frame a line, `    at NAME (FILE:LINE:COLUMN)`. Frames in the bridge,
 //! in native code and in the wrapper around the snippet are the sandbox's business, not the
-//! agent's: only the snippet's own frames are kept, at the positions the agent wrote, and at
-//! most [`MAX_FRAMES`] of them (a snippet can write anything into `e.stack`).
+//! agent's: only the snippet's own frames (and its skills') are kept, at the positions the
+//! agent wrote, and at most [`MAX_FRAMES`] of them (a snippet can write anything into
+//! `e.stack`).
 
 use crate::transpile::{PositionMap, SNIPPET_FILE};
 
@@ -18,30 +19,59 @@ pub(crate) struct Mapped {
 /// The most frames read from a stack, and kept of it.
 pub(crate) const MAX_FRAMES: usize = 64;
 
-/// Maps the frames of `raw`; the snippet's syntax tree may use `memory` bytes.
-pub(crate) fn map(raw: &str, code: &str, memory: usize) -> Mapped {
-    let mut first = None;
-    let mut frames = String::new();
-    let snippet_frames: Vec<Frame<'_>> = raw
+/// Maps the frames of `raw`; the snippet's syntax tree may use `memory` bytes. `skills` are
+/// the run's skills, each its name and its text as a snippet body (`Skill::body`): their
+/// frames are kept too, at their files' positions (`skills/<name>.ts`), but the position of
+/// the error is the snippet's innermost frame.
+pub(crate) fn map(raw: &str, code: &str, skills: &[(String, String)], memory: usize) -> Mapped {
+    // Which source a frame is in: 0 the snippet, i + 1 the skill i.
+    let source_of = |file: &str| -> Option<usize> {
+        if file == SNIPPET_FILE {
+            return Some(0);
+        }
+        let name = file.strip_prefix("skills/")?.strip_suffix(".ts")?;
+        skills.iter().position(|(n, _)| n == name).map(|i| i + 1)
+    };
+    let ours: Vec<(usize, Frame<'_>)> = raw
         .lines()
         .take(MAX_FRAMES)
         .filter_map(parse_frame)
-        .filter(|frame| frame.file == SNIPPET_FILE)
+        .filter_map(|frame| Some((source_of(frame.file)?, frame)))
         .collect();
-    let points: Vec<(u32, u32)> = snippet_frames.iter().map(|f| (f.line, f.column)).collect();
-    let positions = if points.is_empty() {
-        Vec::new()
-    } else {
-        PositionMap::new(code, memory).positions(&points)
-    };
-    for (frame, position) in snippet_frames.into_iter().zip(positions) {
+    let mut positions: Vec<Option<(u32, u32)>> = vec![None; ours.len()];
+    for source in 0..=skills.len() {
+        let at: Vec<usize> = (0..ours.len()).filter(|&i| ours[i].0 == source).collect();
+        if at.is_empty() {
+            continue;
+        }
+        let text = if source == 0 {
+            code
+        } else {
+            &skills[source - 1].1
+        };
+        let points: Vec<(u32, u32)> = at
+            .iter()
+            .map(|&i| (ours[i].1.line, ours[i].1.column))
+            .collect();
+        for (i, position) in at
+            .into_iter()
+            .zip(PositionMap::new(text, memory).positions(&points))
+        {
+            positions[i] = position;
+        }
+    }
+    let mut first = None;
+    let mut frames = String::new();
+    for ((source, frame), position) in ours.into_iter().zip(positions) {
         let Some((line, column)) = position else {
             continue;
         };
-        first.get_or_insert((line, column));
+        if source == 0 {
+            first.get_or_insert((line, column));
+        }
         frames.push_str(&format!(
-            "    at {} ({SNIPPET_FILE}:{line}:{column})\n",
-            frame.name
+            "    at {} ({}:{line}:{column})\n",
+            frame.name, frame.file
         ));
     }
     Mapped {
@@ -112,7 +142,7 @@ mod tests {
             call_line + 1,
             lines.len(),
         );
-        let mapped = map(&raw, code, usize::MAX);
+        let mapped = map(&raw, code, &[], usize::MAX);
         assert_eq!((mapped.line, mapped.column), (Some(2), Some(3)));
         assert_eq!(
             mapped.stack.as_deref(),

@@ -101,3 +101,24 @@ async fn a_broken_skill_fails_the_run_before_it_starts() {
     assert_eq!((error.line, error.column), (Some(3), Some(13)));
     assert_eq!(host.calls(), 0);
 }
+
+#[tokio::test]
+async fn an_error_in_a_skill_shows_its_frames_at_the_files_lines() {
+    let host = TestHost::new();
+    let thrower = skill(
+        "/** Throws. */\nexport async function thrower(args: { n: number }): Promise<number> {\n  if (args.n > 0) {\n    throw new Error(`too big: ${args.n}`);\n  }\n  return args.n;\n}\n",
+    );
+    let outcome = Sandbox::default()
+        .with_skills(vec![thrower])
+        .execute("const x = 1;\nreturn skills.thrower({ n: x });", host)
+        .await;
+    let error = outcome.error.unwrap();
+    assert_eq!(error.message, "too big: 1");
+    let stack = error.stack.unwrap_or_default();
+    assert!(
+        stack.contains("at thrower (skills/thrower.ts:4:"),
+        "{stack}"
+    );
+    assert!(stack.contains("snippet.ts:2:"), "{stack}");
+    assert_eq!(error.line, Some(2), "{stack}");
+}

@@ -3,8 +3,10 @@
 //! outcome; the worker then exits and the pool starts another. The deadline is enforced from
 //! outside too: a worker still running a grace period after it has passed is killed.
 
+mod asks;
 mod pipes;
 
+use asks::{Request, Said, record};
 use pipes::{Output, ended, write};
 use sandbox::Code;
 use std::panic::AssertUnwindSafe;
@@ -431,18 +433,8 @@ impl Pool {
                         .await;
                 }
             };
-            match serde_json::from_str::<FromWorker>(&line) {
-                Ok(message @ (FromWorker::Call { .. } | FromWorker::Store { .. })) => {
-                    let (id, request) = match message {
-                        FromWorker::Call {
-                            id,
-                            namespace,
-                            tool,
-                            args,
-                        } => (id, Request::Tool(namespace, tool, args)),
-                        FromWorker::Store { id, op } => (id, Request::Store(op)),
-                        _ => continue,
-                    };
+            match serde_json::from_str::<FromWorker>(&line).map(Request::of) {
+                Ok(Said::Ask(id, request)) => {
                     let slot = calls.len();
                     calls.push((
                         CallRecord {
@@ -484,11 +476,11 @@ impl Pool {
                         answered = true;
                     }
                 }
-                Ok(FromWorker::Done { outcome }) => {
+                Ok(Said::Done(outcome)) => {
                     reap(worker);
                     return *outcome;
                 }
-                Ok(FromWorker::Ready { .. }) | Err(_) => {
+                Ok(Said::Other) | Err(_) => {
                     return self
                         .crashed(
                             worker,
@@ -577,37 +569,6 @@ struct Control {
 
 /// How long a quiet pool watches a worker's output for its next message (see [`Pool::run`]).
 const SPIN: Duration = Duration::from_micros(40);
-
-/// Notes a call's answer in the trace.
-fn record(calls: &mut [(CallRecord, Instant)], slot: usize, answer: &Answer) {
-    if let Some((record, at)) = calls.get_mut(slot) {
-        record.ms = at.elapsed().as_secs_f64() * 1e3;
-        match answer {
-            Answer::Value(value) => {
-                record.ok = true;
-                record.bytes = serde_json::to_string(value).map_or(0, |s| s.len());
-            }
-            Answer::Undefined {} => record.ok = true,
-            Answer::Error(error) => record.error = Some(error.message.clone()),
-        }
-    }
-}
-
-/// What a worker asked its parent for.
-enum Request {
-    Tool(String, String, serde_json::Value),
-    Store(sandbox::StoreOp),
-}
-
-impl Request {
-    /// Its name in the trace, as in process.
-    fn name(&self) -> String {
-        match self {
-            Request::Tool(namespace, tool, _) => format!("{namespace}.{tool}"),
-            Request::Store(op) => op.name().to_string(),
-        }
-    }
-}
 
 /// Kills a worker (it may have exited already) and collects it in the background.
 fn reap(mut worker: Worker) {
