@@ -1,5 +1,6 @@
 //! `codemode`: a Code Mode gateway for MCP. See `codemode --help`.
 
+mod admin;
 mod asking;
 mod check;
 mod http_auth;
@@ -13,10 +14,12 @@ mod signin;
 mod skill;
 mod stdio;
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
@@ -116,6 +119,14 @@ enum Command {
         /// accepted by default, against DNS rebinding). Repeatable.
         #[arg(long = "allow-host", value_name = "HOST")]
         allow_hosts: Vec<String>,
+        /// Serve /metrics (Prometheus), /healthz and /readyz at this address, e.g.
+        /// 0.0.0.0:9464. They ask for no token: keep the address off the internet.
+        #[arg(long, value_name = "ADDR")]
+        admin: Option<SocketAddr>,
+        /// On SIGTERM or Ctrl-C, how long executions in flight may take to finish (no new
+        /// one starts; /readyz says so) before they are ended, in seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 20)]
+        drain_seconds: u64,
     },
     /// Run a TypeScript snippet against the configured servers and print its outcome.
     Run {
@@ -300,14 +311,28 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { http, allow_hosts } => {
+        Command::Serve {
+            http,
+            allow_hosts,
+            admin,
+            drain_seconds,
+        } => {
             let gateway = setup::connect(cli.config.as_deref()).await?;
             if gateway.isolation().await == Ok(gateway::Isolation::InProcess) {
                 tracing::warn!(
                     "\"isolation\": \"none\" trusts the code: executions run in this process, next to every credential, where the engine's memory outside its heap is not capped and an engine bug would take the server with it; use \"isolation\": \"process\" for code you do not trust"
                 );
             }
-            serve(gateway, http, allow_hosts).await?;
+            let stop = CancellationToken::new();
+            let admin = admin
+                .map(|address| tokio::spawn(admin::serve(gateway.clone(), address, stop.clone())));
+            let drain = Duration::from_secs(drain_seconds);
+            let served = serve(gateway.clone(), http, allow_hosts, drain).await;
+            stop.cancel();
+            if let Some(admin) = admin {
+                admin.await??;
+            }
+            served?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { file, json } => {
@@ -499,6 +524,7 @@ async fn serve(
     gateway: Arc<Gateway>,
     http: Option<SocketAddr>,
     allow_hosts: Vec<String>,
+    drain: Duration,
 ) -> anyhow::Result<()> {
     let server = CodemodeServer::new(gateway.clone());
     let Some(address) = http else {
@@ -506,7 +532,14 @@ async fn serve(
             .serve(stdio::Lines::stdio())
             .await
             .context("the MCP handshake on stdio failed")?;
-        let _ = running.waiting().await;
+        let cancel = running.cancellation_token();
+        tokio::select! {
+            _ = running.waiting() => {}
+            signal = admin::stop_signal() => {
+                admin::drain(&gateway, signal, drain).await;
+                cancel.cancel();
+            }
+        }
         gateway.shutdown().await;
         return Ok(());
     };
@@ -575,16 +608,30 @@ async fn serve(
         "codemode: serving MCP at http://{}/mcp",
         listener.local_addr()?
     );
+    // On a stop signal, requests keep being answered while the executions in flight finish
+    // (an approval's answer arrives in a request of its own); no new execution starts, and
+    // /readyz says so, which takes this process out of a load balancer's rotation.
     let shutdown = stop.clone();
-    axum::serve(
+    let draining = gateway.clone();
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        let signal = admin::stop_signal().await;
+        admin::drain(&draining, signal, drain).await;
         shutdown.cancel();
     })
-    .await?;
+    .into_future();
+    // Streams still open after the sessions ended are not waited for long.
+    let mut served = std::pin::pin!(served);
+    tokio::select! {
+        result = &mut served => result?,
+        () = async {
+            stop.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => {}
+    }
     gateway.shutdown().await;
     Ok(())
 }

@@ -92,6 +92,7 @@ impl CodemodeServer {
             Some(Value::String(name)) => Some(name.as_str()),
             Some(_) => return Err("`namespace` must be a string".into()),
         };
+        self.gateway.searched();
         let catalog = self.gateway.catalog();
         let shelf = self.gateway.skills().map(gateway::Skills::shelf);
         // `namespace: "skills"` or a query `skills: words` (unless a server is named so).

@@ -449,23 +449,47 @@ fn serve_http_at(
     config: &Path,
     address: &str,
 ) -> (Killed, String, std::sync::Arc<std::sync::Mutex<String>>) {
+    let (served, _) = serve_http_with(config, &["--http", address], &[]);
+    served
+}
+
+/// `codemode serve` with `args` and `envs`, the URL it says it serves MCP at, its log as it
+/// grows, and the address of its admin endpoints when `args` has `--admin`.
+#[allow(clippy::type_complexity)]
+fn serve_http_with(
+    config: &Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (
+    (Killed, String, std::sync::Arc<std::sync::Mutex<String>>),
+    Option<String>,
+) {
     let mut child = Command::new(codemode())
-        .args(["serve", "--http", address, "--config"])
+        .arg("serve")
+        .args(args)
+        .arg("--config")
         .arg(config)
+        .envs(envs.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = BufReader::new(stderr).lines();
-    let url = loop {
+    let (mut url, mut admin) = (None, None);
+    let wants_admin = args.contains(&"--admin");
+    while url.is_none() || (wants_admin && admin.is_none()) {
         let line = lines
             .next()
             .expect("codemode says where it serves")
             .unwrap();
-        if let Some(url) = line.strip_prefix("codemode: serving MCP at ") {
-            break url.to_string();
+        if let Some(at) = line.strip_prefix("codemode: serving MCP at ") {
+            url = Some(at.to_string());
         }
-    };
+        if let Some(at) = line.strip_prefix("codemode: metrics at http://") {
+            admin = at.split('/').next().map(str::to_string);
+        }
+    }
+    let url = url.unwrap();
     let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let kept = log.clone();
     std::thread::spawn(move || {
@@ -475,7 +499,7 @@ fn serve_http_at(
             log.push('\n');
         }
     });
-    (Killed(child), url, log)
+    ((Killed(child), url, log), admin)
 }
 
 /// One JSON-RPC `ping` POSTed to `/mcp` at `address` by hand, with `authorization` as its
@@ -2395,20 +2419,36 @@ fn prism(document: &Path) -> (Killed, String) {
 
 /// A plain GET on this machine; the response's body.
 fn http_get(url: &str) -> String {
+    http_response(url, "").1
+}
+
+/// A GET on this machine with `headers` (lines ending in CRLF): the response's head (status
+/// line and headers) and its body.
+fn http_response(url: &str, headers: &str) -> (String, String) {
     let url = url.strip_prefix("http://").unwrap();
     let (host, path) = url.split_once('/').unwrap();
     let mut stream = std::net::TcpStream::connect(host).unwrap();
+    // HTTP/1.0: the body comes whole, never in chunks.
     write!(
         stream,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET /{path} HTTP/1.0\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
     std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default()
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.to_string(), body.to_string())
+}
+
+/// The status code of a GET on this machine, and the body.
+fn http_status(url: &str) -> (u16, String) {
+    let (head, body) = http_response(url, "");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, body)
 }
 
 /// `command` run with `input` on its stdin; what it printed, and how it ended.
@@ -2928,4 +2968,352 @@ fn skills_are_saved_listed_found_called_and_held_to_the_policy() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["bigOrderIds", "countBig", "whoOrdered"]);
+}
+
+/// `/metrics` at `admin`, parsed by Prometheus's own Python client (its OpenMetrics parser,
+/// which refuses what the format does not allow): each sample as `(name, labels, value)`.
+fn scraped(admin: &str) -> Vec<(String, Value, f64)> {
+    let (head, text) = http_response(
+        &format!("http://{admin}/metrics"),
+        "Accept: application/openmetrics-text\r\n",
+    );
+    assert!(head.contains(" 200 "), "{head}");
+    assert!(
+        head.to_lowercase()
+            .contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{head}"
+    );
+    let parse = "import json, sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        print(json.dumps([[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]))";
+    let mut child = Command::new(python())
+        .args(["-c", parse])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "Prometheus's parser refused the metrics: {}\n{text}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples: Vec<(String, Value, f64)> = serde_json::from_slice(&output.stdout).unwrap();
+    samples
+}
+
+/// The value of the sample `name` whose labels include `labels`, if there is one.
+fn sample(samples: &[(String, Value, f64)], name: &str, labels: Value) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .all(|(k, v)| l.get(k) == Some(v))
+        })
+        .map(|(_, _, v)| *v)
+}
+
+#[test]
+fn metrics_count_what_the_clients_did_and_parse_as_openmetrics() {
+    let dir = scratch("metrics");
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "policy": {"shop/get_customers": "deny"},
+            "limits": {"timeoutMs": 2000}
+        }),
+    );
+    let ((_codemode, url, _), admin) = serve_http_with(
+        &config,
+        &["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+        &[],
+    );
+    let admin = admin.expect("codemode says where its metrics are");
+    assert_eq!(
+        http_status(&format!("http://{admin}/healthz")),
+        (200, "ok\n".to_string())
+    );
+    assert_eq!(http_status(&format!("http://{admin}/readyz")).0, 200);
+
+    let execute = |code: &str| json!({"name": "execute", "arguments": {"code": code}});
+    let seen = drive(
+        json!({"url": url}),
+        json!([
+            {"name": "search", "arguments": {"query": "orders"}},
+            {"name": "search", "arguments": {"query": "customers by id"}},
+            execute("return (await tools.shop.list_orders({})).orders.length;"),
+            execute("return (await tools.shop.list_orders({ status: 'open' })).orders.length;"),
+            execute(CUSTOMER_3),
+            execute("while (true) {}"),
+            execute("const e = new Error('mine'); e.name = 'MyOwnError'; throw e;"),
+        ]),
+    );
+    let errors: Vec<bool> = seen["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["isError"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        errors,
+        [false, false, false, false, true, true, true],
+        "{seen}"
+    );
+
+    let samples = scraped(&admin);
+    let value = |name: &str, labels: Value| sample(&samples, name, labels);
+    let executions = |outcome: &str, limit: &str| {
+        value(
+            "codemode_executions_total",
+            json!({"outcome": outcome, "limit": limit}),
+        )
+    };
+    assert_eq!(executions("ok", ""), Some(2.0), "{samples:?}");
+    assert_eq!(executions("ToolError", ""), Some(1.0), "{samples:?}");
+    assert_eq!(
+        executions("LimitError", "timeoutMs"),
+        Some(1.0),
+        "{samples:?}"
+    );
+    // A snippet's own error class is not a label of its own.
+    assert_eq!(executions("other", ""), Some(1.0), "{samples:?}");
+    assert!(!format!("{samples:?}").contains("MyOwnError"));
+    assert_eq!(
+        value("codemode_execution_duration_seconds_count", json!({})),
+        Some(5.0)
+    );
+    let calls = |outcome: &str| {
+        value(
+            "codemode_calls_total",
+            json!({"upstream": "shop", "outcome": outcome}),
+        )
+    };
+    assert_eq!(calls("ok"), Some(2.0), "{samples:?}");
+    assert_eq!(calls("denied"), Some(1.0), "{samples:?}");
+    assert_eq!(
+        value(
+            "codemode_call_duration_seconds_count",
+            json!({"upstream": "shop"})
+        ),
+        Some(3.0)
+    );
+    assert_eq!(value("codemode_searches_total", json!({})), Some(2.0));
+    assert_eq!(value("codemode_executions_running", json!({})), Some(0.0));
+    assert_eq!(value("codemode_approvals_waiting", json!({})), Some(0.0));
+    assert_eq!(
+        value(
+            "codemode_upstream_starts_total",
+            json!({"upstream": "shop", "outcome": "ok"})
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            "codemode_upstream_restarts_total",
+            json!({"upstream": "shop"})
+        ),
+        Some(0.0)
+    );
+    // Executions ran in workers; none is running now, and the pool keeps some started.
+    assert_eq!(
+        value("codemode_pool_workers", json!({"state": "busy"})),
+        Some(0.0)
+    );
+    assert!(value("codemode_pool_workers", json!({"state": "idle"})).is_some());
+    assert_eq!(value("codemode_pool_queue_depth", json!({})), Some(0.0));
+}
+
+/// The Python SDK client driving `spec` in the background; what it printed, once joined.
+fn drive_in_background(spec: Value) -> std::thread::JoinHandle<Value> {
+    std::thread::spawn(move || {
+        let calls = spec["calls"].clone();
+        drive(spec, calls)
+    })
+}
+
+/// Waits until `/metrics` at `admin` says `n` executions are running.
+fn wait_for_running(admin: &str, n: f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let samples = scraped(admin);
+        if sample(&samples, "codemode_executions_running", json!({})) == Some(n) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never {n} executions running: {samples:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn on_sigterm_executions_in_flight_finish_and_those_over_time_end_clearly() {
+    let dir = scratch("drain");
+    let config = write_config(
+        &dir,
+        &json!({"mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}}}),
+    );
+    let ((mut codemode_http, url, log), admin) = serve_http_with(
+        &config,
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--drain-seconds",
+            "4",
+        ],
+        &[],
+    );
+    let admin = admin.unwrap();
+    let execute = |code: &str| json!([{"name": "execute", "arguments": {"code": code}}]);
+    let short = drive_in_background(json!({
+        "url": url,
+        "calls": execute("await tools.faulty.slow({ ms: 1500 }); return 'finished';"),
+    }));
+    let long = drive_in_background(json!({
+        "url": url,
+        "calls": execute("await tools.faulty.slow({ ms: 60000 }); return 'never';"),
+    }));
+    wait_for_running(&admin, 2.0);
+    // Both calls are made once the Python server has started (a second or two).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sample(
+        &scraped(&admin),
+        "codemode_upstream_starts_total",
+        json!({"upstream": "faulty", "outcome": "ok"}),
+    ) != Some(1.0)
+    {
+        assert!(Instant::now() < deadline, "the Python server never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stopped = Instant::now();
+    // SAFETY: a signal to a child process this test started.
+    unsafe {
+        libc::kill(codemode_http.0.id() as i32, libc::SIGTERM);
+    }
+    // Out of a load balancer's rotation at once, and no new execution starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while http_status(&format!("http://{admin}/readyz")).0 != 503 {
+        assert!(Instant::now() < deadline, "still ready after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, why) = http_status(&format!("http://{admin}/readyz"));
+    assert!(why.contains("shutting down"), "{why}");
+    let refused = drive(json!({"url": url}), execute("return 1;"));
+    assert_eq!(refused["calls"][0]["isError"], true, "{refused}");
+    assert!(
+        refused["calls"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down and starts no new execution"),
+        "{refused}"
+    );
+
+    let short = short.join().unwrap();
+    assert_eq!(short["calls"][0]["isError"], false, "{short}");
+    assert_eq!(
+        short["calls"][0]["structured"]["result"], "finished",
+        "{short}"
+    );
+    let long = long.join().unwrap();
+    assert_eq!(long["calls"][0]["isError"], true, "{long}");
+    let said = long["calls"][0]["text"].as_str().unwrap();
+    assert!(said.contains("ShuttingDown"), "{said}");
+    assert!(
+        said.contains("did not finish within the drain's time"),
+        "{said}"
+    );
+    let status = codemode_http.0.wait().unwrap();
+    assert!(status.success(), "{status:?}\n{}", log.lock().unwrap());
+    let took = stopped.elapsed();
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+    let log = log.lock().unwrap().clone();
+    assert!(log.contains("SIGTERM"), "{log}");
+    assert!(log.contains("ended 1 executions"), "{log}");
+}
+
+#[test]
+fn a_principal_runs_only_as_many_executions_at_once_as_its_config_lets_it() {
+    let dir = scratch("per-principal");
+    let (alice, bob) = (
+        "alice-s3cret-token-0123456789",
+        "bob-s3cret-token-0123456789ab",
+    );
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}},
+            "auth": {
+                "maxRunning": 4,
+                "tokens": {
+                    "alice": {"token": "${ALICE_TOKEN}", "maxRunning": 1},
+                    "bob": "${BOB_TOKEN}"
+                }
+            }
+        }),
+    );
+    let ((_codemode, url, _), admin) = serve_http_with(
+        &config,
+        &["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+        &[("ALICE_TOKEN", alice), ("BOB_TOKEN", bob)],
+    );
+    let admin = admin.unwrap();
+    let as_who = |token: &str, code: &str| {
+        json!({
+            "url": url,
+            "headers": {"Authorization": format!("Bearer {token}")},
+            "calls": [{"name": "execute", "arguments": {"code": code}}]
+        })
+    };
+    let slow = "await tools.faulty.slow({ ms: 3000 }); return 'slow';";
+    let first = {
+        let spec = as_who(alice, slow).to_string();
+        std::thread::spawn(move || node_client("node", "drive.mjs", &["v2", &spec]))
+    };
+    wait_for_running(&admin, 1.0);
+    let second = node_client(
+        "node",
+        "drive.mjs",
+        &["v2", &as_who(alice, "return 2;").to_string()],
+    );
+    assert_eq!(second["calls"][0]["isError"], true, "{second}");
+    let said = second["calls"][0]["text"].as_str().unwrap();
+    assert!(said.contains("BusyError"), "{said}");
+    assert!(
+        said.contains("`alice` already runs 1 executions at once"),
+        "{said}"
+    );
+    // Another principal is not held back by alice's.
+    let other = node_client(
+        "node",
+        "drive.mjs",
+        &["v2", &as_who(bob, "return 3;").to_string()],
+    );
+    assert_eq!(other["calls"][0]["structured"]["result"], 3, "{other}");
+    let first = first.join().unwrap();
+    assert_eq!(first["calls"][0]["structured"]["result"], "slow", "{first}");
+    // Once hers has ended, she runs again.
+    let again = node_client(
+        "node",
+        "drive.mjs",
+        &["v2", &as_who(alice, "return 4;").to_string()],
+    );
+    assert_eq!(again["calls"][0]["structured"]["result"], 4, "{again}");
 }

@@ -58,6 +58,7 @@ pub(crate) struct Gate<'a> {
     pub(crate) upstreams: &'a BTreeMap<String, Arc<Upstream>>,
     /// The principals' own policies (`auth.tokens.NAME.policy`).
     pub(crate) auth: Option<&'a crate::config::Auth>,
+    pub(crate) metrics: &'a crate::metrics::Metrics,
 }
 
 /// One call to admit.
@@ -124,7 +125,10 @@ impl Gate<'_> {
         };
         let direct = execution.is_none();
         let principal = call.principal.map(str::to_string);
+        let server = call.server;
         let answer = self.decided(call, &tool, decision, rule).await;
+        self.metrics
+            .called(server, &answer, started.elapsed().as_secs_f64());
         if let Some(audit) = self.audit {
             let decision = match (decision, answer.as_ref().map_err(|e| &e.code)) {
                 (Decision::Allow, _) => "allow",
@@ -280,6 +284,7 @@ impl Gate<'_> {
             arguments: args.clone(),
             rule: rule.to_string(),
         };
+        let _waiting = self.metrics.approval_waiting();
         // With its own budget, an approval stops the execution's clock while it waits.
         let asked = approver(request);
         let answer = match self.approval_timeout_ms {
@@ -349,6 +354,7 @@ mod tests {
             approval_timeout_ms: None,
             upstreams: &upstreams,
             auth: None,
+            metrics: &crate::metrics::Metrics::default(),
         };
         let pauses = sandbox::Pauses::new();
         let check = ArgumentCheck::new();

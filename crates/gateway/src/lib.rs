@@ -29,6 +29,7 @@ mod catalog;
 pub mod config;
 mod forward;
 mod gateway;
+mod metrics;
 pub mod policy;
 mod precheck;
 mod shapes;

@@ -391,6 +391,7 @@ pub(super) fn auth(
             })
         }
     };
+    let max_running = s.whole::<usize>("maxRunning", 1)?;
     s.finish(keys("auth"), &[], warnings)?;
     if tokens.is_empty() && jwt.is_none() {
         return Err(Invalid::new(
@@ -400,6 +401,7 @@ pub(super) fn auth(
     }
     let mut digests = Vec::new();
     let mut policies = std::collections::BTreeMap::new();
+    let mut max_running_of = std::collections::BTreeMap::new();
     for (key, name, entry) in tokens {
         if name.contains(':') || name.trim().is_empty() {
             return Err(Invalid::new(
@@ -422,6 +424,9 @@ pub(super) fn auth(
                         |(rule, message)| Invalid::new(format!("{key}.{rule}"), message),
                     )?;
                     policies.insert(name.clone(), policy);
+                }
+                if let Some(n) = t.whole::<usize>("maxRunning", 1)? {
+                    max_running_of.insert(name.clone(), n);
                 }
                 t.finish(keys("auth.tokens.<name>"), &[], warnings)?;
                 let Some(written) = written else {
@@ -458,6 +463,8 @@ pub(super) fn auth(
         tokens: digests,
         policies,
         jwt,
+        max_running,
+        max_running_of,
     }))
 }
 

@@ -420,6 +420,38 @@ fn relative_paths_of_a_server_are_relative_to_the_config_file() {
 }
 
 #[test]
+fn a_principal_may_be_held_to_a_number_of_executions_at_once() {
+    let digest = "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a";
+    let text = format!(
+        r#"{{"auth": {{"maxRunning": 4, "tokens": {{"alice": "sha256:{digest}", "ci": {{"token": "sha256:{digest}", "maxRunning": 16}}}}}}}}"#
+    );
+    let auth = Config::parse(Path::new("codemode.json"), &text, &HashMap::new())
+        .unwrap()
+        .auth
+        .unwrap();
+    assert_eq!(auth.max_running_of("alice"), Some(4));
+    assert_eq!(auth.max_running_of("ci"), Some(16));
+    assert_eq!(auth.max_running_of("oauth:someone"), Some(4));
+    let text = format!(r#"{{"auth": {{"tokens": {{"alice": "sha256:{digest}"}}}}}}"#);
+    let auth = Config::parse(Path::new("codemode.json"), &text, &HashMap::new())
+        .unwrap()
+        .auth
+        .unwrap();
+    assert_eq!(auth.max_running_of("alice"), None);
+    for text in [
+        format!(r#"{{"auth": {{"maxRunning": 0, "tokens": {{"a": "sha256:{digest}"}}}}}}"#),
+        format!(
+            r#"{{"auth": {{"tokens": {{"a": {{"token": "sha256:{digest}", "maxRunning": "many"}}}}}}}}"#
+        ),
+    ] {
+        let error = Config::parse(Path::new("codemode.json"), &text, &HashMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("maxRunning"), "{error}");
+    }
+}
+
+#[test]
 fn tokens_are_kept_as_digests_and_never_in_plain_text() {
     // sha256("correct horse battery staple")
     let digest = "c4bbcb1fbec99d65bf59d85c8cb62ee2db963f0fe106f483d9afa73bd4e39a8a";

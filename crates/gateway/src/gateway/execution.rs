@@ -137,6 +137,15 @@ impl Gateway {
             .executions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             + 1;
+        let running = match self.running(client.principal.as_deref(), cancel) {
+            Ok(running) => running,
+            Err(error) => {
+                let outcome = failed(*error);
+                self.metrics.executed(&outcome);
+                return outcome;
+            }
+        };
+        let cancel = running.cancel.clone();
         let pauses = sandbox::Pauses::new();
         let principal = client.principal.clone();
         let (catalog, problems) = self.precheck(code, &pauses, &client).await;
@@ -176,15 +185,10 @@ impl Gateway {
                     .instrument(span.clone())
                     .await
             }
-            Executor::Broken(why) => Outcome {
-                ok: false,
-                result: None,
-                logs: Vec::new(),
-                calls: Vec::new(),
-                error: Some(sandbox::ErrorInfo::new("WorkerError", why.clone())),
-                stats: sandbox::Stats::default(),
-            },
+            Executor::Broken(why) => failed(sandbox::ErrorInfo::new("WorkerError", why.clone())),
         };
+        let outcome = self.said_if_stopped(outcome);
+        self.metrics.executed(&outcome);
         if let Some(audit) = &self.audit {
             let mut record = json!({
                 "execution": execution,
@@ -209,12 +213,23 @@ impl Gateway {
                 "executed"
             );
         });
+        drop(running);
         outcome
     }
 }
 
-/// The outcome of a snippet that the check before the run stopped: a `CheckError` at its first
-/// problem, whose message lists them all.
+/// The outcome of an execution that did not run, for `error`.
+fn failed(error: sandbox::ErrorInfo) -> Outcome {
+    Outcome {
+        ok: false,
+        result: None,
+        logs: Vec::new(),
+        calls: Vec::new(),
+        error: Some(error),
+        stats: sandbox::Stats::default(),
+    }
+}
+
 /// The outcome of a snippet whose skills call tools as the catalog no longer has them (a tool
 /// renamed since the skill was saved, a file edited by hand).
 fn skills_stopped(skills: &[(String, Vec<crate::precheck::Problem>)]) -> Outcome {
@@ -230,16 +245,11 @@ skills/{name}.ts, line {}, column {}: {}",
             ));
         }
     }
-    Outcome {
-        ok: false,
-        result: None,
-        logs: Vec::new(),
-        calls: Vec::new(),
-        error: Some(sandbox::ErrorInfo::new("CheckError", message)),
-        stats: sandbox::Stats::default(),
-    }
+    failed(sandbox::ErrorInfo::new("CheckError", message))
 }
 
+/// The outcome of a snippet that the check before the run stopped: a `CheckError` at its first
+/// problem, whose message lists them all.
 fn stopped(problems: &[crate::precheck::Problem]) -> Outcome {
     let mut message = format!(
         "the snippet did not run: {} with the tools it calls, found before any call",
@@ -257,12 +267,5 @@ fn stopped(problems: &[crate::precheck::Problem]) -> Outcome {
     let mut error = sandbox::ErrorInfo::new("CheckError", message);
     error.line = Some(problems[0].line);
     error.column = Some(problems[0].column);
-    Outcome {
-        ok: false,
-        result: None,
-        logs: Vec::new(),
-        calls: Vec::new(),
-        error: Some(error),
-        stats: sandbox::Stats::default(),
-    }
+    failed(error)
 }

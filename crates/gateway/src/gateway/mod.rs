@@ -9,6 +9,7 @@ mod execution;
 mod host;
 mod observe;
 mod refresh;
+mod service;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -62,6 +63,9 @@ pub struct Gateway {
     reshaping: std::sync::atomic::AtomicBool,
     /// The saved skills (see [`Config::skills`]); none: snippets have no `skills`.
     skills: Option<crate::Skills>,
+    metrics: crate::metrics::Metrics,
+    /// Executions in flight, and the drain (`service.rs`).
+    serving: service::Serving,
 }
 
 impl Gateway {
@@ -198,6 +202,8 @@ impl Gateway {
             shapes: std::sync::Mutex::new(shapes),
             reshaping: Default::default(),
             skills: config.skills.clone().map(crate::Skills::new),
+            metrics: Default::default(),
+            serving: Default::default(),
             unsupported,
         });
         if !cold.is_empty() {
@@ -230,6 +236,8 @@ impl Gateway {
             shapes: Default::default(),
             reshaping: Default::default(),
             skills: None,
+            metrics: Default::default(),
+            serving: Default::default(),
             unsupported: Vec::new(),
         })
     }
@@ -338,6 +346,7 @@ impl Gateway {
             approval_timeout_ms: self.limits.approval_timeout_ms,
             upstreams: &self.upstreams,
             auth: self.auth.as_ref(),
+            metrics: &self.metrics,
         }
     }
 

@@ -286,10 +286,11 @@ impl Upstream {
             // `codemode login` connects at once, without a pause.
             Err(error @ UpstreamError::NeedsSignIn(_)) => return Err(error),
             Err(error) => {
-                self.restarts().failed(error.to_string());
+                self.restarts().start_failed(error.to_string());
                 return Err(error);
             }
         };
+        self.restarts().opened();
         self.watch_tools(&service);
         *slot = Some(service.clone());
         if for_call {
@@ -336,6 +337,11 @@ impl Upstream {
                 }
             }
         });
+    }
+
+    /// Its starts that connected, that failed, and its connections that closed, ever.
+    pub(crate) fn start_counts(&self) -> (u64, u64, u64) {
+        self.restarts().counts()
     }
 
     fn restarts(&self) -> std::sync::MutexGuard<'_, Restarts> {

@@ -19,6 +19,10 @@ pub(super) struct Restarts {
     not_before: Option<tokio::time::Instant>,
     /// What went wrong last.
     last: String,
+    /// Starts that connected, starts that failed, connections that closed: ever, for metrics.
+    starts: u64,
+    failed_starts: u64,
+    deaths: u64,
 }
 
 impl Restarts {
@@ -38,8 +42,25 @@ impl Restarts {
         self.not_before = Some(tokio::time::Instant::now() + Restarts::pause(self.failures));
     }
 
+    /// A start connected.
+    pub(super) fn opened(&mut self) {
+        self.starts += 1;
+    }
+
+    /// A start failed.
+    pub(super) fn start_failed(&mut self, why: String) {
+        self.failed_starts += 1;
+        self.failed(why);
+    }
+
+    /// Starts that connected, starts that failed, and connections that closed, ever.
+    pub(super) fn counts(&self) -> (u64, u64, u64) {
+        (self.starts, self.failed_starts, self.deaths)
+    }
+
     /// The live connection died: one that never answered counts as a failed start.
     pub(super) fn died(&mut self) {
+        self.deaths += 1;
         if self.answered {
             self.failures = 0;
             self.not_before = None;

@@ -148,6 +148,19 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Executions running in a worker now.
+    pub fn busy(&self) -> usize {
+        self.config
+            .max_running
+            .max(1)
+            .saturating_sub(self.running.available_permits())
+    }
+
+    /// Executions waiting for a worker now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Starts one worker and waits until its jail is in place.
     pub async fn start_worker(&self) -> Result<(), StartError> {
         let worker = self.spawn().await?;
