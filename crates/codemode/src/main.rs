@@ -13,6 +13,7 @@ mod setup;
 mod signin;
 mod skill;
 mod stdio;
+mod telemetry;
 
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -274,6 +275,7 @@ fn main() -> ExitCode {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
+    let (telemetry, traces, refused) = telemetry::Telemetry::start();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
@@ -282,7 +284,11 @@ fn main() -> ExitCode {
                 .with_filter(filter)
                 .with_filter(secrets),
         )
+        .with(traces)
         .init();
+    if let Some(why) = refused {
+        tracing::warn!("{why}");
+    }
     if !matches!(cli.command, Command::Serve { .. } | Command::ExampleShop) {
         // A one-shot command whose output is piped into `head` ends quietly when the pipe
         // closes, as command-line tools do, instead of failing on the write. (A server keeps
@@ -300,13 +306,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(2)
         }
-    }
+    };
+    telemetry.shutdown();
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

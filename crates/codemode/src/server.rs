@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use tracing::Instrument;
 
 use gateway::{Catalog, Gateway};
 use rmcp::model::{
@@ -279,6 +280,7 @@ impl CodemodeServer {
             principal: principal(context),
             scopes: scopes(context),
             store: self.store.clone(),
+            trace: trace_of(request, context),
         };
         let gateway = self.gateway.clone();
         // The execution outlives this request when it waits for approvals; whichever request
@@ -364,6 +366,30 @@ impl CodemodeServer {
             !outcome.ok,
         ))
     }
+}
+
+/// The W3C trace context of the request: its `_meta` (SEP-414), else its HTTP headers.
+fn trace_of(
+    request: &CallToolRequestParams,
+    context: &RequestContext<RoleServer>,
+) -> Option<gateway::trace::TraceContext> {
+    for meta in request.meta.iter().chain([&context.meta]) {
+        let fields = meta.get_traceparent().map(|traceparent| {
+            let mut fields = vec![("traceparent", traceparent)];
+            fields.extend(meta.get_tracestate().map(|s| ("tracestate", s)));
+            fields
+        });
+        if let Some(found) = fields.and_then(gateway::trace::TraceContext::of) {
+            return Some(found);
+        }
+    }
+    let parts = context.extensions.get::<axum::http::request::Parts>()?;
+    gateway::trace::TraceContext::of(
+        parts
+            .headers
+            .iter()
+            .filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+    )
 }
 
 /// Who the request's client signed in as, on codemode's HTTP endpoint with `auth`.
@@ -585,7 +611,16 @@ impl ServerHandler for CodemodeServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let result = match request.name.as_ref() {
-            "search" => self.search(&args).await.map(Into::into),
+            "search" => {
+                let span = tracing::info_span!(
+                    "search",
+                    query_chars = args["query"].as_str().map_or(0, |q| q.chars().count())
+                );
+                if let Some(trace) = trace_of(&request, &context) {
+                    trace.parent(&span);
+                }
+                self.search(&args).instrument(span).await.map(Into::into)
+            }
             "save_skill" if self.gateway.skills().is_some_and(|s| s.agents_may_save()) => {
                 crate::skill::save(&self.gateway, &args).map(Into::into)
             }

@@ -3317,3 +3317,158 @@ fn a_principal_runs_only_as_many_executions_at_once_as_its_config_lets_it() {
     );
     assert_eq!(again["calls"][0]["structured"]["result"], 4, "{again}");
 }
+
+/// The spans a receiver wrote (one JSON object a line), once `name` is among them.
+fn spans_once(file: &Path, name: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let spans: Vec<Value> = std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if spans.iter().any(|s| s["name"] == name) {
+            return spans;
+        }
+        assert!(Instant::now() < deadline, "no `{name}` span: {spans:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn an_executions_spans_reach_a_real_otlp_receiver_under_the_clients_trace() {
+    let dir = scratch("traces");
+    let spans_file = dir.join("spans.jsonl");
+    let (_receiver, receiving) = listening(
+        &python(),
+        &[
+            "crates/codemode/tests/clients/otlp_receiver.py",
+            spans_file.to_str().unwrap(),
+        ],
+    );
+    let (_api, api) = listening(&python(), &["crates/codemode/tests/clients/rest_server.py"]);
+    let api = format!("http://127.0.0.1:{}", api["port"]);
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}},
+            "openapi": {"rest": {
+                "spec": root().join("crates/codemode/tests/clients/rest_api.yaml"),
+                "baseUrl": api
+            }}
+        }),
+    );
+    let endpoint = format!("http://127.0.0.1:{}", receiving["port"]);
+    let ((mut codemode_http, url, log), _) = serve_http_with(
+        &config,
+        &["--http", "127.0.0.1:0"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    // The client's own trace: its request carries it as W3C `traceparent`.
+    let (trace, parent) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let code = "const [echo, meta] = await Promise.all([\n  tools.rest.echo({ id: 'x' }),\n  tools.faulty.trace_context({}),\n]);\nlet missing = 'found';\ntry { await tools.rest.getItem({ id: 9 }); } catch { missing = 'failed'; }\nreturn { echoed: echo.path, meta, missing };";
+    let spec = json!({
+        "url": url,
+        "headers": {"traceparent": format!("00-{trace}-{parent}-01")},
+        "calls": [
+            {"name": "search", "arguments": {"query": "echo"}},
+            {"name": "execute", "arguments": {"code": code}}
+        ]
+    });
+    let seen = node_client("node", "drive.mjs", &["v2", &spec.to_string()]);
+    let result = &seen["calls"][1]["structured"]["result"];
+    assert_eq!(result["missing"], "failed", "{seen}");
+    // SAFETY: a signal to a child process this test started: it stops and sends what is left.
+    unsafe {
+        libc::kill(codemode_http.0.id() as i32, libc::SIGTERM);
+    }
+    let status = codemode_http.0.wait().unwrap();
+    assert!(status.success(), "{}", log.lock().unwrap());
+
+    let spans = spans_once(&spans_file, "execute");
+    let named =
+        |name: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == name).collect() };
+    assert!(
+        spans.iter().all(|s| s["service"] == "codemode"),
+        "{spans:?}"
+    );
+    let execute = named("execute");
+    assert_eq!(execute.len(), 1, "{spans:?}");
+    let execute = execute[0];
+    assert_eq!(execute["traceId"], trace, "{execute}");
+    assert_eq!(execute["parentSpanId"], parent, "{execute}");
+    assert_eq!(execute["attributes"]["outcome"], "ok", "{execute}");
+    assert_eq!(execute["attributes"]["calls"], 3, "{execute}");
+    let search = named("search");
+    assert_eq!(search.len(), 1, "{spans:?}");
+    assert_eq!(
+        (&search[0]["traceId"], &search[0]["parentSpanId"]),
+        (&json!(trace), &json!(parent))
+    );
+    // Three inner calls, each a child of the execution, with its upstream, decision and outcome.
+    let calls = named("call");
+    assert_eq!(calls.len(), 3, "{spans:?}");
+    let call = |tool: &str| -> &Value {
+        calls
+            .iter()
+            .find(|c| c["attributes"]["tool"] == tool)
+            .unwrap_or_else(|| panic!("no call span of {tool}: {calls:?}"))
+    };
+    for (tool, upstream, outcome) in [
+        ("rest/echo", "rest", "ok"),
+        ("faulty/trace_context", "faulty", "ok"),
+        ("rest/getItem", "rest", "tool_error"),
+    ] {
+        let span = call(tool);
+        assert_eq!(span["traceId"], trace, "{span}");
+        assert_eq!(span["parentSpanId"], execute["spanId"], "{span}");
+        assert_eq!(span["attributes"]["upstream"], upstream, "{span}");
+        assert_eq!(span["attributes"]["decision"], "allow", "{span}");
+        assert_eq!(span["attributes"]["outcome"], outcome, "{span}");
+        if outcome == "ok" {
+            assert!(span["attributes"]["bytes"].as_i64().unwrap() > 0, "{span}");
+        } else {
+            // STATUS_CODE_ERROR
+            assert_eq!(span["status"], 2, "{span}");
+        }
+    }
+    // Each upstream got the trace context of its own call: the HTTP API as a header, the MCP
+    // server in the request's `_meta`.
+    let requests: Vec<Value> = serde_json::from_str(&http_get(&format!("{api}/_seen"))).unwrap();
+    let echo = requests
+        .iter()
+        .find(|r| r["path"] == "/echo/x")
+        .expect("the API saw the echo");
+    let header = echo["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("traceparent"))
+        .map(|(_, value)| value.clone());
+    assert_eq!(
+        header,
+        Some(json!(format!(
+            "00-{trace}-{}-01",
+            call("rest/echo")["spanId"].as_str().unwrap()
+        ))),
+        "{echo}"
+    );
+    assert_eq!(
+        result["meta"]["result"],
+        format!(
+            "00-{trace}-{}-01",
+            call("faulty/trace_context")["spanId"].as_str().unwrap()
+        ),
+        "{seen}"
+    );
+    // The MCP server's start is a span too (its own trace: it started before any request).
+    assert!(
+        named("start")
+            .iter()
+            .any(|s| s["attributes"]["upstream"] == "faulty"),
+        "{spans:?}"
+    );
+}

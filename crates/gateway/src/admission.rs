@@ -47,6 +47,20 @@ pub struct Client {
     /// The snippet's `store`: its session's (none: the snippet's `store` refuses every
     /// operation, saying there is none).
     pub store: Option<std::sync::Arc<crate::Store>>,
+    /// The trace context the client's request carried: the execution's span is its child.
+    pub trace: Option<crate::trace::TraceContext>,
+}
+
+/// How the policy's decision went, as the audit log and a call's span say it.
+fn decided_as(decision: Decision, answer: &Result<Value, ToolError>, direct: bool) -> &'static str {
+    match (decision, answer.as_ref().map_err(|e| &e.code)) {
+        (Decision::Allow, _) => "allow",
+        (Decision::Deny, _) => "deny",
+        (Decision::Ask, _) if direct => "ask",
+        (Decision::Ask, Err(Code::Declined)) => "ask: declined",
+        (Decision::Ask, Err(Code::ApprovalUnavailable)) => "ask: could not ask",
+        (Decision::Ask, _) => "ask: accepted",
+    }
 }
 
 /// What every call goes through: the gateway's policy, audit log, approval budget and
@@ -126,18 +140,37 @@ impl Gate<'_> {
         let direct = execution.is_none();
         let principal = call.principal.map(str::to_string);
         let server = call.server;
-        let answer = self.decided(call, &tool, decision, rule).await;
+        let span = tracing::info_span!(
+            "call",
+            tool = %tool,
+            upstream = server,
+            decision = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            bytes = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        let answer = self
+            .decided(call, &tool, decision, rule)
+            .instrument(span.clone())
+            .await;
         self.metrics
             .called(server, &answer, started.elapsed().as_secs_f64());
+        span.record("decision", decided_as(decision, &answer, direct));
+        match &answer {
+            Ok(value) => {
+                span.record("outcome", "ok");
+                if crate::trace::exporting() {
+                    let bytes = serde_json::to_string(value).map_or(0, |s| s.len());
+                    span.record("bytes", i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
+            }
+            Err(error) => {
+                span.record("outcome", error.code.as_str());
+                span.record("otel.status_code", "ERROR");
+            }
+        }
         if let Some(audit) = self.audit {
-            let decision = match (decision, answer.as_ref().map_err(|e| &e.code)) {
-                (Decision::Allow, _) => "allow",
-                (Decision::Deny, _) => "deny",
-                (Decision::Ask, _) if direct => "ask",
-                (Decision::Ask, Err(Code::Declined)) => "ask: declined",
-                (Decision::Ask, Err(Code::ApprovalUnavailable)) => "ask: could not ask",
-                (Decision::Ask, _) => "ask: accepted",
-            };
+            let decision = decided_as(decision, &answer, direct);
             let mut record = serde_json::Map::new();
             if let Some(execution) = execution {
                 record.insert("execution".into(), json!(execution));
@@ -232,7 +265,6 @@ impl Gate<'_> {
                 format!("{named} is only described (from a tool list); there is no server to call"),
             ));
         };
-        let span = tracing::info_span!("call", tool = %named);
         let started = Instant::now();
         let hints = definition.hints();
         let repeatable = hints.read_only || hints.idempotent;
@@ -240,24 +272,20 @@ impl Gate<'_> {
             Caller::Direct => {
                 upstream
                     .call(&definition.name, args, repeatable, None, None)
-                    .instrument(span.clone())
                     .await
             }
             Caller::Snippet {
                 pauses, forward, ..
             } => upstream
                 .call(&definition.name, args, repeatable, Some(pauses), forward)
-                .instrument(span.clone())
                 .await
                 .and_then(|raw| unwrap_result(&raw)),
         };
-        span.in_scope(|| {
-            tracing::info!(
-                ok = answer.is_ok(),
-                ms = started.elapsed().as_secs_f64() * 1e3,
-                "called"
-            );
-        });
+        tracing::info!(
+            ok = answer.is_ok(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "called"
+        );
         answer
     }
 

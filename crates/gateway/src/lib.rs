@@ -36,6 +36,7 @@ mod shapes;
 pub mod signin;
 pub mod skills;
 pub mod store;
+pub mod trace;
 pub mod unwrap;
 pub mod upstream;
 pub mod validate;

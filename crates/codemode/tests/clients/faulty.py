@@ -62,6 +62,18 @@ async def grow(ctx: Context) -> str:
     return "grown"
 
 
+@server.tool()
+async def trace_context(ctx: Context) -> str:
+    """The W3C `traceparent` this call's `_meta` carried (empty without one)."""
+    meta = ctx.request_context.meta
+    if meta is None:
+        return ""
+    if isinstance(meta, dict):
+        return meta.get("traceparent", "")
+    extra = getattr(meta, "model_extra", None) or {}
+    return getattr(meta, "traceparent", None) or extra.get("traceparent", "")
+
+
 in_flight = 0
 most = 0
 

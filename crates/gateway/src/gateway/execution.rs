@@ -146,9 +146,28 @@ impl Gateway {
             }
         };
         let cancel = running.cancel.clone();
+        let span = tracing::info_span!(
+            "execute",
+            // Signed: as unsigned numbers, spans' attributes would be text.
+            execution = execution as i64,
+            code_bytes = code.len() as i64,
+            principal = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            calls = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        if let Some(trace) = &client.trace {
+            trace.parent(&span);
+        }
+        if let Some(principal) = &client.principal {
+            span.record("principal", principal.as_str());
+        }
         let pauses = sandbox::Pauses::new();
         let principal = client.principal.clone();
-        let (catalog, problems) = self.precheck(code, &pauses, &client).await;
+        let (catalog, problems) = self
+            .precheck(code, &pauses, &client)
+            .instrument(span.clone())
+            .await;
         let skills = match &self.skills {
             Some(skills) => skills.shelf().used_by(code),
             None => Vec::new(),
@@ -168,7 +187,6 @@ impl Gateway {
             done: Default::default(),
             execution,
         });
-        let span = tracing::info_span!("execute", code_bytes = code.len());
         let limits = &self.limits.sandbox;
         let outcome = match &self.executor {
             _ if !problems.is_empty() => stopped(&problems),
@@ -189,6 +207,16 @@ impl Gateway {
         };
         let outcome = self.said_if_stopped(outcome);
         self.metrics.executed(&outcome);
+        span.record("calls", i64::from(outcome.stats.tool_calls));
+        match &outcome.error {
+            None => {
+                span.record("outcome", "ok");
+            }
+            Some(error) => {
+                span.record("outcome", error.name.as_str());
+                span.record("otel.status_code", "ERROR");
+            }
+        }
         if let Some(audit) = &self.audit {
             let mut record = json!({
                 "execution": execution,

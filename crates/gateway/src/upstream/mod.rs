@@ -279,7 +279,15 @@ impl Upstream {
             self.restarts().died();
         }
         self.restarts().may_start()?;
+        // A span of its own, not one the connection's tasks would inherit and hold open.
+        let began = std::time::SystemTime::now();
         let opened = self.open_in_time().await;
+        crate::trace::record(
+            "start",
+            began,
+            vec![opentelemetry::KeyValue::new("upstream", self.name.clone())],
+            opened.as_ref().err().map(ToString::to_string),
+        );
         let service = match opened {
             Ok(service) => Arc::new(service),
             // Not a server that keeps failing: it waits for a person, and the call after
@@ -506,7 +514,17 @@ impl Upstream {
                 )),
             };
         }
-        let params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        let mut params = CallToolRequestParams::new(tool.to_string()).with_arguments(arguments);
+        // The call's trace context, in `_meta` as MCP carries it (SEP-414).
+        let trace = crate::trace::current();
+        if let Some(traceparent) = trace.get("traceparent") {
+            let mut meta = rmcp::model::RequestMetaObject::new();
+            meta.set_traceparent(traceparent);
+            if let Some(tracestate) = trace.get("tracestate") {
+                meta.set_tracestate(tracestate);
+            }
+            params.meta = Some(meta);
+        }
         let mut again = true;
         loop {
             let service = self.service(true, pauses).await.map_err(|e| {

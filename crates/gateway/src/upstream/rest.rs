@@ -317,7 +317,10 @@ impl Loaded {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()));
         let keys = key_headers.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        for (header, value) in given.chain(configured).chain(keys) {
+        // The call's trace context, so the API's own traces join the snippet's.
+        let trace = crate::trace::current();
+        let traced = trace.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        for (header, value) in given.chain(configured).chain(keys).chain(traced) {
             let name = reqwest::header::HeaderName::from_bytes(header.as_bytes());
             let value = reqwest::header::HeaderValue::from_str(value);
             let (Ok(name), Ok(value)) = (name, value) else {
