@@ -2,6 +2,7 @@
 
 mod admin;
 mod asking;
+mod caller;
 mod check;
 mod http_auth;
 mod init;
