@@ -11,6 +11,7 @@ mod launcher;
 mod render;
 mod server;
 mod setup;
+mod shared;
 mod signin;
 mod skill;
 mod stdio;
@@ -580,10 +581,14 @@ async fn serve(
             ]
         })
         .collect();
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_cancellation_token(stop.child_token());
+    // With the config's Redis, a session started on another replica is restored here.
+    if let Some(redis) = gateway.redis() {
+        config.session_store = Some(Arc::new(shared::Sessions::connect(redis).await?));
+    }
     let service: StreamableHttpService<CodemodeServer, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(server.for_session()), Default::default(), config);
     let mut router = axum::Router::new().nest_service("/mcp", service);

@@ -90,6 +90,22 @@ fn the_manifests_agree_with_each_other_and_the_dockerfile() {
             .unwrap();
     assert!(grace > drain, "the kill would come before the drain ends");
     let service = manifest("service.yaml");
+    assert_eq!(service["spec"]["sessionAffinity"], "ClientIP");
+    // The config's Redis is the one redis.yaml serves.
+    let redis = serde_saphyr::from_multiple::<Value>(
+        &std::fs::read_to_string(root().join("deploy/kubernetes/redis.yaml")).unwrap(),
+    )
+    .unwrap();
+    let name = redis[1]["metadata"]["name"].as_str().unwrap();
+    let port = redis[1]["spec"]["ports"][0]["port"].as_u64().unwrap();
+    let config: Value = serde_json::from_str(&config_text()).unwrap();
+    assert!(
+        config["redis"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("redis://{name}:{port}/")),
+        "{config}"
+    );
     for port in service["spec"]["ports"].as_array().unwrap() {
         assert!(
             ["mcp", "admin"].contains(&port["targetPort"].as_str().unwrap()),
@@ -132,6 +148,9 @@ fn the_deployments_own_arguments_start_a_server_whose_probes_answer() {
     // The container's paths, moved into a folder of this test's.
     let mut config: Value = serde_json::from_str(&config_text()).unwrap();
     config["audit"]["path"] = Value::from(dir.join("audit.jsonl").to_str().unwrap());
+    // The cluster's Redis is not here (the replicas test has one of its own).
+    assert!(config["redis"].is_string());
+    config.as_object_mut().unwrap().remove("redis");
     let path = dir.join("codemode.json");
     std::fs::write(&path, config.to_string()).unwrap();
     let args: Vec<String> = args()

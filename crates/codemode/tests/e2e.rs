@@ -854,18 +854,11 @@ fn codemode_signs_in_to_an_upstream_and_its_token_goes_nowhere_else() {
 /// A session bus (`dbus-daemon`) with a GNOME Keyring on it, unlocked, for `home`; what to
 /// stop, and the bus's address. None when they are not installed (outside CI: CI installs them).
 fn keyring_session(home: &Path) -> Option<(Vec<Killed>, String)> {
-    let found = |tool: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found("dbus-daemon") || !found("gnome-keyring-daemon") {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "dbus-daemon and gnome-keyring-daemon are needed (Debian: dbus-daemon gnome-keyring)"
-        );
-        eprintln!("skipped: install dbus-daemon and gnome-keyring to test the keyring");
+    if !installed_or_ci(
+        &["dbus-daemon", "gnome-keyring-daemon"],
+        "dbus-daemon gnome-keyring",
+        "the keyring",
+    ) {
         return None;
     }
     let mut bus = Command::new("dbus-daemon")
@@ -3471,4 +3464,160 @@ fn an_executions_spans_reach_a_real_otlp_receiver_under_the_clients_trace() {
             .any(|s| s["attributes"]["upstream"] == "faulty"),
         "{spans:?}"
     );
+}
+
+/// Whether `tools` are all installed; outside CI a test without them says it skipped (CI
+/// installs `packages`, the Debian packages, and fails without them).
+fn installed_or_ci(tools: &[&str], packages: &str, what: &str) -> bool {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if tools.iter().all(|tool| found(tool)) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{tools:?} are needed (Debian: {packages})"
+    );
+    eprintln!("skipped: install {packages} to test {what}");
+    false
+}
+
+/// `redis-server` (the Debian package) on a free port, keeping nothing on disk.
+fn redis_server() -> (Killed, u16) {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server runs");
+    wait_for_port(port);
+    (Killed(child), port)
+}
+
+/// HAProxy (the Debian package) on a free port, sending requests to `backends` in turn.
+fn haproxy(dir: &Path, backends: &[String]) -> (Killed, u16) {
+    let port = free_port();
+    let servers: String = backends
+        .iter()
+        .enumerate()
+        .map(|(i, address)| format!("  server replica{i} {address}\n"))
+        .collect();
+    let config = format!(
+        "defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\
+         frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
+         backend replicas\n  balance roundrobin\n{servers}"
+    );
+    let path = dir.join("haproxy.cfg");
+    std::fs::write(&path, config).unwrap();
+    let child = Command::new("haproxy")
+        .args(["-db", "-f"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("haproxy runs");
+    wait_for_port(port);
+    (Killed(child), port)
+}
+
+#[test]
+fn replicas_behind_a_load_balancer_serve_one_session_through_redis() {
+    if !installed_or_ci(
+        &["redis-server", "redis-cli", "haproxy"],
+        "redis-server haproxy",
+        "replicas",
+    ) {
+        return;
+    }
+    let dir = scratch("replicas");
+    let (_redis, redis_port) = redis_server();
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "redis": {"url": format!("redis://127.0.0.1:{redis_port}/0"), "prefix": "e2e:"}
+        }),
+    );
+    let replicas: Vec<_> = (0..3)
+        .map(|_| {
+            serve_http_with(
+                &config,
+                &["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+                &[],
+            )
+        })
+        .collect();
+    let backends: Vec<String> = replicas
+        .iter()
+        .map(|((_, url, _), _)| {
+            url.trim_start_matches("http://")
+                .trim_end_matches("/mcp")
+                .to_string()
+        })
+        .collect();
+    let (_haproxy, port) = haproxy(&dir, &backends);
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let executions = 30;
+    let calls: Vec<Value> = (0..executions)
+        .map(|i| {
+            json!({"name": "execute", "arguments": {"code": format!(
+                "return {i} + (await tools.shop.get_customers({{ ids: [3] }})).customers.length;"
+            )}})
+        })
+        .collect();
+    // A 2025-era session (initialize, then Mcp-Session-Id on every request), its requests
+    // spread over the replicas in turn, and a 2026-07-28 client, which keeps no session.
+    for legacy in [true, false] {
+        let seen = drive(json!({"url": url, "legacy": legacy}), json!(calls));
+        let results: Vec<&Value> = seen["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["structured"]["result"])
+            .collect();
+        let expected: Vec<Value> = (0..executions).map(|i| json!(i + 1)).collect();
+        assert_eq!(
+            results,
+            expected.iter().collect::<Vec<_>>(),
+            "legacy {legacy}: {seen}"
+        );
+        // Every replica ran some of them.
+        let ran: Vec<f64> = replicas
+            .iter()
+            .map(|(_, admin)| {
+                let samples = scraped(admin.as_ref().unwrap());
+                sample(
+                    &samples,
+                    "codemode_executions_total",
+                    json!({"outcome": "ok"}),
+                )
+                .unwrap_or(0.0)
+            })
+            .collect();
+        let runs = if legacy { 1.0 } else { 2.0 };
+        assert_eq!(ran.iter().sum::<f64>(), runs * executions as f64, "{ran:?}");
+        assert!(ran.iter().all(|n| *n > 0.0), "legacy {legacy}: {ran:?}");
+        if legacy {
+            assert_eq!(seen["protocol"], "2025-11-25", "{seen}");
+            // The replicas restored the session from Redis (without it, a request reaching
+            // another replica than the one that started it ends the session); the client's
+            // closing DELETE took it out again.
+            let keys = Command::new("redis-cli")
+                .args([
+                    "-p",
+                    &redis_port.to_string(),
+                    "--scan",
+                    "--pattern",
+                    "e2e:session:*",
+                ])
+                .output()
+                .unwrap();
+            let keys = String::from_utf8_lossy(&keys.stdout);
+            assert_eq!(keys.lines().count(), 0, "{keys}");
+        }
+    }
 }

@@ -40,7 +40,7 @@ pub use oauth::{Enterprise, OAuth, Opener, Settings, Show};
 pub(crate) use read::on_this_machine;
 use read::{Invalid, Read, Section};
 use sections::keys;
-pub use sections::{CacheConfig, SkillsConfig, StoreConfig};
+pub use sections::{CacheConfig, Redis, SkillsConfig, StoreConfig};
 pub use servers::{ALIASES, ToolFilter};
 use vars::Vars;
 
@@ -71,6 +71,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "store",
             "skills",
             "observeResults",
+            "redis",
         ],
     ),
     (
@@ -163,6 +164,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("cache", &["dir", "maxAgeHours"]),
     ("store", &["maxBytes", "maxEntries", "idleMinutes"]),
     ("skills", &["folder", "save"]),
+    ("redis", &["url", "prefix"]),
     ("audit", &["path", "arguments"]),
     ("auth", &["tokens", "jwt", "maxRunning"]),
     (
@@ -210,6 +212,8 @@ pub struct Config {
     pub skills: Option<SkillsConfig>,
     /// Whether results' shapes are recorded at all (`observeResults`, default true).
     pub observe_results: bool,
+    /// The Redis that replicas of `serve --http` share sessions through; none: one process.
+    pub redis: Option<Redis>,
     pub isolation: Isolation,
     pub policy: crate::policy::Policy,
     /// The audit log's path, and whether it records calls' arguments; none: no audit log.
@@ -234,6 +238,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             skills: None,
             observe_results: true,
+            redis: None,
             isolation: Isolation::default(),
             policy: Default::default(),
             audit: None,
@@ -502,6 +507,7 @@ impl Config {
         let store = sections::store(top.take("store"), &mut warnings)?;
         let skills = sections::skills(top.take("skills"), &vars, path, &mut warnings)?;
         let observe_results = top.bool("observeResults")?.unwrap_or(true);
+        let redis = sections::redis(top.take("redis"), &vars, &mut warnings)?;
         let isolation = sections::isolation(top.take("isolation"), &mut warnings)?;
         let audit = sections::audit(top.take("audit"), &vars, path, &mut warnings)?;
         let auth = sections::auth(top.take("auth"), &vars, &mut warnings)?;
@@ -549,6 +555,7 @@ impl Config {
             cache,
             store,
             skills,
+            redis,
             observe_results,
             isolation,
             policy,

@@ -227,6 +227,73 @@ pub(super) fn store(value: Option<Value>, warnings: &mut Vec<String>) -> Read<St
     Ok(store)
 }
 
+/// The config's `redis`: where replicas of `serve --http` keep what they share.
+#[derive(Clone, PartialEq)]
+pub struct Redis {
+    /// `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS.
+    pub url: String,
+    /// Put before every key codemode writes, so that deployments can share one Redis.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for Redis {
+    /// Without the URL's password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = match reqwest::Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
+            }
+            _ => self.url.clone(),
+        };
+        f.debug_struct("Redis")
+            .field("url", &shown)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+/// `redis`: a URL, or `{"url": ..., "prefix": "codemode:"}`.
+pub(super) fn redis(
+    value: Option<Value>,
+    vars: &Vars<'_>,
+    warnings: &mut Vec<String>,
+) -> Read<Option<Redis>> {
+    let (written, prefix) = match value {
+        None => return Ok(None),
+        Some(Value::String(url)) => (Some(url), None),
+        Some(value) => {
+            let mut s = Section::new(
+                "redis",
+                value,
+                "a URL, or an object with `url` and `prefix`",
+            )?;
+            let url = s.string("url")?;
+            let prefix = s.string("prefix")?;
+            s.finish(keys("redis"), &[], warnings)?;
+            (url, prefix)
+        }
+    };
+    let Some(written) = written else {
+        return Err(Invalid::new("redis.url", "is missing: `redis://host:6379`"));
+    };
+    let url = vars
+        .expand(&written)
+        .map_err(|m| Invalid::new("redis.url", m))?;
+    if !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        || reqwest::Url::parse(&url).is_err()
+    {
+        return Err(Invalid::new(
+            "redis.url",
+            "must be a URL `redis://host:6379` (`rediss://` for TLS)",
+        ));
+    }
+    Ok(Some(Redis {
+        url,
+        prefix: prefix.unwrap_or_else(|| "codemode:".into()),
+    }))
+}
+
 /// The config's `skills`: the folder of saved skills, and whether agents may save there.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SkillsConfig {

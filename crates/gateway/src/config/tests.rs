@@ -335,6 +335,7 @@ fn the_list_of_keys_is_the_parsers_and_the_readmes() {
         ("audit", r#"{"audit": {"path": "a", "zzz": 1}}"#),
         ("store", r#"{"store": {"zzz": 1}}"#),
         ("skills", r#"{"skills": {"folder": "s", "zzz": 1}}"#),
+        ("redis", r#"{"redis": {"url": "redis://r", "zzz": 1}}"#),
         ("auth", r#"{"auth": {"zzz": 1}}"#),
         ("auth.jwt", r#"{"auth": {"jwt": {"zzz": 1}}}"#),
         (
@@ -700,4 +701,42 @@ fn a_token_in_headers_and_oauth_do_not_go_together() {
         error.contains("mcpServers.a.oauth: goes with no `Authorization`"),
         "{error}"
     );
+}
+
+#[test]
+fn redis_is_a_url_or_an_object_and_its_password_stays_out_of_debug_output() {
+    let parse = |text: &str| {
+        let env = HashMap::from([(
+            "REDIS_URL".to_string(),
+            "redis://:hunter2@redis:6379/1".to_string(),
+        )]);
+        Config::parse(Path::new("codemode.json"), text, &env)
+    };
+    let redis = parse(r#"{"redis": "redis://redis:6379"}"#)
+        .unwrap()
+        .redis
+        .unwrap();
+    assert_eq!(
+        (redis.url.as_str(), redis.prefix.as_str()),
+        ("redis://redis:6379", "codemode:")
+    );
+    let redis = parse(r#"{"redis": {"url": "${REDIS_URL}", "prefix": "team-a:"}}"#)
+        .unwrap()
+        .redis
+        .unwrap();
+    assert_eq!(redis.url, "redis://:hunter2@redis:6379/1");
+    assert_eq!(redis.prefix, "team-a:");
+    assert!(!format!("{redis:?}").contains("hunter2"), "{redis:?}");
+    assert!(parse("{}").unwrap().redis.is_none());
+    for (text, message) in [
+        (
+            r#"{"redis": "http://redis:6379"}"#,
+            "redis.url: must be a URL",
+        ),
+        (r#"{"redis": {"prefix": "a:"}}"#, "redis.url: is missing"),
+        (r#"{"redis": 6379}"#, "redis"),
+    ] {
+        let error = parse(text).unwrap_err().to_string();
+        assert!(error.contains(message), "{error}");
+    }
 }

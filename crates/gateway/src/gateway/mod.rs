@@ -64,6 +64,8 @@ pub struct Gateway {
     /// The saved skills (see [`Config::skills`]); none: snippets have no `skills`.
     skills: Option<crate::Skills>,
     metrics: crate::metrics::Metrics,
+    /// Where replicas share sessions (see [`Config::redis`]).
+    redis: Option<crate::config::Redis>,
     /// Executions in flight, and the drain (`service.rs`).
     serving: service::Serving,
 }
@@ -203,6 +205,7 @@ impl Gateway {
             reshaping: Default::default(),
             skills: config.skills.clone().map(crate::Skills::new),
             metrics: Default::default(),
+            redis: config.redis.clone(),
             serving: Default::default(),
             unsupported,
         });
@@ -237,6 +240,7 @@ impl Gateway {
             reshaping: Default::default(),
             skills: None,
             metrics: Default::default(),
+            redis: None,
             serving: Default::default(),
             unsupported: Vec::new(),
         })

@@ -92,6 +92,11 @@ impl Gateway {
         self.metrics.encode(&State { pool, upstreams })
     }
 
+    /// The Redis that replicas share sessions through, if the config names one.
+    pub fn redis(&self) -> Option<&crate::config::Redis> {
+        self.redis.as_ref()
+    }
+
     /// Counts a search answered (for the metrics).
     pub fn searched(&self) {
         self.metrics.searched();
