@@ -82,6 +82,23 @@ pub(crate) async fn stop_signal() -> &'static str {
     }
 }
 
+/// Ends the process as `signal` (a name [`stop_signal`] gave) would have without a handler,
+/// so that whoever started it sees what it was sent: an MCP client that stops a stdio server,
+/// or the npm launcher, which dies of the same signal.
+pub(crate) fn die_of(signal: &str) -> ! {
+    let number = if signal == "SIGINT" {
+        libc::SIGINT
+    } else {
+        libc::SIGTERM
+    };
+    // SAFETY: the default disposition, then the signal to this process.
+    unsafe {
+        libc::signal(number, libc::SIG_DFL);
+        libc::raise(number);
+    }
+    std::process::exit(128 + number)
+}
+
 /// Lets the executions in flight finish within `within`, saying what it does.
 pub(crate) async fn drain(gateway: &Gateway, signal: &str, within: Duration) {
     let running = gateway.in_flight();

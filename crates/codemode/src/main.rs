@@ -542,12 +542,13 @@ async fn serve(
             .serve(stdio::Lines::stdio())
             .await
             .context("the MCP handshake on stdio failed")?;
-        let cancel = running.cancellation_token();
         tokio::select! {
             _ = running.waiting() => {}
             signal = admin::stop_signal() => {
                 admin::drain(&gateway, signal, drain).await;
-                cancel.cancel();
+                gateway.shutdown().await;
+                // Not a return: the runtime would wait for the thread blocked reading stdin.
+                admin::die_of(signal);
             }
         }
         gateway.shutdown().await;

@@ -2979,20 +2979,7 @@ fn scraped(admin: &str) -> Vec<(String, Value, f64)> {
     let parse = "import json, sys\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
         print(json.dumps([[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]))";
-    let mut child = Command::new(python())
-        .args(["-c", parse])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = fed(Command::new(python()).args(["-c", parse]), &text);
     assert!(
         output.status.success(),
         "Prometheus's parser refused the metrics: {}\n{text}",
