@@ -3486,18 +3486,24 @@ fn redis_server() -> (Killed, u16) {
     (Killed(child), port)
 }
 
-/// HAProxy (the Debian package) on a free port, sending requests to `backends` in turn.
-fn haproxy(dir: &Path, backends: &[String]) -> (Killed, u16) {
+/// HAProxy (the Debian package) on a free port, sending requests to `backends` (each a
+/// replica's MCP address and its admin address) in turn, and only to those whose `/readyz`
+/// answers (checked every 300 ms).
+fn haproxy(dir: &Path, backends: &[(String, String)]) -> (Killed, u16) {
     let port = free_port();
     let servers: String = backends
         .iter()
         .enumerate()
-        .map(|(i, address)| format!("  server replica{i} {address}\n"))
+        .map(|(i, (address, admin))| {
+            let check = admin.rsplit(':').next().unwrap();
+            format!("  server replica{i} {address} check port {check}\n")
+        })
         .collect();
     let config = format!(
         "defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\
          frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
-         backend replicas\n  balance roundrobin\n{servers}"
+         backend replicas\n  balance roundrobin\n  option httpchk GET /readyz\n\
+         \x20 default-server inter 300ms fall 1 rise 1\n{servers}"
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
@@ -3509,6 +3515,23 @@ fn haproxy(dir: &Path, backends: &[String]) -> (Killed, u16) {
         .expect("haproxy runs");
     wait_for_port(port);
     (Killed(child), port)
+}
+
+/// A replica of `serve_http_with`: the process, its MCP URL, its log; its admin address.
+type Replica = (
+    (Killed, String, std::sync::Arc<std::sync::Mutex<String>>),
+    Option<String>,
+);
+
+/// Each replica's MCP address and admin address, for the load balancer.
+fn backends_of(replicas: &[Replica]) -> Vec<(String, String)> {
+    replicas
+        .iter()
+        .map(|((_, url, _), admin)| {
+            let address = url.trim_start_matches("http://").trim_end_matches("/mcp");
+            (address.to_string(), admin.clone().unwrap())
+        })
+        .collect()
 }
 
 #[test]
@@ -3529,7 +3552,7 @@ fn replicas_behind_a_load_balancer_serve_one_session_through_redis() {
             "redis": {"url": format!("redis://127.0.0.1:{redis_port}/0"), "prefix": "e2e:"}
         }),
     );
-    let replicas: Vec<_> = (0..3)
+    let replicas: Vec<Replica> = (0..3)
         .map(|_| {
             serve_http_with(
                 &config,
@@ -3538,15 +3561,7 @@ fn replicas_behind_a_load_balancer_serve_one_session_through_redis() {
             )
         })
         .collect();
-    let backends: Vec<String> = replicas
-        .iter()
-        .map(|((_, url, _), _)| {
-            url.trim_start_matches("http://")
-                .trim_end_matches("/mcp")
-                .to_string()
-        })
-        .collect();
-    let (_haproxy, port) = haproxy(&dir, &backends);
+    let (_haproxy, port) = haproxy(&dir, &backends_of(&replicas));
     let url = format!("http://127.0.0.1:{port}/mcp");
     let executions = 30;
     let calls: Vec<Value> = (0..executions)
@@ -3607,4 +3622,105 @@ fn replicas_behind_a_load_balancer_serve_one_session_through_redis() {
             assert_eq!(keys.lines().count(), 0, "{keys}");
         }
     }
+}
+
+/// The Python SDK client making `n` calls of `code` at once (`$I` its index), through
+/// `tests/clients/many_at_once.py`: how each ended.
+fn concurrent(url: &str, code: &str, n: usize) -> Vec<Value> {
+    let output = Command::new(python())
+        .arg(root().join("crates/codemode/tests/clients/many_at_once.py"))
+        .args([url, code, &n.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The value of a sample at `admin`'s `/metrics` (0 when absent).
+fn metric(admin: &str, name: &str, labels: Value) -> f64 {
+    sample(&scraped(admin), name, labels).unwrap_or(0.0)
+}
+
+#[test]
+fn a_replica_that_dies_fails_only_the_executions_it_was_running() {
+    if !installed_or_ci(
+        &["redis-server", "haproxy"],
+        "redis-server haproxy",
+        "replicas",
+    ) {
+        return;
+    }
+    let dir = scratch("replica-dies");
+    let (_redis, redis_port) = redis_server();
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"faulty": {"command": python(), "args": [faulty_server()]}},
+            "redis": format!("redis://127.0.0.1:{redis_port}"),
+            // Each replica starts its server at once (with the cache, only the first would).
+            "cache": false
+        }),
+    );
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| {
+            serve_http_with(
+                &config,
+                &["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+                &[],
+            )
+        })
+        .collect();
+    let admins: Vec<String> = replicas.iter().map(|(_, a)| a.clone().unwrap()).collect();
+    // Each has started its own Python server.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for admin in &admins {
+        let started = json!({"upstream": "faulty", "outcome": "ok"});
+        while metric(admin, "codemode_upstream_starts_total", started.clone()) < 1.0 {
+            assert!(
+                Instant::now() < deadline,
+                "a replica's server never started"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let (_haproxy, port) = haproxy(&dir, &backends_of(&replicas));
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    let n = 9;
+    let batch = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            concurrent(&url, "await tools.faulty.slow({ ms: 4000 }); return $I;", n)
+        })
+    };
+    // All nine in flight, spread over the replicas.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let running = |admin: &String| metric(admin, "codemode_executions_running", json!({}));
+    while admins.iter().map(running).sum::<f64>() < n as f64 {
+        assert!(Instant::now() < deadline, "the executions never all ran");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let doomed = running(&admins[1]);
+    assert!(doomed >= 1.0, "the replica to kill runs none");
+    let killed = replicas.remove(1);
+    // SAFETY: a signal to a child process this test started.
+    unsafe {
+        libc::kill((killed.0).0.0.id() as i32, libc::SIGKILL);
+    }
+    let results = batch.join().unwrap();
+    let failed = results.iter().filter(|r| r["ok"] == false).count();
+    assert_eq!(failed as f64, doomed, "{results:?}");
+    for (i, result) in results.iter().enumerate() {
+        if result["ok"] == true {
+            assert_eq!(result["result"], i, "{results:?}");
+        }
+    }
+    // The load balancer has stopped sending it anything: every later execution runs.
+    std::thread::sleep(Duration::from_millis(1000));
+    let after = concurrent(&url, "return $I * 2;", 6);
+    assert!(after.iter().all(|r| r["ok"] == true), "{after:?}");
+    drop(killed);
 }
