@@ -1,8 +1,10 @@
 //! The text an agent reads: an execution's outcome and search results, compact, and the cut
 //! to an output budget with a marker that says what to do.
 
+use rmcp::model::{CallToolResult, ContentBlock};
 use sandbox::Outcome;
 use search::Results;
+use serde_json::Value;
 
 /// The outcome as compact text: the result, then logs, errors and the trace of calls. Whole:
 /// the server cuts it to its budget (`server::fitted`).
@@ -183,6 +185,51 @@ fn escaped_char(c: char) -> usize {
         c if c < ' ' => 6,
         _ => 1,
     }
+}
+
+/// What structured content that had to be cut says.
+pub(crate) const CUT: &str = "over maxOutputChars: the whole answer is in the text, cut";
+
+/// What the keys of a tool result around its text and structured content take, at most.
+const FRAMING_CHARS: usize = 100;
+
+/// An answer whose text and structured content together take at most `budget` characters as
+/// JSON writes them (`maxOutputChars`): the whole structured content when it fits beside the
+/// whole text; else its `lean` form, or its `minimal` one if even that takes half the budget
+/// (each conforms to the tool's output schema), with the text cut to what is left, saying
+/// `advice`.
+pub(crate) fn fitted(
+    text: String,
+    full: Value,
+    lean: impl FnOnce() -> Value,
+    minimal: impl FnOnce() -> Value,
+    budget: usize,
+    advice: &str,
+    is_error: bool,
+) -> CallToolResult {
+    let size =
+        |value: &Value| serde_json::to_string(value).map_or(usize::MAX, |s| s.chars().count());
+    let budget = budget.saturating_sub(FRAMING_CHARS);
+    let text_size = escaped_chars(&text) + 2;
+    let (structured, text) = if text_size.saturating_add(size(&full)) <= budget {
+        (full, text)
+    } else {
+        let lean = lean();
+        let lean = if size(&lean) <= budget / 2 {
+            lean
+        } else {
+            minimal()
+        };
+        let room = budget.saturating_sub(size(&lean) + 2);
+        (lean, cut(text, room, advice))
+    };
+    let mut result = if is_error {
+        CallToolResult::structured_error(structured)
+    } else {
+        CallToolResult::structured(structured)
+    };
+    result.content = vec![ContentBlock::text(text)];
+    result
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::asking::{Event, Live, Waiting, ask_peer, elicitation_for};
 use crate::caller::{principal, scopes, trace_of};
 use crate::render;
+use crate::render::{CUT, fitted};
 
 const INSTRUCTIONS: &str = "codemode gives you the tools of several MCP servers as a TypeScript API. \
 Use `search` to find tools by what they do (it answers with TypeScript declarations), then `execute` \
@@ -31,6 +32,8 @@ pub(crate) struct CodemodeServer {
     waiting: Arc<Waiting>,
     /// This session's `store`, which its executions share.
     store: Option<Arc<gateway::Store>>,
+    /// Where the executions other replicas hold are found (with the config's `redis`).
+    relay: Arc<std::sync::OnceLock<crate::shared::Relay>>,
 }
 
 impl CodemodeServer {
@@ -39,7 +42,26 @@ impl CodemodeServer {
             store: gateway.new_store(),
             gateway,
             waiting: Arc::default(),
+            relay: Arc::default(),
         }
+    }
+
+    /// Finds, from now on, the executions other replicas hold through `relay`.
+    pub(crate) fn set_relay(&self, relay: crate::shared::Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// How this replica answers a retry another replica forwards to it.
+    pub(crate) fn remote_resume(&self) -> crate::shared::Resume {
+        let server = self.clone();
+        Arc::new(move |state, responses| {
+            let server = server.clone();
+            Box::pin(async move {
+                let cancel = sandbox::CancellationToken::new();
+                let answered = server.resume(&state, responses, &cancel).await;
+                crate::shared::wire(answered.unwrap_or_else(|| Err(NOT_WAITING.into())))
+            })
+        })
     }
 
     /// The server of a new session: the same gateway and waiting executions, a store of its
@@ -49,6 +71,7 @@ impl CodemodeServer {
             gateway: self.gateway.clone(),
             waiting: self.waiting.clone(),
             store: self.gateway.new_store(),
+            relay: self.relay.clone(),
         }
     }
 
@@ -164,26 +187,19 @@ impl CodemodeServer {
         args: &Value,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, String> {
-        // A retry that brings the answers to approvals: resume the execution that asked.
+        // A retry that brings the answers to approvals: resume the execution that asked,
+        // here or on the replica that holds it.
         if let Some(state) = &request.request_state {
-            let mut live = self.waiting.take(state).ok_or(
-                "no execution is waiting on these approvals any more (it ended, or was started by another codemode process); run it again",
-            )?;
-            for (key, answer) in request.input_responses.clone().unwrap_or_default() {
-                if let Some((_, reply)) = live.replies.remove(&key) {
-                    let _ = reply.send(Ok(answer));
-                }
+            let responses = request.input_responses.clone().unwrap_or_default();
+            if let Some(answered) = self.resume(state, responses.clone(), &context.ct).await {
+                return answered;
             }
-            // A question the client did not answer counts as declined (a request for a
-            // model's message has no decline: it fails).
-            for (_, (method, reply)) in live.replies.drain() {
-                let _ = reply.send(if method == "elicitation/create" {
-                    Ok(json!({"action": "decline"}))
-                } else {
-                    Err("the client's retry did not answer it".into())
-                });
+            if let Some(relay) = self.relay.get()
+                && let Some(answer) = relay.forward(state, responses).await
+            {
+                return crate::shared::relayed(answer);
             }
-            return self.wait(live, state.clone(), context).await;
+            return Err(NOT_WAITING.into());
         }
         let code = args
             .get("code")
@@ -301,7 +317,33 @@ impl CodemodeServer {
             replies: HashMap::new(),
             stop,
         };
-        self.wait(live, self.waiting.new_state(), context).await
+        self.wait(live, self.waiting.new_state(), &context.ct).await
+    }
+
+    /// The execution waiting here under `state`, given the client's `responses` (a question
+    /// left unanswered counts as declined), waited for again; none when none waits here.
+    async fn resume(
+        &self,
+        state: &str,
+        responses: rmcp::model::InputResponses,
+        cancel: &sandbox::CancellationToken,
+    ) -> Option<Result<CallToolResponse, String>> {
+        let mut live = self.waiting.take(state)?;
+        for (key, answer) in responses {
+            if let Some((_, reply)) = live.replies.remove(&key) {
+                let _ = reply.send(Ok(answer));
+            }
+        }
+        // A question the client did not answer counts as declined (a request for a
+        // model's message has no decline: it fails).
+        for (_, (method, reply)) in live.replies.drain() {
+            let _ = reply.send(if method == "elicitation/create" {
+                Ok(json!({"action": "decline"}))
+            } else {
+                Err("the client's retry did not answer it".into())
+            });
+        }
+        Some(self.wait(live, state.to_string(), cancel).await)
     }
 
     /// Waits for the execution to end, or to need approvals: then the result asks for them, and
@@ -310,12 +352,12 @@ impl CodemodeServer {
         &self,
         mut live: Live,
         state: String,
-        context: &RequestContext<RoleServer>,
+        cancel: &sandbox::CancellationToken,
     ) -> Result<CallToolResponse, String> {
         let mut asks = Vec::new();
         let event = tokio::select! {
             event = live.events.recv() => event,
-            () = context.ct.cancelled() => {
+            () = cancel.cancelled() => {
                 live.stop.cancel();
                 // The execution ends at once; its outcome says it was cancelled.
                 live.events.recv().await
@@ -343,6 +385,9 @@ impl CodemodeServer {
             live.replies.insert(key, (method, reply));
         }
         self.waiting.put(state.clone(), live);
+        if let Some(relay) = self.relay.get() {
+            relay.park(&state).await;
+        }
         Ok(InputRequiredResult::new(Some(requests), Some(state)).into())
     }
 
@@ -369,50 +414,8 @@ impl CodemodeServer {
     }
 }
 
-/// What structured content that had to be cut says.
-const CUT: &str = "over maxOutputChars: the whole answer is in the text, cut";
-
-/// What the keys of a tool result around its text and structured content take, at most.
-const FRAMING_CHARS: usize = 100;
-
-/// An answer whose text and structured content together take at most `budget` characters as
-/// JSON writes them (`maxOutputChars`): the whole structured content when it fits beside the
-/// whole text; else its `lean` form, or its `minimal` one if even that takes half the budget
-/// (each conforms to the tool's output schema), with the text cut to what is left, saying
-/// `advice`.
-fn fitted(
-    text: String,
-    full: Value,
-    lean: impl FnOnce() -> Value,
-    minimal: impl FnOnce() -> Value,
-    budget: usize,
-    advice: &str,
-    is_error: bool,
-) -> CallToolResult {
-    let size =
-        |value: &Value| serde_json::to_string(value).map_or(usize::MAX, |s| s.chars().count());
-    let budget = budget.saturating_sub(FRAMING_CHARS);
-    let text_size = render::escaped_chars(&text) + 2;
-    let (structured, text) = if text_size.saturating_add(size(&full)) <= budget {
-        (full, text)
-    } else {
-        let lean = lean();
-        let lean = if size(&lean) <= budget / 2 {
-            lean
-        } else {
-            minimal()
-        };
-        let room = budget.saturating_sub(size(&lean) + 2);
-        (lean, render::cut(text, room, advice))
-    };
-    let mut result = if is_error {
-        CallToolResult::structured_error(structured)
-    } else {
-        CallToolResult::structured(structured)
-    };
-    result.content = vec![ContentBlock::text(text)];
-    result
-}
+/// What a retry gets when no execution waits on its state.
+const NOT_WAITING: &str = "no execution is waiting on these approvals any more (it ended, or its codemode process did); run it again";
 
 fn namespaces(catalog: &Catalog) -> Vec<(String, usize)> {
     catalog

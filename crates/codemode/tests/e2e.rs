@@ -3503,7 +3503,7 @@ fn haproxy(dir: &Path, backends: &[(String, String)]) -> (Killed, u16) {
         "defaults\n  mode http\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\
          frontend mcp\n  bind 127.0.0.1:{port}\n  default_backend replicas\n\
          backend replicas\n  balance roundrobin\n  option httpchk GET /readyz\n\
-         \x20 default-server inter 300ms fall 1 rise 1\n{servers}"
+         \x20 timeout check 3s\n  default-server inter 300ms fall 1 rise 1\n{servers}"
     );
     let path = dir.join("haproxy.cfg");
     std::fs::write(&path, config).unwrap();
@@ -3723,4 +3723,66 @@ fn a_replica_that_dies_fails_only_the_executions_it_was_running() {
     let after = concurrent(&url, "return $I * 2;", 6);
     assert!(after.iter().all(|r| r["ok"] == true), "{after:?}");
     drop(killed);
+}
+
+#[test]
+fn an_approval_whose_answer_reaches_another_replica_resumes_the_execution_waiting_on_it() {
+    if !installed_or_ci(
+        &["redis-server", "haproxy"],
+        "redis-server haproxy",
+        "replicas",
+    ) {
+        return;
+    }
+    let dir = scratch("replica-approvals");
+    let (_redis, redis_port) = redis_server();
+    let config = write_config(
+        &dir,
+        &json!({
+            "mcpServers": {"shop": {"command": codemode(), "args": ["example-shop"]}},
+            "policy": {"shop/get_customers": "ask"},
+            "redis": format!("redis://127.0.0.1:{redis_port}")
+        }),
+    );
+    let replicas: Vec<Replica> = (0..3)
+        .map(|_| {
+            serve_http_with(
+                &config,
+                &["--http", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+                &[],
+            )
+        })
+        .collect();
+    let (_haproxy, port) = haproxy(&dir, &backends_of(&replicas));
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    // A 2026-07-28 client: each approval comes back as an input request of the result, and the
+    // retry that answers it is a request of its own, which the load balancer sends to the next
+    // replica in turn, not the one whose execution waits.
+    let calls: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"name": "execute", "arguments": {"code": format!(
+                "return {i} + ':' + (await tools.shop.get_customers({{ ids: [3] }})).customers[0].name;"
+            )}})
+        })
+        .collect();
+    let seen = drive(json!({"url": url, "elicit": "accept"}), json!(calls));
+    assert_eq!(seen["protocol"], "2026-07-28");
+    for (i, call) in seen["calls"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(
+            call["structured"]["result"],
+            format!("{i}:Ken Lovelace"),
+            "{}",
+            call["text"]
+        );
+    }
+    assert_eq!(seen["elicitations"].as_array().unwrap().len(), 6, "{seen}");
+    // A declined approval, answered elsewhere too, is a declined call.
+    let seen = drive(
+        json!({"url": url, "elicit": "decline"}),
+        json!([{"name": "execute", "arguments": {"code": "try { await tools.shop.get_customers({ ids: [3] }); return 'called'; } catch (e) { return e.code; }"}}]),
+    );
+    assert_eq!(
+        seen["calls"][0]["structured"]["result"], "declined",
+        "{seen}"
+    );
 }
