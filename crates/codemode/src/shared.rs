@@ -35,7 +35,12 @@ impl Sessions {
     pub(crate) async fn connect(config: &gateway::config::Redis) -> anyhow::Result<Sessions> {
         let client = redis::Client::open(config.url.as_str())
             .context("the config's `redis.url` is not a Redis URL")?;
-        let connecting = redis::aio::ConnectionManager::new(client);
+        // A busy machine can take longer than the client's default half second to answer;
+        // a state noted late is better than a retry told nothing waits.
+        let settings = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(10)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        let connecting = redis::aio::ConnectionManager::new_with_config(client, settings);
         let mut redis = tokio::time::timeout(Duration::from_secs(10), connecting)
             .await
             .map_err(|_| anyhow::anyhow!("Redis did not answer within 10 s"))?
@@ -197,13 +202,18 @@ impl Relay {
         format!("{}replica:{replica}", self.prefix)
     }
 
-    async fn publish(&self, channel: &str, message: &Message) {
+    /// Sends `message` on `channel`: how many replicas listen there (0: none, or Redis failed).
+    async fn publish(&self, channel: &str, message: &Message) -> u64 {
         let mut redis = self.redis.clone();
         let Ok(text) = serde_json::to_string(message) else {
-            return;
+            return 0;
         };
-        if let Err(error) = redis.publish::<_, _, ()>(channel, text).await {
-            tracing::warn!("cannot reach another replica through Redis: {error}");
+        match redis.publish::<_, _, u64>(channel, text).await {
+            Ok(listeners) => listeners,
+            Err(error) => {
+                tracing::warn!("cannot reach another replica through Redis: {error}");
+                0
+            }
         }
     }
 
@@ -224,7 +234,15 @@ impl Relay {
     pub(crate) async fn forward(&self, state: &str, responses: InputResponses) -> Option<Value> {
         let mut redis = self.redis.clone();
         let key = format!("{}waiting:{state}", self.prefix);
-        let owner: Option<String> = redis.get(&key).await.ok()?;
+        let owner: Option<String> = match redis.get(&key).await {
+            Ok(owner) => owner,
+            Err(error) => {
+                tracing::warn!("cannot ask Redis which replica holds an execution: {error}");
+                return Some(
+                    json!({"error": format!("cannot find the replica running that execution (Redis: {error}); run it again")}),
+                );
+            }
+        };
         let owner = owner.filter(|owner| *owner != self.id)?;
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
@@ -238,7 +256,16 @@ impl Relay {
             state: state.to_string(),
             responses,
         };
-        self.publish(&self.channel(&owner), &message).await;
+        if self.publish(&self.channel(&owner), &message).await == 0 {
+            // No one listens there: that replica has gone, and its executions with it.
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            return Some(
+                json!({"error": "the codemode replica running that execution has gone, and the execution with it; run it again"}),
+            );
+        }
         let answer = tokio::time::timeout(RELAY_TIMEOUT, rx).await;
         self.pending
             .lock()

@@ -3627,9 +3627,17 @@ fn replicas_behind_a_load_balancer_serve_one_session_through_redis() {
 /// The Python SDK client making `n` calls of `code` at once (`$I` its index), through
 /// `tests/clients/many_at_once.py`: how each ended.
 fn concurrent(url: &str, code: &str, n: usize) -> Vec<Value> {
+    let seen = many_at_once(url, code, n, n, false);
+    seen["calls"].as_array().unwrap().clone()
+}
+
+/// `many_at_once.py` with `n` calls, `at_once` in flight, accepting approvals if `accept`:
+/// what it printed.
+fn many_at_once(url: &str, code: &str, n: usize, at_once: usize, accept: bool) -> Value {
     let output = Command::new(python())
         .arg(root().join("crates/codemode/tests/clients/many_at_once.py"))
-        .args([url, code, &n.to_string()])
+        .args([url, code, &n.to_string(), &at_once.to_string()])
+        .args(accept.then_some("accept"))
         .output()
         .unwrap();
     assert!(
@@ -3776,6 +3784,36 @@ fn an_approval_whose_answer_reaches_another_replica_resumes_the_execution_waitin
         );
     }
     assert_eq!(seen["elicitations"].as_array().unwrap().len(), 6, "{seen}");
+    // Many executions (300; CODEMODE_E2E_EXECUTIONS=1000 for the thousand), 20 at
+    // once, every tenth asking for an approval: none lost, none wrong.
+    let n: usize = std::env::var("CODEMODE_E2E_EXECUTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(300);
+    let code = "if ($I % 10 === 0) {\n  return $I + ':' + (await tools.shop.get_customers({ ids: [3] })).customers[0].name;\n}\nreturn $I + ':' + ((await tools.shop.list_orders({})).orders.length > 0);";
+    let seen = many_at_once(&url, code, n, 20, true);
+    let calls = seen["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), n);
+    for (i, call) in calls.iter().enumerate() {
+        let expected = if i % 10 == 0 {
+            format!("{i}:Ken Lovelace")
+        } else {
+            format!("{i}:true")
+        };
+        assert_eq!(call["result"], expected, "{call}");
+    }
+    assert_eq!(seen["asked"], n.div_ceil(10));
+    let ran: f64 = replicas
+        .iter()
+        .map(|(_, admin)| {
+            metric(
+                admin.as_ref().unwrap(),
+                "codemode_executions_total",
+                json!({"outcome": "ok"}),
+            )
+        })
+        .sum();
+    assert_eq!(ran, (n + 6) as f64);
     // A declined approval, answered elsewhere too, is a declined call.
     let seen = drive(
         json!({"url": url, "elicit": "decline"}),
