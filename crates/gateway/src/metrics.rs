@@ -67,7 +67,6 @@ pub(crate) struct Metrics {
     call_seconds: Family<UpstreamLabels, Histogram>,
     searches: Counter,
     approvals_waiting: Gauge,
-    running: Gauge,
 }
 
 /// The buckets of a duration: 1 ms to about 65 s.
@@ -110,12 +109,6 @@ impl Default for Metrics {
             "Calls waiting for a person's approval now",
             approvals_waiting.clone(),
         );
-        let running = Gauge::default();
-        registry.register(
-            "executions_running",
-            "Executions running now (waiting for a worker or an approval included)",
-            running.clone(),
-        );
         Metrics {
             registry,
             executions,
@@ -124,7 +117,6 @@ impl Default for Metrics {
             call_seconds,
             searches,
             approvals_waiting,
-            running,
         }
     }
 }
@@ -189,15 +181,16 @@ impl Metrics {
         Waiting(&self.approvals_waiting)
     }
 
-    /// Counts an execution running until the guard is dropped.
-    pub(crate) fn execution_running(&self) -> Waiting<'_> {
-        self.running.inc();
-        Waiting(&self.running)
-    }
-
     /// The OpenMetrics text of everything counted, with `now`'s states.
     pub(crate) fn encode(&self, now: &State) -> String {
         let mut states = Registry::with_prefix("codemode");
+        let running = Gauge::<i64>::default();
+        running.set(i64::try_from(now.running).unwrap_or(i64::MAX));
+        states.register(
+            "executions_running",
+            "Executions running now (waiting for a worker or an approval included)",
+            running,
+        );
         if let Some(pool) = &now.pool {
             let workers = Family::<StateLabels, Gauge>::default();
             for (state, n) in [("busy", pool.busy), ("idle", pool.idle)] {
@@ -267,6 +260,8 @@ impl Drop for Waiting<'_> {
 
 /// What is true at a scrape.
 pub(crate) struct State {
+    /// Executions in flight.
+    pub(crate) running: usize,
     pub(crate) pool: Option<PoolState>,
     pub(crate) upstreams: Vec<UpstreamState>,
 }

@@ -38,7 +38,6 @@ impl Default for Flight {
 pub(super) struct Running<'a> {
     gateway: &'a Gateway,
     principal: Option<String>,
-    _gauge: crate::metrics::Waiting<'a>,
     /// Cancelled by the caller's token or by the drain; `link` forwards the caller's.
     pub(super) cancel: CancellationToken,
     link: tokio::task::JoinHandle<()>,
@@ -89,7 +88,11 @@ impl Gateway {
                 }
             })
             .collect();
-        self.metrics.encode(&State { pool, upstreams })
+        self.metrics.encode(&State {
+            running: self.in_flight(),
+            pool,
+            upstreams,
+        })
     }
 
     /// The Redis that replicas share sessions through, if the config names one.
@@ -177,7 +180,6 @@ impl Gateway {
         Ok(Running {
             gateway: self,
             principal: limit.and(principal.map(str::to_string)),
-            _gauge: self.metrics.execution_running(),
             cancel: linked,
             link,
         })
