@@ -90,7 +90,7 @@ pub use pause::{Pause, Pauses};
 pub use references::{Argument, Literal, Name, Property, Reference, references};
 pub use skill::{MAX_SKILL_NAME_CHARS, Signature, Skill, SkillError};
 pub use tokio_util::sync::CancellationToken;
-pub use transpile::prepare;
+pub use transpile::{prepare, thread_jobs};
 
 /// Runs snippets under one set of [`Limits`]. Cheap to clone; holds no runtime between runs.
 #[derive(Clone, Debug, Default)]

@@ -119,8 +119,19 @@ fn thread() -> Result<&'static mpsc::Sender<Job>, String> {
         .map_err(Clone::clone)
 }
 
+/// Jobs sent to the transpiler's thread so far in this process.
+static JOBS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many jobs the transpiler's thread has been given in this process (its start is one): a
+/// process that runs several snippets can tell whether one's code went there (and left
+/// something of itself on that thread's stack).
+pub fn thread_jobs() -> u64 {
+    JOBS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Runs `work` on the transpiler's thread and waits for it.
 fn on_thread<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, String> {
+    JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (answer, answered) = mpsc::sync_channel(1);
     thread()?
         .send(Box::new(move || {

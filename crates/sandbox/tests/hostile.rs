@@ -958,13 +958,14 @@ const ANSWER_BYTES: usize = BOUNDED_OUTCOME_BYTES;
 /// The in-process groups run one at a time, so that the process's peak memory is one case's.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The largest peak resident memory of any child process waited for so far (the workers), in
-/// bytes.
+/// The largest peak resident memory of any worker process that has ended so far, in bytes:
+/// of this process's children waited for, and of the workers a template forked.
 fn children_peak() -> u64 {
     // SAFETY: getrusage writes one rusage into the zeroed value it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    (usage.ru_maxrss.max(0) as u64) << 10
+    let forked = common::WORKER_PEAK.get().map_or(0, |peak| peak());
+    ((usage.ru_maxrss.max(0) as u64) << 10).max(forked)
 }
 
 /// The largest of one measure over a group's cases, and the case it came from.

@@ -129,6 +129,11 @@ pub(crate) type Runner = Box<
 
 pub(crate) static RUNNER: std::sync::OnceLock<Runner> = std::sync::OnceLock::new();
 
+/// The largest peak resident memory, in bytes, of the worker processes a [`RUNNER`] ran
+/// snippets in that are not this process's children (forked by a template): set with it.
+pub(crate) static WORKER_PEAK: std::sync::OnceLock<Box<dyn Fn() -> u64 + Send + Sync>> =
+    std::sync::OnceLock::new();
+
 /// Runs one snippet under `limits` (in this process, unless [`RUNNER`] says otherwise).
 pub(crate) async fn run(code: &str, limits: Limits, host: &Arc<TestHost>) -> Outcome {
     match RUNNER.get() {
