@@ -1859,6 +1859,7 @@ fn with_a_warm_cache_serve_answers_before_any_upstream_starts() {
         "{report}"
     );
     assert!(report["isolation"]["refused"].is_array(), "{report}");
+    assert_eq!(report["isolation"]["forked"], true, "{report}");
     for name in started(&markers) {
         std::fs::remove_file(markers.join(name)).unwrap();
     }

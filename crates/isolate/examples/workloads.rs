@@ -9,13 +9,17 @@
 //! ```
 //!
 //! This binary is also its own worker (`workloads worker ...`), as codemode is.
+//!
+//! `--busy` keeps one core busy while it measures (a shell's endless loop, `sh -c 'while :;
+//! do :; done'`, started first and killed at the end), to show the figures of a loaded
+//! machine; every line then says `"busy": true`.
 
 #![allow(clippy::print_stdout)] // a report on stdout is what this file is for
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use isolate::{Pool, PoolConfig};
+use isolate::{Control, Pool, PoolConfig};
 use sandbox::{CancellationToken, Host, Limits, Outcome, Sandbox};
 use serde_json::{Value, json};
 
@@ -27,46 +31,79 @@ fn main() {
     if args.first().map(String::as_str) == Some("worker") {
         std::process::exit(isolate::worker::main(&args[1..]));
     }
+    let busy = match args.first().map(String::as_str) {
+        None => None,
+        Some("--busy") => Some(
+            std::process::Command::new("sh")
+                .args(["-c", "while :; do :; done"])
+                .spawn()
+                .expect("a shell for the busy loop"),
+        ),
+        Some(other) => {
+            eprintln!("unknown argument {other}; usage: workloads [--busy]");
+            std::process::exit(2);
+        }
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let program = std::env::current_exe().expect("the example's own path");
-    let pool = rt.block_on(async {
-        Pool::new(PoolConfig::new(program, vec!["worker".into()])).expect("a worker pool")
-    });
-    for pool in [None, Some(pool)] {
-        let bench = Bench { rt: &rt, pool };
-        for line in [
-            bench.w1(),
-            bench.w2(),
-            bench.w3(),
-            bench.w4(),
-            bench.w5_timeout(),
-            bench.w5_memory(),
-            bench.w6(),
-        ] {
-            println!("{line}");
+    let pool = |fork: bool| {
+        let mut config = PoolConfig::new(program.clone(), vec!["worker".into()]);
+        config.fork = fork;
+        rt.block_on(async { Pool::new(config).expect("a worker pool") })
+    };
+    // Last, for comparison: workers each started from the binary rather than forked.
+    for (pool, mode) in [
+        (None, "in-process"),
+        (Some(pool(true)), "isolated"),
+        (Some(pool(false)), "isolated, started from the binary"),
+    ] {
+        let bench = Bench {
+            rt: &rt,
+            pool,
+            mode,
+        };
+        let mut lines = vec![bench.w1(), bench.w2()];
+        if mode != "isolated, started from the binary" {
+            lines.extend([
+                bench.w3(),
+                bench.w4(),
+                bench.w5_timeout(),
+                bench.w5_memory(),
+                bench.w6(),
+            ]);
+        }
+        if let Some(line) = bench.back_to_back() {
+            lines.push(line);
         }
         if let Some(line) = bench.spawn_and_parallel() {
+            lines.push(line);
+        }
+        for mut line in lines {
+            if busy.is_some() {
+                line["busy"] = json!(true);
+            }
             println!("{line}");
         }
+    }
+    if let Some(mut busy) = busy {
+        let _ = busy.kill();
+        let _ = busy.wait();
     }
 }
 
 struct Bench<'a> {
     rt: &'a tokio::runtime::Runtime,
     pool: Option<Arc<Pool>>,
+    mode: &'static str,
 }
 
 impl Bench<'_> {
     fn mode(&self) -> &'static str {
-        if self.pool.is_some() {
-            "isolated"
-        } else {
-            "in-process"
-        }
+        self.mode
     }
 
     /// One execution, timed end to end. In isolation, it first waits (untimed) until the pool
@@ -85,11 +122,43 @@ impl Bench<'_> {
                 }
                 let started = Instant::now();
                 let outcome = pool
-                    .execute(code, &limits, host, CancellationToken::new())
+                    .execute_as(Some(PRINCIPAL), code, &[], &limits, host, control())
                     .await;
                 (outcome, started.elapsed().as_secs_f64() * 1e3)
             }),
         }
+    }
+
+    /// In isolation: W1 200 times one after another, each started as soon as the last has
+    /// ended (waiting for a worker counts): the rate at which the pool's workers start, or
+    /// serve on.
+    fn back_to_back(&self) -> Option<Value> {
+        let pool = self.pool.as_ref()?;
+        let n = 200;
+        let (ok, times) = self.rt.block_on(async {
+            let mut ok = 0;
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let host: Arc<dyn Host> = Arc::new(workloads::BenchHost);
+                let started = Instant::now();
+                let (code, limits) = (workloads::W1, Limits::default());
+                let outcome = pool
+                    .execute_as(Some(PRINCIPAL), code, &[], &limits, host, control())
+                    .await;
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+                ok += usize::from(outcome.result == Some(json!(2)));
+            }
+            (ok, times)
+        });
+        let all: f64 = times.iter().sum();
+        Some(
+            json!({"impl": "codemode", "mode": self.mode, "workload": "back-to-back W1",
+                    "ok": ok == n, "n": n, "median_ms": round(quantile(&times, 0.5)),
+                    "p95_ms": round(quantile(&times, 0.95)),
+                    "mean_ms": round(all / n as f64),
+                    "forked": self.rt.block_on(pool.forks()),
+                    "largest_worker_mib": round(pool.largest_worker_bytes() as f64 / f64::from(1 << 20))}),
+        )
     }
 
     /// In isolation: how long a worker takes to start (until its jail is in place), and 200
@@ -129,7 +198,7 @@ impl Bench<'_> {
             .filter(|o| o.as_ref().is_some_and(|o| o.result == Some(json!(2))))
             .count();
         Some(
-            json!({"impl": "codemode", "mode": "isolated", "workload": "pool",
+            json!({"impl": "codemode", "mode": self.mode, "workload": "pool",
                     "ok": ok == 200 && !starts.is_empty(),
                     "worker_start_median_ms": round(quantile(&starts, 0.5)),
                     "parallel_200_ok": ok, "parallel_200_ms": round(all)}),
@@ -230,6 +299,18 @@ impl Bench<'_> {
         json!({"impl": "codemode", "mode": self.mode(), "workload": workload, "ok": named && alive,
                "stopped_after_ms": round(ms), "host_ok_after": alive,
                "error": error.map(|e| e.message.clone())})
+    }
+}
+
+/// Whose executions these are: one principal's, whose workers serve several (as an agent's
+/// executions are in the gateway).
+const PRINCIPAL: &str = "workloads";
+
+/// A run's cancellation and pauses, never used.
+fn control() -> Control {
+    Control {
+        cancel: CancellationToken::new(),
+        pauses: sandbox::Pauses::new(),
     }
 }
 

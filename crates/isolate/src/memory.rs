@@ -27,9 +27,10 @@ pub fn budget(memory_mb: u64) -> usize {
 static ALLOCATOR: Allocator = Allocator::new();
 
 /// The system allocator, counting the bytes live once [`count`] is called and refusing those
-/// past [`cap`].
+/// past [`cap`]; once [`zero_freed`] is called, every block is zeroed before it is freed.
 struct Allocator {
     counting: AtomicBool,
+    zeroing: AtomicBool,
     /// Live bytes allocated since counting began, less those freed since (which may include
     /// blocks from before: it can go below zero).
     live: AtomicIsize,
@@ -41,6 +42,7 @@ impl Allocator {
     const fn new() -> Self {
         Allocator {
             counting: AtomicBool::new(false),
+            zeroing: AtomicBool::new(false),
             live: AtomicIsize::new(0),
             cap: AtomicIsize::new(isize::MAX),
         }
@@ -97,11 +99,30 @@ unsafe impl GlobalAlloc for Allocator {
         if self.counting.load(Ordering::Relaxed) {
             self.shrink(layout.size());
         }
+        if self.zeroing.load(Ordering::Relaxed) {
+            // SAFETY: the block is ours until it is freed below, all of its size.
+            unsafe { ptr.write_bytes(0, layout.size()) };
+        }
         // SAFETY: a block this allocator gave out, with its layout.
         unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if self.zeroing.load(Ordering::Relaxed) {
+            // A block moved by the system's realloc would leave its old bytes in freed memory:
+            // a new block instead, and the old one zeroed as it is freed.
+            // SAFETY: the caller's alignment with a size it promises is valid for it.
+            let grown = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+            // SAFETY: as in alloc and dealloc, with the caller's live block.
+            unsafe {
+                let moved = self.alloc(grown);
+                if !moved.is_null() {
+                    std::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                return moved;
+            }
+        }
         let counting = self.counting.load(Ordering::Relaxed);
         if counting && new_size > layout.size() && !self.grow(new_size - layout.size()) {
             return std::ptr::null_mut();
@@ -122,6 +143,17 @@ unsafe impl GlobalAlloc for Allocator {
 /// Starts counting (a worker, at its start).
 pub(crate) fn count() {
     ALLOCATOR.counting.store(true, Ordering::Relaxed);
+}
+
+/// From now on, zeroes every block before it is freed (a worker that serves several runs:
+/// nothing one run leaves in freed memory is there for the next).
+pub(crate) fn zero_freed() {
+    ALLOCATOR.zeroing.store(true, Ordering::Relaxed);
+}
+
+/// Lifts the cap (a worker between runs: the next run sets its own).
+pub(crate) fn uncap() {
+    ALLOCATOR.cap.store(isize::MAX, Ordering::Relaxed);
 }
 
 /// Caps what may be allocated from now on at `budget` bytes more than is live now.

@@ -75,7 +75,44 @@ pub enum FromWorker {
     /// The snippet asks its store for `op` (`store.get(key)`, ...).
     Store { id: u64, op: StoreOp },
     /// The run ended.
-    Done { outcome: Box<Outcome> },
+    Done {
+        outcome: Box<Outcome>,
+        /// The worker serves another run after this one (else it exits).
+        #[serde(default)]
+        again: bool,
+    },
+}
+
+/// Whether to watch a pipe for a moment before sleeping, for the other side's next message:
+/// only while watching pays off. A watch that saw nothing means the other side was not
+/// running on another core (a busy machine, where spinning only takes the core it needs, or
+/// a snippet that computes between calls): the next [`Watch::SKIP`] chances are passed up.
+#[derive(Debug, Default)]
+pub struct Watch {
+    skip: u32,
+}
+
+impl Watch {
+    /// How long one watch lasts.
+    pub const FOR: std::time::Duration = std::time::Duration::from_micros(40);
+    /// Chances passed up after a watch that saw nothing.
+    pub const SKIP: u32 = 16;
+
+    /// Whether to watch this time.
+    pub fn now(&mut self) -> bool {
+        if self.skip == 0 {
+            return true;
+        }
+        self.skip -= 1;
+        false
+    }
+
+    /// What the watch saw: a message (`true`), or nothing in time.
+    pub fn saw(&mut self, message: bool) {
+        if !message {
+            self.skip = Self::SKIP;
+        }
+    }
 }
 
 /// Bytes read from a pipe, taken back one whole line at a time. Only bytes not searched before

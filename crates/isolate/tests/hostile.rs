@@ -10,7 +10,7 @@ mod harness;
 
 use std::sync::Arc;
 
-use hostile::common::{RUNNER, TestHost};
+use hostile::common::{RUNNER, TestHost, WORKER_PEAK};
 use isolate::{Pool, PoolConfig};
 use sandbox::{CancellationToken, Host};
 
@@ -21,11 +21,22 @@ fn main() {
         let program = std::env::current_exe().unwrap();
         Pool::new(PoolConfig::new(program, vec!["worker".into()])).unwrap()
     });
+    assert!(
+        runtime.block_on(pool.forks()),
+        "workers are forked by a template on this kernel"
+    );
+    let peak = pool.clone();
+    let _ = WORKER_PEAK.set(Box::new(move || peak.largest_worker_bytes()));
     let runner: hostile::common::Runner = Box::new(move |code, limits, host: Arc<TestHost>| {
         let pool = pool.clone();
         Box::pin(async move {
             let host: Arc<dyn Host> = host;
-            pool.execute(&code, &limits, host, CancellationToken::new())
+            // One principal's: each case in a worker that served the cases before it.
+            let control = isolate::Control {
+                cancel: CancellationToken::new(),
+                pauses: sandbox::Pauses::new(),
+            };
+            pool.execute_as(Some("hostile"), &code, &[], &limits, host, control)
                 .await
         })
     });

@@ -300,12 +300,18 @@ async fn memory_outside_the_heap_is_capped() {
     );
     let outcome = run(&pool, "return 'after'", &limits).await;
     assert_eq!(outcome.result, Some(json!("after")));
-    // Every worker this binary has waited for: none held the 192 MiB result, let alone the
-    // value parsed from it.
+    // Every worker that has ended, as its template reaped it (and any this binary waited for
+    // itself): none held the 192 MiB result, let alone the value parsed from it.
+    assert!(
+        pool.forks().await,
+        "workers are forked by a template on this kernel"
+    );
+    let forked_mib = (pool.largest_worker_bytes() >> 20) as i64;
+    assert!(forked_mib > 0, "the template reports its workers' peaks");
     // SAFETY: getrusage writes one rusage into the zeroed value it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let peak_mib = usage.ru_maxrss / 1024;
+    let peak_mib = (usage.ru_maxrss / 1024).max(forked_mib);
     let budget_mib = isolate::memory::budget(16) >> 20;
     assert!(
         peak_mib < 192,
@@ -327,9 +333,14 @@ async fn a_worker_holds_no_secret() {
     });
     tokio::time::sleep(Duration::from_millis(600)).await;
     // Workers of earlier tests' pools may still be exiting: one that is gone by the time its
-    // memory is read is skipped, but the running one sleeps in its call and must be read.
+    // memory is read is skipped, but the template and the running worker (its child) must be
+    // read.
+    assert!(
+        pool.forks().await,
+        "workers are forked by a template on this kernel"
+    );
     let mut checked = 0;
-    for pid in children() {
+    for pid in descendants() {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
         let Some(holds) = memory_holds(pid, secret.as_bytes()) else {
             continue;
@@ -338,7 +349,10 @@ async fn a_worker_holds_no_secret() {
         assert!(!holds, "worker {pid} holds the secret");
         checked += 1;
     }
-    assert!(checked > 0, "no live worker process found");
+    assert!(
+        checked >= 2,
+        "the template and a live worker were not both found"
+    );
     assert_eq!(
         memory_holds(std::process::id(), secret.as_bytes()),
         Some(true),
@@ -347,9 +361,9 @@ async fn a_worker_holds_no_secret() {
     assert!(running.await.unwrap().ok);
 }
 
-/// The processes whose parent is this one.
-fn children() -> Vec<u32> {
-    let me = std::process::id().to_string();
+/// The processes whose parent is `parent`.
+fn children(parent: u32) -> Vec<u32> {
+    let parent = parent.to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
@@ -358,27 +372,229 @@ fn children() -> Vec<u32> {
                 stat.rsplit(')')
                     .next()
                     .and_then(|rest| rest.split_whitespace().nth(1))
-                    == Some(me.as_str())
+                    == Some(parent.as_str())
             })
         })
         .collect()
 }
 
+/// This process's children, theirs, and so on.
+fn descendants() -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![std::process::id()];
+    while let Some(pid) = next.pop() {
+        for child in children(pid) {
+            found.push(child);
+            next.push(child);
+        }
+    }
+    found
+}
+
+/// The live worker processes under this one (forked by a template).
+fn workers() -> Vec<u32> {
+    descendants()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|name| name.trim() == "codemode-worker")
+        })
+        .collect()
+}
+
+/// A host whose tool `t.secret` answers with the secret it holds, in a large result.
+struct SecretHost(String);
+
+#[async_trait]
+impl Host for SecretHost {
+    async fn call(&self, namespace: &str, tool: &str, args: Value) -> Result<Value, ToolError> {
+        match tool {
+            "secret" => Ok(json!({ "token": self.0, "pad": "y".repeat(100_000) })),
+            _ => TestHost.call(namespace, tool, args).await,
+        }
+    }
+}
+
+/// A worker that serves several runs keeps nothing of one for the next: between runs its
+/// memory holds none of what the last one had (a tool's result, the code, its logs, its
+/// values, the outcome), though the same scan finds such a secret in a worker while a run
+/// holds it; the next run, in the same process, sees a fresh engine; after its last run the
+/// worker exits.
+async fn a_reused_worker_keeps_nothing_of_the_run_before() {
+    let pool = pool(|c| {
+        c.warm = 1;
+        c.runs_per_worker = 3;
+    });
+    assert!(
+        pool.forks().await,
+        "workers are forked by a template on this kernel"
+    );
+    let execute_as = |principal: &'static str, code: String, secret: String| {
+        let pool = pool.clone();
+        async move {
+            let control = isolate::Control {
+                cancel: CancellationToken::new(),
+                pauses: sandbox::Pauses::new(),
+            };
+            let host = Arc::new(SecretHost(secret));
+            pool.execute_as(
+                Some(principal),
+                &code,
+                &[],
+                &Limits::default(),
+                host,
+                control,
+            )
+            .await
+        }
+    };
+    let execute = |code: String, secret: String| execute_as("alice", code, secret);
+    // The scan sees a secret in a worker while a run holds it (the run waits until the scan
+    // is done, then is cancelled: its worker is not reused).
+    let held = secret();
+    let stop = CancellationToken::new();
+    let holding = tokio::spawn({
+        let (pool, held, stop) = (pool.clone(), held.clone(), stop.clone());
+        async move {
+            let code =
+                "const r = await tools.t.secret({}); await tools.t.slow({ ms: 60000 }); return r";
+            let control = isolate::Control {
+                cancel: stop,
+                pauses: sandbox::Pauses::new(),
+            };
+            let host = Arc::new(SecretHost(held));
+            pool.execute_as(Some("alice"), code, &[], &Limits::default(), host, control)
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let found = workers()
+        .into_iter()
+        .filter_map(|pid| memory_holds(pid, held.as_bytes()))
+        .any(|holds| holds);
+    stop.cancel();
+    let held_outcome = holding.await.unwrap();
+    assert!(found, "the scan finds a secret in the worker that holds it");
+    assert_eq!(
+        held_outcome.error.map(|e| e.name),
+        Some("Cancelled".to_string())
+    );
+    // Let the pool settle on the one worker it keeps.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = workers();
+    let (from_tool, in_code) = (secret(), format!("{}-in-code", secret()));
+    let code = format!(
+        r#"const mine = "{in_code}";
+        const r = await tools.t.secret({{}});
+        globalThis.kept = r.token;
+        console.log("token " + r.token + " " + mine);
+        return {{ token: r.token, mine, parts: r.token.split("-") }};"#
+    );
+    let outcome = execute(code, from_tool.clone()).await;
+    assert_eq!(outcome.result.as_ref().unwrap()["token"], json!(from_tool));
+    let after = workers();
+    let reused: Vec<u32> = after
+        .iter()
+        .copied()
+        .filter(|p| before.contains(p))
+        .collect();
+    assert!(
+        !reused.is_empty(),
+        "the worker that ran it serves on: before {before:?}, after {after:?}"
+    );
+    let mut checked = 0;
+    for pid in &after {
+        for needle in [&from_tool, &in_code] {
+            if let Some(holds) = memory_holds(*pid, needle.as_bytes()) {
+                assert!(!holds, "worker {pid} still holds {needle} after its run");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 2, "no worker was read");
+    assert_eq!(
+        memory_holds(std::process::id(), from_tool.as_bytes()),
+        Some(true),
+        "the check finds it in the parent"
+    );
+    // Another principal's run is not given it: a new worker runs it.
+    let outcome = execute_as("bob", "return 'bob'".to_string(), secret()).await;
+    assert_eq!(outcome.result, Some(json!("bob")));
+    let now = workers();
+    assert!(
+        now.iter().any(|p| !after.contains(p)),
+        "bob's run had a worker of its own: {after:?}, then {now:?}"
+    );
+    // The next run of the same principal is in the same process, on a fresh engine.
+    let outcome = execute(
+        "return [typeof globalThis.kept, typeof mine]".to_string(),
+        secret(),
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!(["undefined", "undefined"])));
+    assert_eq!(
+        workers().iter().filter(|p| reused.contains(p)).count(),
+        reused.len()
+    );
+    // Its third run is its last (`runs_per_worker` 3): then it exits.
+    let outcome = execute("return 3".to_string(), secret()).await;
+    assert_eq!(outcome.result, Some(json!(3)));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left = workers();
+    assert!(
+        reused.iter().all(|p| !left.contains(p)),
+        "a worker past its runs exits: {reused:?} in {left:?}"
+    );
+}
+
+/// A template that dies takes its idle workers with it: the pool skips them, starts another
+/// template, and the next runs all succeed.
+async fn a_template_that_dies_is_replaced() {
+    let pool = pool(|c| c.warm = 2);
+    assert!(
+        pool.forks().await,
+        "workers are forked by a template on this kernel"
+    );
+    assert_eq!(
+        run(&pool, "return 1", &Limits::default()).await.result,
+        Some(json!(1))
+    );
+    let templates: Vec<u32> = children(std::process::id())
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| line.split(|b| *b == 0).any(|arg| arg == b"--template"))
+        })
+        .collect();
+    assert!(!templates.is_empty(), "no template process found");
+    for pid in templates {
+        // SAFETY: kill with a pid of our own child and a signal number.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..4 {
+        let outcome = run(&pool, &format!("return {i}"), &Limits::default()).await;
+        assert_eq!(outcome.result, Some(json!(i)), "{outcome:?}");
+    }
+    assert!(pool.forks().await, "a new template was started");
+}
+
 /// Whether `needle` is anywhere in the readable memory of process `pid`; `None` when the
-/// process is gone (or a zombie, with no memory left to read).
+/// process is gone (or a zombie, with no memory left to read). Read with
+/// `process_vm_readv`: reads of `/proc/PID/mem` can come back as zeros for a process forked in
+/// a user namespace of its own, which would make every check here pass.
 fn memory_holds(pid: u32, needle: &[u8]) -> Option<bool> {
-    use std::io::{Read, Seek, SeekFrom};
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).ok()?;
     if maps.is_empty() {
         return None;
     }
+    let mut read_any = false;
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
         let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
             continue;
         };
-        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
+        if !perms.starts_with('r') || line.contains("[vvar") || line.ends_with("[vsyscall]") {
             continue;
         }
         let Some((start, end)) = range.split_once('-') else {
@@ -386,15 +602,32 @@ fn memory_holds(pid: u32, needle: &[u8]) -> Option<bool> {
         };
         let start = u64::from_str_radix(start, 16).unwrap();
         let end = u64::from_str_radix(end, 16).unwrap();
-        let mut buffer = vec![0; (end - start) as usize];
-        if mem.seek(SeekFrom::Start(start)).is_err() || mem.read_exact(&mut buffer).is_err() {
+        let mut buffer = vec![0u8; (end - start) as usize];
+        let local = libc::iovec {
+            iov_base: buffer.as_mut_ptr().cast(),
+            iov_len: buffer.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: start as *mut libc::c_void,
+            iov_len: buffer.len(),
+        };
+        // SAFETY: reads into our own buffer, of its length, from the other process.
+        let n = unsafe { libc::process_vm_readv(pid as i32, &local, 1, &remote, 1, 0) };
+        if n <= 0 {
             continue;
         }
-        if buffer.windows(needle.len()).any(|w| w == needle) {
+        read_any = true;
+        let read = &buffer[..n as usize];
+        let found = read
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == needle[0])
+            .any(|(at, _)| read[at..].starts_with(needle));
+        if found {
             return Some(true);
         }
     }
-    Some(false)
+    read_any.then_some(false)
 }
 
 fn main() {
@@ -405,6 +638,14 @@ fn main() {
         (
             "memory_outside_the_heap_is_capped",
             Box::new(|| Box::pin(memory_outside_the_heap_is_capped())),
+        ),
+        (
+            "a_template_that_dies_is_replaced",
+            Box::new(|| Box::pin(a_template_that_dies_is_replaced())),
+        ),
+        (
+            "a_reused_worker_keeps_nothing_of_the_run_before",
+            Box::new(|| Box::pin(a_reused_worker_keeps_nothing_of_the_run_before())),
         ),
         (
             "runs_code_and_answers_tool_calls",

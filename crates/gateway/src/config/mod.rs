@@ -160,7 +160,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "approvalTimeoutMs",
         ],
     ),
-    ("isolation", &["mode", "warm", "maxRunning", "maxWaiting"]),
+    (
+        "isolation",
+        &["mode", "warm", "maxRunning", "maxWaiting", "runsPerWorker"],
+    ),
     ("cache", &["dir", "maxAgeHours"]),
     ("store", &["maxBytes", "maxEntries", "idleMinutes"]),
     ("skills", &["folder", "save"]),
@@ -260,6 +263,8 @@ pub struct Isolation {
     pub max_running: usize,
     /// Executions waiting at once; more are refused.
     pub max_waiting: usize,
+    /// The most executions one worker process serves (1: a fresh process for each).
+    pub runs_per_worker: u64,
     /// The worker program and the arguments that make it a worker. Not in the config file: the
     /// program that embeds the gateway sets it (codemode: its own binary and `worker`).
     pub worker: Option<(PathBuf, Vec<String>)>,
@@ -272,6 +277,7 @@ impl Default for Isolation {
             warm: 2,
             max_running: 64,
             max_waiting: 1024,
+            runs_per_worker: 64,
             worker: None,
         }
     }

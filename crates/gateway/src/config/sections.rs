@@ -109,6 +109,9 @@ pub(super) fn isolation(value: Option<Value>, warnings: &mut Vec<String>) -> Rea
     if let Some(n) = s.whole("maxWaiting", 0)? {
         isolation.max_waiting = n;
     }
+    if let Some(n) = s.whole("runsPerWorker", 1)? {
+        isolation.runs_per_worker = n;
+    }
     s.finish(keys("isolation"), &[], warnings)?;
     Ok(isolation)
 }

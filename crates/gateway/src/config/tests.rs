@@ -165,15 +165,21 @@ fn isolation_is_a_process_by_default_on_linux_and_can_be_tuned_or_turned_off() {
     assert!(config.isolation.worker.is_none());
     assert!(!parse(r#"{"isolation": "none"}"#).unwrap().isolation.process);
     let isolation = parse(
-        r#"{"isolation": {"mode": "process", "warm": 0, "maxRunning": 8, "maxWaiting": 16}}"#,
+        r#"{"isolation": {"mode": "process", "warm": 0, "maxRunning": 8, "maxWaiting": 16, "runsPerWorker": 1}}"#,
     )
     .unwrap()
     .isolation;
     assert!(isolation.process);
     assert_eq!(
-        (isolation.warm, isolation.max_running, isolation.max_waiting),
-        (0, 8, 16)
+        (
+            isolation.warm,
+            isolation.max_running,
+            isolation.max_waiting,
+            isolation.runs_per_worker
+        ),
+        (0, 8, 16, 1)
     );
+    assert_eq!(parse("{}").unwrap().isolation.runs_per_worker, 64);
     for (text, message) in [
         (
             r#"{"isolation": "sandboxed"}"#,
@@ -185,7 +191,11 @@ fn isolation_is_a_process_by_default_on_linux_and_can_be_tuned_or_turned_off() {
         ),
         (
             r#"{"isolation": {"workers": 3}}"#,
-            "codemode.json: isolation.workers: unknown key; expected one of `mode`, `warm`, `maxRunning`, `maxWaiting`",
+            "codemode.json: isolation.workers: unknown key; expected one of `mode`, `warm`, `maxRunning`, `maxWaiting`, `runsPerWorker`",
+        ),
+        (
+            r#"{"isolation": {"runsPerWorker": 0}}"#,
+            "codemode.json: isolation.runsPerWorker: must be a whole number, 1 or more",
         ),
     ] {
         assert_eq!(parse(text).unwrap_err(), message);

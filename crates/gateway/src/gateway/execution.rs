@@ -34,6 +34,7 @@ impl Executor {
         config.warm = isolation.warm;
         config.max_running = isolation.max_running;
         config.max_waiting = isolation.max_waiting;
+        config.runs_per_worker = isolation.runs_per_worker;
         match isolate::Pool::new(config) {
             Ok(pool) => Executor::Isolated(pool),
             Err(error) => {
@@ -50,8 +51,9 @@ pub enum Isolation {
     /// In this process (`"isolation": "none"`).
     InProcess,
     /// In jailed worker processes; `refused` is what of the jail the kernel refused (the rest
-    /// applies).
-    Jailed { refused: Vec<String> },
+    /// applies); `forked`: workers are forked from a template (else each is started from the
+    /// binary, more slowly).
+    Jailed { refused: Vec<String>, forked: bool },
 }
 
 impl Gateway {
@@ -60,11 +62,11 @@ impl Gateway {
         match &self.executor {
             Executor::InProcess => Ok(Isolation::InProcess),
             Executor::Broken(why) => Err(why.clone()),
-            Executor::Isolated(pool) => pool
-                .refused()
-                .await
-                .map(|refused| Isolation::Jailed { refused })
-                .map_err(|e| e.to_string()),
+            Executor::Isolated(pool) => {
+                let refused = pool.refused().await.map_err(|e| e.to_string())?;
+                let forked = pool.forks().await;
+                Ok(Isolation::Jailed { refused, forked })
+            }
         }
     }
 
@@ -199,7 +201,11 @@ impl Gateway {
                     .await
             }
             Executor::Isolated(pool) => {
-                pool.execute_with_pauses(code, &skills, limits, host, cancel, pauses)
+                // A worker serves one principal's executions only (without authentication,
+                // every client is the same one).
+                let principal = principal.as_deref().unwrap_or("");
+                let control = isolate::Control { cancel, pauses };
+                pool.execute_as(Some(principal), code, &skills, limits, host, control)
                     .instrument(span.clone())
                     .await
             }

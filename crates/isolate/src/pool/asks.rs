@@ -25,7 +25,8 @@ pub(super) fn record(calls: &mut [(CallRecord, Instant)], slot: usize, answer: &
 /// What a worker's message to its parent says, once read.
 pub(super) enum Said {
     Ask(u64, Request),
-    Done(Box<Outcome>),
+    /// The outcome, and whether the worker serves another run.
+    Done(Box<Outcome>, bool),
     Other,
 }
 
@@ -46,7 +47,7 @@ impl Request {
                 args,
             } => Said::Ask(id, Request::Tool(namespace, tool, args)),
             FromWorker::Store { id, op } => Said::Ask(id, Request::Store(op)),
-            FromWorker::Done { outcome } => Said::Done(outcome),
+            FromWorker::Done { outcome, again } => Said::Done(outcome, again),
             _ => Said::Other,
         }
     }

@@ -1,18 +1,24 @@
 //! The parent's side: a pool of pre-started, jailed workers. An execution takes a warm worker,
 //! sends it the code, answers its tool calls through the embedder's [`Host`], and reads its
-//! outcome; the worker then exits and the pool starts another. The deadline is enforced from
+//! outcome; the worker then serves that principal's next execution (see
+//! [`Pool::execute_as`]) or exits, and the pool starts another. The deadline is enforced from
 //! outside too: a worker still running a grace period after it has passed is killed.
+//!
+//! Workers are forked by the template (see [`crate::template`]), started once per pool; where
+//! the kernel cannot serve one (no pidfds), each worker is started from the binary.
 
 mod asks;
+mod forks;
 mod pipes;
+mod start;
 
 use asks::{Request, Said, record};
+use forks::Process;
 use pipes::{Output, ended, write};
 use sandbox::Code;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,13 +28,10 @@ use sandbox::{
     CallRecord, CancellationToken, ErrorInfo, Host, Limit, Limits, Outcome, Pauses, Stats,
     ToolError,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
+use tokio::net::unix::pipe;
 use tokio::sync::Semaphore;
 
-use crate::jail::Rlimits;
-use crate::protocol::{Answer, FromWorker, ToWorker};
-use crate::worker::Args;
+use crate::protocol::{Answer, FromWorker, ToWorker, Watch};
 
 /// How a pool runs its workers.
 #[derive(Clone, Debug)]
@@ -47,6 +50,14 @@ pub struct PoolConfig {
     pub grace: Duration,
     /// The address space of a worker, in MiB (the JavaScript heap's own limit is `memoryMb`).
     pub address_space_mb: u64,
+    /// Fork workers from a template (see [`crate::template`]) where the kernel allows; false:
+    /// start each from the binary (slower; for comparison).
+    pub fork: bool,
+    /// The most executions one worker serves, one after another (1: a fresh process for
+    /// each), all of one principal's (see [`Pool::execute_as`]). A worker that serves several
+    /// zeroes all the memory it frees, and goes on after a run only if nothing of it can be
+    /// left (see `worker.rs`).
+    pub runs_per_worker: u64,
 }
 
 impl PoolConfig {
@@ -60,6 +71,8 @@ impl PoolConfig {
             max_waiting: 1024,
             grace: Duration::from_millis(250),
             address_space_mb: 2048,
+            fork: true,
+            runs_per_worker: 64,
         }
     }
 }
@@ -75,11 +88,19 @@ pub struct Pool {
     reported: AtomicBool,
     /// What the kernel refused the last worker that started (see [`Pool::refused`]).
     refused: Mutex<Option<Vec<String>>>,
+    /// The template that forks workers, once started; `None` inside once it cannot be.
+    #[cfg(target_os = "linux")]
+    template: tokio::sync::Mutex<Option<Option<Arc<forks::Template>>>>,
+    /// The largest peak resident memory of a forked worker that has ended, in KiB.
+    largest: Arc<AtomicU64>,
+    /// Workers that served a principal's execution and serve on, each only for that
+    /// principal, the most recently used last.
+    kept: Mutex<Vec<(String, Worker)>>,
 }
 
 struct Worker {
-    child: Child,
-    stdin: ChildStdin,
+    process: Process,
+    stdin: pipe::Sender,
     lines: Output,
     /// The last line the worker wrote on stderr (which goes to the log), and when stderr closed.
     said: Arc<Mutex<String>>,
@@ -118,6 +139,10 @@ impl Pool {
             dir,
             reported: AtomicBool::new(false),
             refused: Mutex::new(None),
+            #[cfg(target_os = "linux")]
+            template: tokio::sync::Mutex::new(None),
+            largest: Arc::new(AtomicU64::new(0)),
+            kept: Mutex::new(Vec::new()),
         });
         pool.refill();
         Ok(pool)
@@ -143,9 +168,10 @@ impl Pool {
             .unwrap_or_default())
     }
 
-    /// Workers started and waiting now.
+    /// Workers started and waiting now (new ones, and those kept for a principal).
     pub fn idle(&self) -> usize {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).len()
+            + self.kept.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Executions running in a worker now.
@@ -159,115 +185,6 @@ impl Pool {
     /// Executions waiting for a worker now.
     pub fn waiting(&self) -> usize {
         self.waiting.load(Ordering::Relaxed)
-    }
-
-    /// Starts one worker and waits until its jail is in place.
-    pub async fn start_worker(&self) -> Result<(), StartError> {
-        let worker = self.spawn().await?;
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(worker);
-        Ok(())
-    }
-
-    /// Starts workers in the background until `warm` are idle or starting.
-    fn refill(self: &Arc<Self>) {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).len();
-        let starting = self.starting.load(Ordering::Relaxed);
-        for _ in (idle + starting)..self.config.warm {
-            self.starting.fetch_add(1, Ordering::Relaxed);
-            let pool = self.clone();
-            tokio::spawn(async move {
-                if let Err(error) = pool.start_worker().await {
-                    tracing::error!("{error}");
-                }
-                pool.starting.fetch_sub(1, Ordering::Relaxed);
-            });
-        }
-    }
-
-    async fn spawn(&self) -> Result<Worker, StartError> {
-        let failed = |message: String| StartError {
-            program: self.config.program.display().to_string(),
-            message,
-        };
-        let timeout = Limits::default().timeout_ms.div_ceil(1000);
-        let args = Args {
-            parent: std::process::id() as i32,
-            limits: Rlimits {
-                address_space: self.config.address_space_mb << 20,
-                // CPU seconds for the longest run a worker can be given, and some.
-                cpu_seconds: timeout.max(3600),
-            },
-        };
-        // Made again if something cleaned the temporary folder since.
-        std::fs::create_dir_all(&self.dir).map_err(|e| failed(e.to_string()))?;
-        let mut child = Command::new(&self.config.program)
-            .args(&self.config.args)
-            .args(args.to_args())
-            .env_clear()
-            .current_dir(&self.dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| failed(e.to_string()))?;
-        let (Some(stdin), Some(stdout), Some(stderr)) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take())
-        else {
-            return Err(failed("its pipes were not opened".into()));
-        };
-        let said = Arc::new(Mutex::new(String::new()));
-        let out_of_memory = Arc::new(AtomicBool::new(false));
-        let (closed, silent) = tokio::sync::watch::channel(false);
-        tokio::spawn({
-            let said = said.clone();
-            let out_of_memory = out_of_memory.clone();
-            async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if line == crate::memory::OUT_OF_MEMORY {
-                        out_of_memory.store(true, Ordering::Relaxed);
-                        continue;
-                    }
-                    tracing::warn!(target: "codemode::worker", "{line}");
-                    *said.lock().unwrap_or_else(|p| p.into_inner()) = line;
-                }
-                let _ = closed.send(true);
-            }
-        });
-        let mut lines = Output {
-            stdout,
-            lines: Default::default(),
-        };
-        let first = lines.next_line().await.map_err(|e| failed(e.to_string()))?;
-        let Some(first) = first else {
-            let status = child.wait().await.map_err(|e| failed(e.to_string()))?;
-            return Err(failed(format!("it {}", ended(status))));
-        };
-        match serde_json::from_str::<FromWorker>(&first) {
-            Ok(FromWorker::Ready { refused }) => {
-                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(refused.clone());
-                if !refused.is_empty() && !self.reported.swap(true, Ordering::Relaxed) {
-                    for what in &refused {
-                        tracing::warn!(
-                            "sandbox worker isolation: the kernel refused {what}; the other protections apply"
-                        );
-                    }
-                }
-            }
-            _ => return Err(failed(format!("it said {first:?} instead of being ready"))),
-        }
-        Ok(Worker {
-            child,
-            stdin,
-            lines,
-            said,
-            out_of_memory,
-            silent,
-        })
     }
 
     /// Runs `code` in a worker under `limits`, answering its tool calls with `host`.
@@ -284,7 +201,8 @@ impl Pool {
 
     /// Like [`execute`](Self::execute), with `skills` defined in the run (see
     /// [`Sandbox::with_skills`](sandbox::Sandbox::with_skills)); while the host holds a pause
-    /// of `pauses`, the deadline stands still, in the worker and here.
+    /// of `pauses`, the deadline stands still, in the worker and here. Its worker serves no
+    /// other execution.
     pub async fn execute_with_pauses(
         self: &Arc<Self>,
         code: &str,
@@ -294,6 +212,24 @@ impl Pool {
         cancel: CancellationToken,
         pauses: Pauses,
     ) -> Outcome {
+        self.execute_as(None, code, skills, limits, host, Control { cancel, pauses })
+            .await
+    }
+
+    /// Like [`execute_with_pauses`](Self::execute_with_pauses), for `principal`: a worker
+    /// that served one of its executions may serve this one, and this one's worker may serve
+    /// its next ones (up to `runs_per_worker`), never another principal's; `None`: a worker
+    /// of its own.
+    pub async fn execute_as(
+        self: &Arc<Self>,
+        principal: Option<&str>,
+        code: &str,
+        skills: &[sandbox::Skill],
+        limits: &Limits,
+        host: Arc<dyn Host>,
+        control: Control,
+    ) -> Outcome {
+        let Control { cancel, pauses } = control;
         let started = Instant::now();
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
@@ -324,7 +260,9 @@ impl Pool {
                 started,
             );
         };
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let idle = principal
+            .and_then(|principal| self.take_kept(principal))
+            .or_else(|| self.take_idle());
         let worker = match idle {
             Some(worker) => Ok(worker),
             None => self.spawn().await,
@@ -333,7 +271,15 @@ impl Pool {
             // On the heap: the run's state is large, and callers' stacks are not.
             Ok(worker) => {
                 let control = Control { cancel, pauses };
-                Box::pin(self.run(worker, (code, skills), limits, host, control, started)).await
+                let run =
+                    Box::pin(self.run(worker, (code, skills), limits, host, control, started));
+                let (outcome, serves_on) = run.await;
+                match (serves_on, principal) {
+                    (Some(worker), Some(principal)) => self.keep(principal.to_string(), worker),
+                    (Some(worker), None) => reap(worker),
+                    (None, _) => {}
+                }
+                outcome
             }
             Err(error) => failure(
                 ErrorInfo::new("WorkerError", error.to_string()),
@@ -355,7 +301,7 @@ impl Pool {
         host: Arc<dyn Host>,
         control: Control,
         started: Instant,
-    ) -> Outcome {
+    ) -> (Outcome, Option<Worker>) {
         let Control { cancel, pauses } = control;
         let mut calls: Vec<(CallRecord, Instant)> = Vec::new();
         let mut paused = pauses.subscribe();
@@ -365,15 +311,17 @@ impl Pool {
             skills: skills.to_vec(),
         };
         if let Err(error) = write(&mut worker.stdin, &run).await {
-            return self
-                .crashed(
+            return (
+                self.crashed(
                     worker,
                     format!("did not take the code ({error})"),
                     limits,
                     calls,
                     started,
                 )
-                .await;
+                .await,
+                None,
+            );
         }
         // Host calls run here, concurrently; when the run ends, however it ends, the ones still
         // in flight are dropped with it (as in process).
@@ -384,12 +332,19 @@ impl Pool {
         let mut cancelled_at: Option<Instant> = None;
         let mut cancelled = false;
         let mut answered = false;
+        let mut watch = Watch::default();
         loop {
             // Right after answering a call, on an otherwise quiet pool, the worker's next
             // message usually follows within microseconds: watching for it briefly skips the
             // kernel's wake-up of this thread, which costs tens of microseconds across cores.
-            let early = if std::mem::take(&mut answered) && in_flight.is_empty() && self.quiet() {
-                worker.lines.line_within(SPIN)
+            let early = if std::mem::take(&mut answered)
+                && in_flight.is_empty()
+                && self.quiet()
+                && watch.now()
+            {
+                let early = worker.lines.line_within(Watch::FOR);
+                watch.saw(early.is_some());
+                early
             } else {
                 None
             };
@@ -422,7 +377,7 @@ impl Pool {
                             error
                         };
                         reap(worker);
-                        return failure(error, calls, started);
+                        return (failure(error, calls, started), None);
                     }
                     () = cancel.cancelled(), if !cancelled => {
                         cancelled = true;
@@ -441,9 +396,11 @@ impl Pool {
             let line = match line {
                 Ok(Some(line)) => line,
                 _ => {
-                    return self
-                        .crashed(worker, String::new(), limits, calls, started)
-                        .await;
+                    return (
+                        self.crashed(worker, String::new(), limits, calls, started)
+                            .await,
+                        None,
+                    );
                 }
             };
             match serde_json::from_str::<FromWorker>(&line).map(Request::of) {
@@ -489,20 +446,25 @@ impl Pool {
                         answered = true;
                     }
                 }
-                Ok(Said::Done(outcome)) => {
+                Ok(Said::Done(outcome, again)) => {
+                    if again && !cancelled && !pauses.is_paused() {
+                        return (*outcome, Some(worker));
+                    }
                     reap(worker);
-                    return *outcome;
+                    return (*outcome, None);
                 }
                 Ok(Said::Other) | Err(_) => {
-                    return self
-                        .crashed(
+                    return (
+                        self.crashed(
                             worker,
                             format!("sent something unreadable ({line:.80})"),
                             limits,
                             calls,
                             started,
                         )
-                        .await;
+                        .await,
+                        None,
+                    );
                 }
             }
         }
@@ -523,10 +485,10 @@ impl Pool {
         calls: Vec<(CallRecord, Instant)>,
         started: Instant,
     ) -> Outcome {
-        let how = match tokio::time::timeout(Duration::from_secs(1), worker.child.wait()).await {
+        let how = match tokio::time::timeout(Duration::from_secs(1), worker.process.wait()).await {
             Ok(Ok(status)) => ended(status),
             _ => {
-                let _ = worker.child.start_kill();
+                worker.process.start_kill();
                 "stopped answering".to_string()
             }
         };
@@ -575,19 +537,16 @@ impl Drop for Pool {
 }
 
 /// What the embedder steers a run with: cancellation, and pauses of its deadline.
-struct Control {
-    cancel: CancellationToken,
-    pauses: Pauses,
+pub struct Control {
+    pub cancel: CancellationToken,
+    pub pauses: Pauses,
 }
-
-/// How long a quiet pool watches a worker's output for its next message (see [`Pool::run`]).
-const SPIN: Duration = Duration::from_micros(40);
 
 /// Kills a worker (it may have exited already) and collects it in the background.
 fn reap(mut worker: Worker) {
-    let _ = worker.child.start_kill();
+    worker.process.start_kill();
     tokio::spawn(async move {
-        let _ = worker.child.wait().await;
+        let _ = worker.process.wait().await;
     });
 }
 

@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::net::unix::pipe;
 
 use crate::protocol::ToWorker;
 
 /// A worker's stdout, read line by line: asynchronously, or by watching it for a moment.
 pub(super) struct Output {
-    pub(super) stdout: ChildStdout,
+    pub(super) stdout: pipe::Receiver,
     pub(super) lines: crate::protocol::Lines,
 }
 
@@ -94,7 +94,7 @@ pub(super) fn ended(status: std::process::ExitStatus) -> String {
 }
 
 /// Sends a worker one message, a line of JSON.
-pub(super) async fn write(stdin: &mut ChildStdin, message: &ToWorker) -> std::io::Result<()> {
+pub(super) async fn write(stdin: &mut pipe::Sender, message: &ToWorker) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stdin.write_all(&line).await?;
