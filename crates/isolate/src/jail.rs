@@ -159,7 +159,6 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_getrandom,
     libc::SYS_getpid,
     libc::SYS_gettid,
-    libc::SYS_tgkill,
     libc::SYS_exit,
     libc::SYS_exit_group,
     libc::SYS_ppoll,
@@ -175,18 +174,24 @@ const ALLOWED: &[libc::c_long] = &[
     libc::SYS_poll,
 ];
 
-/// The seccomp filter of [`ALLOWED`], compiled (once, by a template, for all its workers).
+/// The seccomp filter of [`ALLOWED`] and [`ON_ITSELF`], compiled for one process.
 #[cfg(target_os = "linux")]
 #[derive(Clone, Debug)]
 pub struct Filter(Result<Vec<libc::sock_filter>, String>);
 
-/// Compiles the filter that [`seccomp`] applies: a check of the architecture, then a binary
+/// The system calls a worker may make only on itself (its first argument its own process id):
+/// a signal to one of its threads (`raise`, `abort`), never to its parent or another worker.
+#[cfg(target_os = "linux")]
+const ON_ITSELF: &[libc::c_long] = &[libc::SYS_tgkill];
+
+/// Compiles the filter that [`seccomp`] applies for the process `own` (its id): a check of
+/// the architecture, the calls of [`ON_ITSELF`] with their first argument, then a binary
 /// search of the allowed system call numbers. The kernel, as it installs a filter, runs it for
 /// every system call number to learn which are always allowed (and skips the filter for those
 /// afterwards); a search of a few comparisons a number, rather than one per allowed call,
 /// keeps that to a few microseconds.
 #[cfg(target_os = "linux")]
-pub fn filter() -> Filter {
+pub fn filter(own: u32) -> Filter {
     let arch = if cfg!(target_arch = "x86_64") {
         AUDIT_ARCH_X86_64
     } else if cfg!(target_arch = "aarch64") {
@@ -197,7 +202,10 @@ pub fn filter() -> Filter {
     let mut allowed: Vec<u32> = ALLOWED.iter().map(|call| *call as u32).collect();
     allowed.sort_unstable();
     allowed.dedup();
-    Filter(bpf::program(arch, &allowed).map_err(|error| format!("seccomp: {error}")))
+    let on_itself: Vec<u32> = ON_ITSELF.iter().map(|call| *call as u32).collect();
+    Filter(
+        bpf::program(arch, &allowed, &on_itself, own).map_err(|error| format!("seccomp: {error}")),
+    )
 }
 
 #[cfg(target_os = "linux")]
@@ -251,9 +259,11 @@ mod bpf {
     const JGE_K: u16 = 0x35; // BPF_JMP | BPF_JGE | BPF_K
     const JA: u16 = 0x05; // BPF_JMP | BPF_JA
     const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    /// Offsets in `struct seccomp_data`.
+    /// Offsets in `struct seccomp_data`: the call's number, the architecture, the low half
+    /// of the first argument (little-endian).
     const NR: u32 = 0;
     const ARCH: u32 = 4;
+    const ARG0: u32 = 16;
     /// x86_64's x32 system calls have this bit set; none is allowed.
     const X32: u32 = 0x4000_0000;
 
@@ -273,8 +283,13 @@ mod bpf {
     }
 
     /// Allows the calls of `allowed` (sorted, without repeats) of architecture `arch`, and
-    /// traps everything else.
-    pub(super) fn program(arch: u32, allowed: &[u32]) -> Result<Vec<sock_filter>, String> {
+    /// those of `on_itself` whose first argument is `own`, and traps everything else.
+    pub(super) fn program(
+        arch: u32,
+        allowed: &[u32],
+        on_itself: &[u32],
+        own: u32,
+    ) -> Result<Vec<sock_filter>, String> {
         let op = |code, k, yes, no| Op { code, k, yes, no };
         let mut ops = vec![
             op(LD_W_ABS, ARCH, To::Next, To::Next),
@@ -283,6 +298,13 @@ mod bpf {
         ];
         if arch == super::AUDIT_ARCH_X86_64 {
             ops.push(op(JGE_K, X32, To::Deny, To::Next));
+        }
+        for call in on_itself {
+            // Not this call: skip its two checks. This call: its first argument decides.
+            let past = ops.len() + 3;
+            ops.push(op(JEQ_K, *call, To::Next, To::At(past)));
+            ops.push(op(LD_W_ABS, ARG0, To::Next, To::Next));
+            ops.push(op(JEQ_K, own, To::Allow, To::Deny));
         }
         search(allowed, &mut ops);
         let allow = ops.len();
@@ -371,13 +393,15 @@ mod bpf {
 
         /// What the kernel would answer for `nr` of `arch`: runs the program as the kernel's
         /// classic BPF interpreter does, for the instructions it uses.
-        fn run(program: &[sock_filter], arch: u32, nr: u32) -> u32 {
+        fn run(program: &[sock_filter], arch: u32, nr: u32, arg0: u32) -> u32 {
             let (mut at, mut a) = (0, 0);
             loop {
                 let op = program[at];
                 at += 1;
                 match op.code {
-                    LD_W_ABS => a = if op.k == ARCH { arch } else { nr },
+                    LD_W_ABS if op.k == ARCH => a = arch,
+                    LD_W_ABS if op.k == ARG0 => a = arg0,
+                    LD_W_ABS => a = nr,
                     JEQ_K => at += usize::from(if a == op.k { op.jt } else { op.jf }),
                     JGE_K => at += usize::from(if a >= op.k { op.jt } else { op.jf }),
                     JA => at += op.k as usize,
@@ -396,15 +420,15 @@ mod bpf {
                 (0..40).map(|n| n * 3 + 1).collect(),
             ] {
                 let arch = super::super::AUDIT_ARCH_X86_64;
-                let program = program(arch, &allowed).unwrap();
+                let program = program(arch, &allowed, &[], 0).unwrap();
                 for nr in (0..200).chain([X32, X32 + 1, u32::MAX]) {
                     let expected = if allowed.contains(&nr) {
                         libc::SECCOMP_RET_ALLOW
                     } else {
                         libc::SECCOMP_RET_TRAP
                     };
-                    assert_eq!(run(&program, arch, nr), expected, "{nr} of {allowed:?}");
-                    assert_eq!(run(&program, 0x4000_0003, nr), libc::SECCOMP_RET_TRAP);
+                    assert_eq!(run(&program, arch, nr, 0), expected, "{nr} of {allowed:?}");
+                    assert_eq!(run(&program, 0x4000_0003, nr, 0), libc::SECCOMP_RET_TRAP);
                 }
                 assert!(program.len() <= 2 * allowed.len() + 8, "{}", program.len());
             }
@@ -412,12 +436,16 @@ mod bpf {
             let mut calls: Vec<u32> = super::super::ALLOWED.iter().map(|c| *c as u32).collect();
             calls.sort_unstable();
             calls.dedup();
-            let program = program(super::super::AUDIT_ARCH_X86_64, &calls).unwrap();
-            for nr in 0..500 {
-                assert_eq!(
-                    run(&program, super::super::AUDIT_ARCH_X86_64, nr) == libc::SECCOMP_RET_ALLOW,
-                    calls.contains(&nr)
-                );
+            let (arch, own, tgkill) = (super::super::AUDIT_ARCH_X86_64, 4242, 234);
+            let program = program(arch, &calls, &[tgkill], own).unwrap();
+            for nr in (0..500).filter(|nr| *nr != tgkill) {
+                let allowed = run(&program, arch, nr, own) == libc::SECCOMP_RET_ALLOW;
+                assert_eq!(allowed, calls.contains(&nr), "{nr}");
+            }
+            // A signal to itself, never to another process.
+            assert_eq!(run(&program, arch, tgkill, own), libc::SECCOMP_RET_ALLOW);
+            for other in [1, own - 1, own + 1, 0, u32::MAX] {
+                assert_eq!(run(&program, arch, tgkill, other), libc::SECCOMP_RET_TRAP);
             }
         }
     }
@@ -465,7 +493,7 @@ pub fn before_threads(_parent: i32, _limits: Rlimits) -> Vec<String> {
 pub struct Filter;
 
 #[cfg(not(target_os = "linux"))]
-pub fn filter() -> Filter {
+pub fn filter(_own: u32) -> Filter {
     Filter
 }
 

@@ -98,11 +98,9 @@ pub fn main(args: &[String]) -> i32 {
     }
     let refused = jail::before_threads(args.parent, args.limits);
     if args.template {
-        // What each worker would make for itself, made once: the seccomp filter, and the
-        // one-time caches of a first run (on a runtime of its own, gone before any fork; its
-        // snippet is shallow enough to be transpiled without the transpiler's thread, which
-        // each worker starts for itself).
-        let filter = jail::filter();
+        // What each worker would make for itself, made once: the one-time caches of a first
+        // run (on a runtime of its own, gone before any fork; its snippet is shallow enough to
+        // be transpiled without the transpiler's thread, which each worker starts for itself).
         let warmed = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -114,9 +112,9 @@ pub fn main(args: &[String]) -> i32 {
             return 1;
         }
         // Each child it forks goes on below, with what the jail's first steps were refused.
-        return crate::template::serve(|| after_jail(refused.clone(), &filter, &args));
+        return crate::template::serve(|| after_jail(refused.clone(), &args));
     }
-    after_jail(refused, &jail::filter(), &args)
+    after_jail(refused, &args)
 }
 
 /// A first, trusted run: it makes every one-time cost (the bridge's bytecode, the
@@ -135,7 +133,7 @@ fn warm_up(runtime: &tokio::runtime::Runtime) -> Result<(), String> {
 
 /// A worker's life once the jail's first steps are done, in a process of its own or forked
 /// from the template: its threads, the seccomp filter, a warm-up run, `ready`, its executions.
-fn after_jail(mut refused: Vec<String>, filter: &jail::Filter, args: &Args) -> i32 {
+fn after_jail(mut refused: Vec<String>, args: &Args) -> i32 {
     // Every thread and file the worker will have, made before the seccomp filter forbids more:
     // the main thread, whose event loop waits on stdin (non-blocking, in epoll) and on timers,
     // and the transpiler's.
@@ -166,7 +164,8 @@ fn after_jail(mut refused: Vec<String>, filter: &jail::Filter, args: &Args) -> i
         eprintln!("error: {error}");
         return 1;
     }
-    refused.extend(jail::seccomp(filter));
+    // Its own: a signal may go to this process only.
+    refused.extend(jail::seccomp(&jail::filter(std::process::id())));
     // Under the jail, before the worker says it is ready: a first run, which makes what is
     // left of the one-time costs (in a forked worker, mostly its first touches of the memory
     // it shares with the template), so that the snippet's run does not.
@@ -385,7 +384,7 @@ async fn serve(inbox: Arc<Inbox>, args: &Args) -> i32 {
         };
         crate::memory::uncap();
         #[cfg(feature = "debug-hooks")]
-        debug_hook(&code);
+        debug_hook(&code, args.parent);
         let deep_before = sandbox::thread_jobs();
         crate::memory::cap(crate::memory::budget(limits.memory_mb));
         let cancel = inbox
@@ -539,9 +538,11 @@ impl ParentHost {
 
 /// Test-only ways to make a worker misbehave as a compromised engine might: `//debug:crash`
 /// (a segmentation fault), `//debug:socket` and `//debug:open` (forbidden system calls),
-/// `//debug:exhaust` (allocating past the address-space limit).
+/// `//debug:signal` (a signal to the pool's process, `parent`), `//debug:abort` (SIGABRT, sent
+/// to itself), `//debug:exhaust` (allocating
+/// past the address-space limit).
 #[cfg(feature = "debug-hooks")]
-fn debug_hook(code: &str) {
+fn debug_hook(code: &str, parent: i32) {
     let Some(hook) = code.trim().strip_prefix("//debug:") else {
         return;
     };
@@ -555,6 +556,14 @@ fn debug_hook(code: &str) {
             let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
             eprintln!("worker: socket() returned {fd}");
         }
+        "signal" => {
+            // SAFETY: a plain system call (signal 0 only checks); the filter is expected to
+            // kill us here.
+            let done = unsafe { libc::syscall(libc::SYS_tgkill, parent, parent, 0) };
+            eprintln!("worker: tgkill() returned {done}");
+        }
+        // A signal to itself, which the filter lets through.
+        "abort" => std::process::abort(),
         "open" => {
             // SAFETY: a plain system call with a valid C string.
             let fd = unsafe { libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY) };

@@ -135,6 +135,8 @@ async fn a_crashed_worker_ends_only_its_run() {
         ("crash", "SIGSEGV"),
         ("socket", "SIGSYS"),
         ("open", "SIGSYS"),
+        ("signal", "SIGSYS"),
+        ("abort", "SIGABRT"),
         ("exhaust", "killed by signal"),
     ] {
         let outcome = run(&pool, &format!("//debug:{hook}\nreturn 1"), &limits).await;
